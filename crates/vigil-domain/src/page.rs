@@ -1,0 +1,80 @@
+use uuid::Uuid;
+
+use crate::ParseError;
+
+/// Items per page when the caller does not say.
+pub const PAGE_SIZE_DEFAULT: u32 = 50;
+/// Items per page at most; larger requests are clamped to this, not rejected.
+pub const PAGE_SIZE_MAX: u32 = 500;
+const _: () = assert!(PAGE_SIZE_DEFAULT <= PAGE_SIZE_MAX);
+
+/// Where the previous page ended. Opaque to callers; it is the id of the last item returned,
+/// which works because ids are time-ordered UUIDv7 and lists are ordered by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(Uuid);
+
+impl Cursor {
+    pub fn after(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        Uuid::try_parse(raw)
+            .map(Self)
+            .map_err(|_| ParseError::new("cursor", "not a cursor returned by this API"))
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.0
+    }
+
+    pub fn encode(&self) -> String {
+        self.0.simple().to_string()
+    }
+}
+
+/// One page of a list: at most `limit` items, newest first, strictly older than `cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    limit: u32,
+    cursor: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// Clamps `limit` into `1..=PAGE_SIZE_MAX`; an absent limit means `PAGE_SIZE_DEFAULT`.
+    pub fn new(limit: Option<u32>, cursor: Option<Cursor>) -> Self {
+        let limit = limit.unwrap_or(PAGE_SIZE_DEFAULT).clamp(1, PAGE_SIZE_MAX);
+        Self { limit, cursor }
+    }
+
+    pub fn first(limit: u32) -> Self {
+        Self::new(Some(limit), None)
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.cursor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_clamped_not_rejected() {
+        assert_eq!(PageRequest::new(Some(10_000), None).limit(), PAGE_SIZE_MAX);
+        assert_eq!(PageRequest::new(Some(0), None).limit(), 1);
+        assert_eq!(PageRequest::new(None, None).limit(), PAGE_SIZE_DEFAULT);
+    }
+
+    #[test]
+    fn cursor_round_trips() {
+        let cursor = Cursor::after(Uuid::now_v7());
+        assert_eq!(Cursor::parse(&cursor.encode()), Ok(cursor));
+        assert!(Cursor::parse("page-2").is_err());
+    }
+}

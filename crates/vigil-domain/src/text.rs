@@ -1,0 +1,30 @@
+use crate::ParseError;
+
+/// Trims `raw` and checks it is non-empty, at most `len_max` characters and free of control
+/// characters (except newlines and tabs when `multiline`). Shared by the text newtypes.
+pub(crate) fn bounded(
+    what: &'static str,
+    raw: &str,
+    len_max: usize,
+    multiline: bool,
+) -> Result<String, ParseError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ParseError::new(what, "must not be empty"));
+    }
+    let n_chars = trimmed.chars().count();
+    if n_chars > len_max {
+        return Err(ParseError::new(
+            what,
+            format!("is {n_chars} characters long; the maximum is {len_max}"),
+        ));
+    }
+    let allowed_control = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !allowed_control(c))
+    {
+        return Err(ParseError::new(what, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
