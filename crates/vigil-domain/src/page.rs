@@ -8,28 +8,40 @@ pub const PAGE_SIZE_DEFAULT: u32 = 50;
 pub const PAGE_SIZE_MAX: u32 = 500;
 const _: () = assert!(PAGE_SIZE_DEFAULT <= PAGE_SIZE_MAX);
 
-/// Where the previous page ended. Opaque to callers; it is the id of the last item returned,
-/// which works because ids are time-ordered UUIDv7 and lists are ordered by id.
+/// Where the previous page ended: the sort key of the last item returned. Lists of entities
+/// are ordered by id (time-ordered UUIDv7), the audit trail by sequence number. Opaque to
+/// callers: 32 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor(Uuid);
+pub struct Cursor(u128);
 
 impl Cursor {
     pub fn after(id: Uuid) -> Self {
-        Self(id)
+        Self(id.as_u128())
+    }
+
+    pub fn after_seq(seq: i64) -> Self {
+        Self(u128::from(seq.max(0).unsigned_abs()))
     }
 
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        Uuid::try_parse(raw)
+        let valid = raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit());
+        let value = valid.then(|| u128::from_str_radix(raw, 16).ok()).flatten();
+        value
             .map(Self)
-            .map_err(|_| ParseError::new("cursor", "not a cursor returned by this API"))
+            .ok_or_else(|| ParseError::new("cursor", "not a cursor returned by this API"))
     }
 
     pub fn id(&self) -> Uuid {
-        self.0
+        Uuid::from_u128(self.0)
+    }
+
+    /// The cursor as a sequence number; a cursor that is not one reads as past the end.
+    pub fn seq(&self) -> i64 {
+        i64::try_from(self.0).unwrap_or(i64::MAX)
     }
 
     pub fn encode(&self) -> String {
-        self.0.simple().to_string()
+        format!("{:032x}", self.0)
     }
 }
 

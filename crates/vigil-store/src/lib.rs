@@ -1,1 +1,169 @@
-//! vigil-store
+//! vigil-store: the repository traits every storage backend implements, the records they
+//! return and the one error type they fail with. Knows nothing of SQL dialects or HTTP; the
+//! backends (`vigil-store-sqlite`, `vigil-store-postgres`) live in their own crates and are
+//! held to the same behaviour by the `conformance` story.
+//!
+//! Every method that touches tenant data takes the tenant (or `Scope`) first. Every mutation
+//! writes its audit event in the same transaction, which is why mutations take a `Change`.
+
+mod audit;
+mod error;
+mod model;
+mod rows;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use vigil_domain::{
+    ApiKeyId, AuditEvent, ChainHead, Email, NewRisk, PageRequest, Risk, RiskFilter, RiskId,
+    RiskPatch, SessionId, Sha256Hex, Slug, Tenant, TenantId, TenantName, Timestamp, UserId,
+};
+
+pub use audit::{AuditDraft, AuditFilter, Change, seal};
+pub use error::{StoreError, StoreResult};
+pub use model::{ApiKey, NewApiKey, NewSession, NewUser, Page, PoolStats, Scope, Session, User};
+pub use rows::{
+    ApiKeyRow, AuditRow, RiskRow, SessionRow, TenantRow, UserRow, contains_pattern, tags_json,
+};
+
+#[async_trait]
+pub trait TenantRepo: Send + Sync {
+    /// Fails with `Conflict` when the slug is taken.
+    async fn create_tenant(
+        &self,
+        change: &Change,
+        slug: &Slug,
+        name: &TenantName,
+    ) -> StoreResult<Tenant>;
+    async fn list_tenants(&self, page: PageRequest) -> StoreResult<Page<Tenant>>;
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant>;
+    async fn find_tenant_by_slug(&self, slug: &Slug) -> StoreResult<Option<Tenant>>;
+}
+
+#[async_trait]
+pub trait ApiKeyRepo: Send + Sync {
+    async fn create_api_key(
+        &self,
+        scope: Scope,
+        change: &Change,
+        key: NewApiKey,
+    ) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// Revoking twice is allowed and keeps the first revocation time.
+    async fn revoke_api_key(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: ApiKeyId,
+    ) -> StoreResult<ApiKey>;
+    /// Looks a presented key up by its hash across all tenants: authentication is the one
+    /// place that learns the tenant from the row instead of bringing it.
+    async fn unchecked_find_api_key_by_hash(&self, hash: &Sha256Hex)
+    -> StoreResult<Option<ApiKey>>;
+    /// Platform-admin keys that are neither revoked nor expired at `now`.
+    async fn count_usable_platform_keys(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// Fails with `Conflict` when the e-mail is taken within the scope.
+    async fn create_user(&self, scope: Scope, change: &Change, user: NewUser) -> StoreResult<User>;
+    async fn list_users(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<User>>;
+    async fn find_user_by_email(&self, scope: Scope, email: &Email) -> StoreResult<Option<User>>;
+    async fn get_user(&self, scope: Scope, id: UserId) -> StoreResult<User>;
+}
+
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    async fn create_session(
+        &self,
+        scope: Scope,
+        change: &Change,
+        session: NewSession,
+    ) -> StoreResult<Session>;
+    async fn get_session(&self, scope: Scope, id: SessionId) -> StoreResult<Session>;
+    /// A refresh token names its session but not its tenant, so refreshing starts here.
+    async fn unchecked_get_session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+    async fn list_sessions(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<Session>>;
+    /// Replaces the refresh hash if it still equals `expected`; `Conflict` otherwise (the
+    /// old token was already used — the caller treats that as theft).
+    async fn rotate_session(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: SessionId,
+        expected: &Sha256Hex,
+        next: &Sha256Hex,
+    ) -> StoreResult<Session>;
+    async fn revoke_session(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: SessionId,
+    ) -> StoreResult<Session>;
+    async fn set_session_expiry(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: SessionId,
+        expires_at: Timestamp,
+    ) -> StoreResult<Session>;
+}
+
+#[async_trait]
+pub trait RiskRepo: Send + Sync {
+    /// Fails with `Conflict` when (source, external id) is already in the tenant's register.
+    async fn create_risk(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        risk: NewRisk,
+    ) -> StoreResult<Risk>;
+    async fn get_risk(&self, tenant: TenantId, id: RiskId) -> StoreResult<Risk>;
+    /// Newest first.
+    async fn list_risks(
+        &self,
+        tenant: TenantId,
+        filter: &RiskFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Risk>>;
+    async fn update_risk(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: RiskId,
+        patch: RiskPatch,
+    ) -> StoreResult<Risk>;
+    async fn delete_risk(&self, tenant: TenantId, change: &Change, id: RiskId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    /// Newest first. `chain` is a tenant id, or `TenantId::PLATFORM_CHAIN`.
+    async fn list_audit(
+        &self,
+        chain: TenantId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEvent>>;
+    /// Up to `limit` events with `seq > after_seq`, in sequence order: what verification reads.
+    async fn audit_chain_after(
+        &self,
+        chain: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// The head recorded by the last append, if the chain has any event.
+    async fn audit_head(&self, chain: TenantId) -> StoreResult<Option<ChainHead>>;
+}
+
+/// A storage backend: every repository plus health.
+#[async_trait]
+pub trait Store: TenantRepo + ApiKeyRepo + UserRepo + SessionRepo + RiskRepo + AuditRepo {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    /// Round-trips a trivial query: what `/readyz` asks.
+    async fn ping(&self) -> StoreResult<()>;
+    fn pool_stats(&self) -> PoolStats;
+}

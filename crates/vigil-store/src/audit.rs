@@ -1,0 +1,203 @@
+use serde_json::{Value, json};
+use vigil_domain::{
+    AuditEvent, AuditEventId, AuditFields, ChainHead, Risk, Tenant, TenantId, Timestamp,
+};
+
+use crate::{ApiKey, Session, User};
+
+/// Who makes a change and why: every mutation takes one, and its audit event records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    actor: String,
+    reason: Option<String>,
+}
+
+impl Change {
+    /// Longest reason kept; longer ones are cut at a character boundary.
+    pub const REASON_LEN_MAX: usize = 1_000;
+
+    /// `actor` names the credential, e.g. `apikey:<id>`, `user:<id>`, `cli`, `system`.
+    pub fn by(actor: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            reason: None,
+        }
+    }
+
+    pub fn because(mut self, reason: Option<String>) -> Self {
+        self.reason = reason.map(|reason| reason.chars().take(Self::REASON_LEN_MAX).collect());
+        self
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
+
+/// What an audit event says about one entity, before it is sealed into a chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditDraft {
+    pub action: &'static str,
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+impl AuditDraft {
+    pub fn tenant_created(tenant: &Tenant) -> Self {
+        Self::new(
+            "tenant.create",
+            "tenant",
+            tenant.id.to_string(),
+            None,
+            Some(tenant_json(tenant)),
+        )
+    }
+
+    pub fn api_key(action: &'static str, before: Option<&ApiKey>, after: &ApiKey) -> Self {
+        Self::new(
+            action,
+            "api_key",
+            after.id.to_string(),
+            before.map(api_key_json),
+            Some(api_key_json(after)),
+        )
+    }
+
+    pub fn user_created(user: &User) -> Self {
+        Self::new(
+            "user.create",
+            "user",
+            user.id.to_string(),
+            None,
+            Some(user_json(user)),
+        )
+    }
+
+    pub fn session(action: &'static str, before: Option<&Session>, after: &Session) -> Self {
+        Self::new(
+            action,
+            "session",
+            after.id.to_string(),
+            before.map(session_json),
+            Some(session_json(after)),
+        )
+    }
+
+    pub fn risk(action: &'static str, before: Option<&Risk>, after: Option<&Risk>) -> Self {
+        let id = after
+            .or(before)
+            .map(|risk| risk.id.to_string())
+            .unwrap_or_default();
+        Self::new(
+            action,
+            "risk",
+            id,
+            before.map(risk_json),
+            after.map(risk_json),
+        )
+    }
+
+    fn new(
+        action: &'static str,
+        entity_type: &'static str,
+        entity_id: String,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Self {
+        Self {
+            action,
+            entity_type,
+            entity_id,
+            before,
+            after,
+        }
+    }
+}
+
+/// Turns a draft into the next event of `chain` after `head`. Backends call this inside the
+/// transaction that holds the chain head, so appends to one chain are serialized.
+pub fn seal(
+    chain: TenantId,
+    head: &ChainHead,
+    change: &Change,
+    draft: AuditDraft,
+    at: Timestamp,
+) -> AuditEvent {
+    // serde_json's default map is ordered by key, so the same snapshot always has the same text.
+    let text = |value: Option<Value>| value.map(|value| value.to_string());
+    AuditEvent::seal(
+        head,
+        AuditFields {
+            id: AuditEventId::generate(),
+            tenant_id: chain,
+            at,
+            actor: change.actor.clone(),
+            action: draft.action.to_owned(),
+            entity_type: draft.entity_type.to_owned(),
+            entity_id: draft.entity_id,
+            before: text(draft.before),
+            after: text(draft.after),
+            reason: change.reason.clone(),
+        },
+    )
+}
+
+/// Which audit events a list returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+}
+
+fn tenant_json(tenant: &Tenant) -> Value {
+    json!({"id": tenant.id.to_string(), "slug": tenant.slug.as_str(), "name": tenant.name.as_str()})
+}
+
+// Snapshots of credentials deliberately leave out hashes: the trail says what changed, and a
+// hash in a readable log is one step from an offline guessing attack.
+fn api_key_json(key: &ApiKey) -> Value {
+    json!({
+        "id": key.id.to_string(),
+        "name": key.name,
+        "role": key.role.as_str(),
+        "prefix": key.prefix,
+        "expires_at": key.expires_at.map(|at| at.to_string()),
+        "revoked_at": key.revoked_at.map(|at| at.to_string()),
+    })
+}
+
+fn user_json(user: &User) -> Value {
+    json!({"id": user.id.to_string(), "email": user.email.as_str(), "role": user.role.as_str()})
+}
+
+fn session_json(session: &Session) -> Value {
+    json!({
+        "id": session.id.to_string(),
+        "user_id": session.user_id.to_string(),
+        "expires_at": session.expires_at.to_string(),
+        "revoked_at": session.revoked_at.map(|at| at.to_string()),
+    })
+}
+
+fn risk_json(risk: &Risk) -> Value {
+    json!({
+        "id": risk.id.to_string(),
+        "title": risk.title.as_str(),
+        "description": risk.description.as_ref().map(|d| d.as_str()),
+        "impact": risk.impact.get(),
+        "probability": risk.probability.get(),
+        "score": risk.score(),
+        "status": risk.status.as_str(),
+        "owner": risk.owner.as_ref().map(|o| o.as_str()),
+        "tags": risk.tags.iter().collect::<Vec<_>>(),
+        "tlp": risk.tlp.as_str(),
+        "source": risk.source.as_ref().map(|s| s.as_str()),
+        "external_id": risk.external_id.as_ref().map(|e| e.as_str()),
+    })
+}

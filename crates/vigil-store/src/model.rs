@@ -1,0 +1,182 @@
+use std::fmt;
+
+use vigil_domain::{
+    ApiKeyId, Cursor, Email, Role, SessionId, Sha256Hex, TenantId, Timestamp, UserId,
+};
+
+/// Whose rows a call may touch: the platform's own (platform-admin keys and users) or one
+/// tenant's. Audit events of a scope go to its chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Platform,
+    Tenant(TenantId),
+}
+
+impl Scope {
+    pub fn chain(&self) -> TenantId {
+        match self {
+            Scope::Platform => TenantId::PLATFORM_CHAIN,
+            Scope::Tenant(tenant) => *tenant,
+        }
+    }
+
+    pub fn tenant(&self) -> Option<TenantId> {
+        match self {
+            Scope::Platform => None,
+            Scope::Tenant(tenant) => Some(*tenant),
+        }
+    }
+}
+
+/// One page of a list and where the next one starts, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only proves there is more.
+    pub fn from_overfetch(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+        let limit = limit as usize;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub name: String,
+    pub role: Role,
+    /// The first characters of the key, kept so people can tell their keys apart.
+    pub prefix: String,
+    pub hash: Sha256Hex,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A stored API key. The key itself is never stored; `hash` is its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub tenant_id: Option<TenantId>,
+    pub name: String,
+    pub role: Role,
+    pub prefix: String,
+    pub hash: Sha256Hex,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl ApiKey {
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expiry| now < expiry)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("prefix", &self.prefix)
+            .field("hash", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: Email,
+    pub role: Role,
+    /// A PHC-format argon2id hash.
+    pub password_hash: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: Option<TenantId>,
+    pub email: Email,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub refresh_hash: Sha256Hex,
+    pub expires_at: Timestamp,
+}
+
+/// A login: what its refresh token renews and what revocation ends.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub tenant_id: Option<TenantId>,
+    pub user_id: UserId,
+    pub role: Role,
+    pub refresh_hash: Sha256Hex,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub refreshed_at: Timestamp,
+}
+
+impl Session {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.tenant_id.map_or(Scope::Platform, Scope::Tenant)
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("refresh_hash", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish()
+    }
+}
+
+/// Connection-pool occupancy, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
