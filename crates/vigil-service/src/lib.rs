@@ -1,1 +1,22 @@
-//! vigil-service
+//! vigil-service: Vigil's use cases — who may do what, to which tenant — shared by the HTTP
+//! edge and the CLI. Owns credentials (API keys, passwords, access and refresh tokens) and
+//! the rule that the tenant comes from the credential. Knows nothing of HTTP or SQL dialects:
+//! it talks to storage only through the `vigil-store` traits.
+
+mod error;
+mod principal;
+mod secrets;
+mod services;
+mod tokens;
+
+pub use error::{ServiceError, ServiceResult};
+pub use principal::{Credential, Principal};
+pub use secrets::{
+    API_KEY_PREFIX, ApiKeySecret, PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password,
+    verify_password,
+};
+pub use services::{
+    ACCESS_TOKEN_TTL_SECONDS, API_KEY_NAME_LEN_MAX, AuditVerification, CreatedApiKey, KeyOwner,
+    NewApiKeyRequest, SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS, Services, TokenPair,
+};
+pub use tokens::{AccessClaims, JWT_KEY_LEN_MIN, JwtKey, TokenError};

@@ -1,0 +1,57 @@
+use vigil_store::StoreError;
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Why a use case refused or failed. The edges map these to status codes and exit codes;
+/// the messages are safe to show the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No credential, or one that is malformed, unknown, revoked or expired.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// The credential is valid but its role does not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Nothing with that id in the caller's tenant — including another tenant's rows.
+    #[error("not found")]
+    NotFound,
+    /// A field is missing or malformed.
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store could not be reached in time; worth retrying.
+    #[error("temporarily unavailable")]
+    Unavailable(String),
+    /// A bug or a corrupt row. The detail is for the log, never for the caller.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<vigil_domain::ParseError> for ServiceError {
+    fn from(err: vigil_domain::ParseError) -> Self {
+        ServiceError::invalid(err.what(), err.reason())
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ServiceError::NotFound,
+            StoreError::Conflict(reason) => ServiceError::Conflict(reason),
+            StoreError::Unavailable(reason) => ServiceError::Unavailable(reason),
+            other @ (StoreError::Corrupt { .. } | StoreError::Backend(_)) => {
+                ServiceError::Internal(other.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+use vigil_domain::{ApiKeyId, Permission, Role, SessionId, TenantId, UserId};
+use vigil_store::{Change, Scope};
+
+use crate::{ServiceError, ServiceResult};
+
+/// What authenticated the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey(ApiKeyId),
+    Session {
+        session: SessionId,
+        user: UserId,
+    },
+    /// The local operator at the command line, who holds the database itself.
+    Cli,
+}
+
+/// An authenticated caller. Its tenant comes from the credential and from nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    credential: Credential,
+    role: Role,
+    tenant: Option<TenantId>,
+}
+
+impl Principal {
+    pub(crate) fn new(credential: Credential, role: Role, tenant: Option<TenantId>) -> Self {
+        debug_assert_eq!(tenant.is_some(), role.is_tenant_role());
+        Self {
+            credential,
+            role,
+            tenant,
+        }
+    }
+
+    /// The operator at the CLI acts as platform admin.
+    pub fn cli() -> Self {
+        Self::new(Credential::Cli, Role::PlatformAdmin, None)
+    }
+
+    /// The operator at the CLI acting inside one tenant, as its admin.
+    pub fn cli_in(tenant: TenantId) -> Self {
+        Self::new(Credential::Cli, Role::TenantAdmin, Some(tenant))
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn tenant(&self) -> Option<TenantId> {
+        self.tenant
+    }
+
+    pub fn credential(&self) -> Credential {
+        self.credential
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.tenant.map_or(Scope::Platform, Scope::Tenant)
+    }
+
+    /// How audit events name this caller: `apikey:<id>`, `user:<id>` or `cli`.
+    pub fn actor(&self) -> String {
+        match self.credential {
+            Credential::ApiKey(id) => format!("apikey:{id}"),
+            Credential::Session { user, .. } => format!("user:{user}"),
+            Credential::Cli => "cli".to_owned(),
+        }
+    }
+
+    pub fn change(&self, reason: Option<String>) -> Change {
+        Change::by(self.actor()).because(reason)
+    }
+
+    /// Proves the caller may do `permission`.
+    pub fn require(&self, permission: Permission) -> ServiceResult<()> {
+        if self.role.grants(permission) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "the {} role may not do this",
+                self.role
+            )))
+        }
+    }
+
+    /// Proves the caller may do `permission` inside its own tenant, and returns that tenant.
+    pub fn require_tenant(&self, permission: Permission) -> ServiceResult<TenantId> {
+        self.require(permission)?;
+        self.tenant
+            .ok_or_else(|| ServiceError::Forbidden("this credential belongs to no tenant".into()))
+    }
+}

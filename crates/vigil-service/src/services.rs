@@ -1,0 +1,603 @@
+//! The use cases. Each one first proves what the principal may do, then derives the scope
+//! from the principal — never from its arguments — and only then touches the store.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use vigil_domain::{
+    ApiKeyId, AuditEvent, ChainReport, ChainVerifier, Email, NewRisk, PageRequest, Permission,
+    Risk, RiskFilter, RiskId, RiskPatch, Role, SessionId, Sha256Hex, Slug, Tenant, TenantId,
+    TenantName, Timestamp,
+};
+use vigil_store::{
+    ApiKey, AuditFilter, NewApiKey, NewSession, NewUser, Page, Scope, Session, Store, StoreError,
+    User,
+};
+
+use crate::secrets::random_token;
+use crate::tokens::AccessClaims;
+use crate::{
+    ApiKeySecret, Credential, JwtKey, Principal, ServiceError, ServiceResult, hash_password,
+    verify_password,
+};
+
+/// Lifetime of an access token. Short, because it is checked against its session only for
+/// revocation, and a stolen one should not be worth much.
+pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 15 * 60;
+/// Lifetime of a login session (its refresh token) unless an admin changes it.
+pub const SESSION_TTL_SECONDS: i64 = 12 * 60 * 60;
+/// Furthest in the future an admin may move a session's expiry.
+pub const SESSION_TTL_MAX_SECONDS: i64 = 30 * 24 * 60 * 60;
+/// Longest API key name, in characters.
+pub const API_KEY_NAME_LEN_MAX: usize = 100;
+/// Events read per store call while verifying a chain.
+const AUDIT_VERIFY_BATCH: u32 = 1_000;
+const REFRESH_TOKEN_PREFIX: &str = "vgr_";
+const INVALID_LOGIN: &str = "e-mail, tenant or password is wrong";
+
+/// Whose key `create_api_key` makes: the caller's own scope, or (platform admins only) a
+/// named tenant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    Own,
+    Tenant(TenantId),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKeyRequest {
+    pub name: String,
+    pub role: Role,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A key just created: the record, and the secret that is shown this once.
+#[derive(Debug)]
+pub struct CreatedApiKey {
+    pub key: ApiKey,
+    pub secret: ApiKeySecret,
+}
+
+/// What login and refresh hand out.
+pub struct TokenPair {
+    pub access_token: SecretString,
+    pub refresh_token: SecretString,
+    pub access_expires_in_seconds: i64,
+    pub session: Session,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditVerification {
+    pub chain: TenantId,
+    pub report: ChainReport,
+}
+
+#[derive(Clone)]
+pub struct Services {
+    store: Arc<dyn Store>,
+    jwt: Arc<JwtKey>,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, jwt: JwtKey) -> Self {
+        Self {
+            store,
+            jwt: Arc::new(jwt),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Turns a bearer credential into a principal: an API key (`vgl_…`) or an access token.
+    pub async fn authenticate(&self, bearer: &str) -> ServiceResult<Principal> {
+        if bearer.starts_with(crate::API_KEY_PREFIX) {
+            return self.authenticate_key(bearer).await;
+        }
+        let claims = self
+            .jwt
+            .verify(bearer, Timestamp::now())
+            .map_err(|_| ServiceError::Unauthenticated("the access token is invalid or expired"))?;
+        let malformed = |_| ServiceError::Unauthenticated("the access token is invalid or expired");
+        let tenant = claims.tenant().map_err(malformed)?;
+        let role = claims.role().map_err(malformed)?;
+        let session_id = claims.session().map_err(malformed)?;
+        let user = claims.user().map_err(malformed)?;
+        let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
+        let session = match self.store.get_session(scope, session_id).await {
+            Err(StoreError::NotFound) => None,
+            other => Some(other?),
+        };
+        match session {
+            Some(session) if session.is_live(Timestamp::now()) && session.user_id == user => {
+                Ok(Principal::new(
+                    Credential::Session {
+                        session: session_id,
+                        user,
+                    },
+                    role,
+                    tenant,
+                ))
+            }
+            _ => Err(ServiceError::Unauthenticated("the session has ended")),
+        }
+    }
+
+    async fn authenticate_key(&self, bearer: &str) -> ServiceResult<Principal> {
+        let hash = Sha256Hex::digest(bearer.as_bytes());
+        let key = self.store.unchecked_find_api_key_by_hash(&hash).await?;
+        let Some(key) = key else {
+            return Err(ServiceError::Unauthenticated("unknown API key"));
+        };
+        if key.revoked_at.is_some() {
+            return Err(ServiceError::Unauthenticated(
+                "the API key has been revoked",
+            ));
+        }
+        if !key.is_usable(Timestamp::now()) {
+            return Err(ServiceError::Unauthenticated("the API key has expired"));
+        }
+        if key.role.is_tenant_role() != key.tenant_id.is_some() {
+            return Err(ServiceError::Internal(format!(
+                "api key {} has a role that does not fit its scope",
+                key.id
+            )));
+        }
+        Ok(Principal::new(
+            Credential::ApiKey(key.id),
+            key.role,
+            key.tenant_id,
+        ))
+    }
+
+    // ---- sessions -------------------------------------------------------------------------
+
+    pub async fn login(
+        &self,
+        tenant: Option<&str>,
+        email: &str,
+        password: SecretString,
+    ) -> ServiceResult<TokenPair> {
+        let scope = match tenant {
+            None => Scope::Platform,
+            Some(slug) => {
+                let slug =
+                    Slug::parse(slug).map_err(|_| ServiceError::Unauthenticated(INVALID_LOGIN))?;
+                let tenant = self.store.find_tenant_by_slug(&slug).await?;
+                Scope::Tenant(
+                    tenant
+                        .ok_or(ServiceError::Unauthenticated(INVALID_LOGIN))?
+                        .id,
+                )
+            }
+        };
+        let email =
+            Email::parse(email).map_err(|_| ServiceError::Unauthenticated(INVALID_LOGIN))?;
+        let user = self.store.find_user_by_email(scope, &email).await?;
+        let stored = user.as_ref().map(|user| user.password_hash.clone());
+        let verified =
+            tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+                .await
+                .map_err(|err| ServiceError::Internal(err.to_string()))?;
+        let user = user
+            .filter(|_| verified)
+            .ok_or(ServiceError::Unauthenticated(INVALID_LOGIN))?;
+        let session_id = SessionId::generate();
+        let refresh = refresh_token(session_id);
+        let session = self
+            .store
+            .create_session(
+                scope,
+                &vigil_store::Change::by(format!("user:{}", user.id)),
+                NewSession {
+                    id: session_id,
+                    user_id: user.id,
+                    role: user.role,
+                    refresh_hash: Sha256Hex::digest(refresh.expose_secret().as_bytes()),
+                    expires_at: Timestamp::now().plus_seconds(SESSION_TTL_SECONDS),
+                },
+            )
+            .await?;
+        Ok(self.token_pair(session, refresh))
+    }
+
+    fn token_pair(&self, session: Session, refresh: SecretString) -> TokenPair {
+        let claims = AccessClaims::new(
+            session.user_id,
+            session.tenant_id,
+            session.role,
+            session.id,
+            Timestamp::now(),
+            ACCESS_TOKEN_TTL_SECONDS,
+        );
+        TokenPair {
+            access_token: SecretString::from(self.jwt.sign(&claims)),
+            refresh_token: refresh,
+            access_expires_in_seconds: ACCESS_TOKEN_TTL_SECONDS,
+            session,
+        }
+    }
+
+    /// Trades a refresh token for a new pair. Each refresh token works once: presenting a
+    /// used one means it was copied, so the whole session is revoked.
+    pub async fn refresh(&self, token: &SecretString) -> ServiceResult<TokenPair> {
+        let invalid = ServiceError::Unauthenticated("the refresh token is invalid or expired");
+        let Some(session_id) = parse_refresh_token(token.expose_secret()) else {
+            return Err(invalid);
+        };
+        let Some(session) = self.store.unchecked_get_session(session_id).await? else {
+            return Err(invalid);
+        };
+        if !session.is_live(Timestamp::now()) {
+            return Err(invalid);
+        }
+        let change = vigil_store::Change::by(format!("user:{}", session.user_id));
+        let presented = Sha256Hex::digest(token.expose_secret().as_bytes());
+        let next = refresh_token(session_id);
+        let next_hash = Sha256Hex::digest(next.expose_secret().as_bytes());
+        match self
+            .store
+            .rotate_session(session.scope(), &change, session_id, &presented, &next_hash)
+            .await
+        {
+            Ok(session) => Ok(self.token_pair(session, next)),
+            Err(StoreError::Conflict(_)) => {
+                let reuse = change.because(Some("refresh token reused".into()));
+                self.store
+                    .revoke_session(session.scope(), &reuse, session_id)
+                    .await?;
+                tracing::warn!(component = "auth", session = %session_id, "refresh token reused; session revoked");
+                Err(invalid)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Ends the session the caller's access token belongs to.
+    pub async fn logout(&self, principal: &Principal) -> ServiceResult<Session> {
+        let Credential::Session { session, .. } = principal.credential() else {
+            return Err(ServiceError::invalid(
+                "authorization",
+                "logout ends a login session; API keys are revoked with DELETE /api/v1/api-keys/{id}",
+            ));
+        };
+        Ok(self
+            .store
+            .revoke_session(principal.scope(), &principal.change(None), session)
+            .await?)
+    }
+
+    pub async fn list_sessions(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Session>> {
+        let scope = access_scope(principal)?;
+        Ok(self.store.list_sessions(scope, page).await?)
+    }
+
+    pub async fn set_session_expiry(
+        &self,
+        principal: &Principal,
+        id: SessionId,
+        expires_at: Timestamp,
+    ) -> ServiceResult<Session> {
+        let scope = access_scope(principal)?;
+        if expires_at > Timestamp::now().plus_seconds(SESSION_TTL_MAX_SECONDS) {
+            return Err(ServiceError::invalid(
+                "expires_at",
+                "must be at most 30 days from now",
+            ));
+        }
+        Ok(self
+            .store
+            .set_session_expiry(scope, &principal.change(None), id, expires_at)
+            .await?)
+    }
+
+    pub async fn revoke_session(
+        &self,
+        principal: &Principal,
+        id: SessionId,
+    ) -> ServiceResult<Session> {
+        let scope = access_scope(principal)?;
+        Ok(self
+            .store
+            .revoke_session(scope, &principal.change(None), id)
+            .await?)
+    }
+
+    // ---- tenants, keys, users -------------------------------------------------------------
+
+    pub async fn create_tenant(
+        &self,
+        principal: &Principal,
+        slug: Slug,
+        name: TenantName,
+    ) -> ServiceResult<Tenant> {
+        principal.require(Permission::ManageTenants)?;
+        Ok(self
+            .store
+            .create_tenant(&principal.change(None), &slug, &name)
+            .await?)
+    }
+
+    pub async fn list_tenants(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Tenant>> {
+        principal.require(Permission::ManageTenants)?;
+        Ok(self.store.list_tenants(page).await?)
+    }
+
+    pub async fn find_tenant(&self, principal: &Principal, slug: &Slug) -> ServiceResult<Tenant> {
+        principal.require(Permission::ManageTenants)?;
+        self.store
+            .find_tenant_by_slug(slug)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        owner: KeyOwner,
+        request: NewApiKeyRequest,
+    ) -> ServiceResult<CreatedApiKey> {
+        let scope = match owner {
+            KeyOwner::Own => access_scope(principal)?,
+            KeyOwner::Tenant(tenant) => {
+                principal.require(Permission::ManageTenants)?;
+                self.store.get_tenant(tenant).await?;
+                Scope::Tenant(tenant)
+            }
+        };
+        match scope {
+            Scope::Platform if request.role != Role::PlatformAdmin => {
+                return Err(ServiceError::invalid(
+                    "role",
+                    "platform keys are platform-admin; create tenant keys under /api/v1/tenants/{id}/api-keys",
+                ));
+            }
+            Scope::Tenant(_) if !request.role.is_tenant_role() => {
+                return Err(ServiceError::invalid(
+                    "role",
+                    "a tenant key cannot be platform-admin",
+                ));
+            }
+            _ => {}
+        }
+        let name = request.name.trim();
+        if name.is_empty()
+            || name.chars().count() > API_KEY_NAME_LEN_MAX
+            || name.chars().any(char::is_control)
+        {
+            return Err(ServiceError::invalid(
+                "name",
+                "must be 1 to 100 characters on one line",
+            ));
+        }
+        if request.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+            return Err(ServiceError::invalid("expires_at", "must be in the future"));
+        }
+        let secret = ApiKeySecret::generate();
+        let new = NewApiKey {
+            name: name.to_owned(),
+            role: request.role,
+            prefix: secret.display_prefix(),
+            hash: secret.hash(),
+            expires_at: request.expires_at,
+        };
+        let key = self
+            .store
+            .create_api_key(scope, &principal.change(None), new)
+            .await?;
+        Ok(CreatedApiKey { key, secret })
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> ServiceResult<Page<ApiKey>> {
+        let scope = access_scope(principal)?;
+        Ok(self.store.list_api_keys(scope, page).await?)
+    }
+
+    pub async fn revoke_api_key(
+        &self,
+        principal: &Principal,
+        id: ApiKeyId,
+    ) -> ServiceResult<ApiKey> {
+        let scope = access_scope(principal)?;
+        Ok(self
+            .store
+            .revoke_api_key(scope, &principal.change(None), id)
+            .await?)
+    }
+
+    /// Whether the platform has a usable admin key: first start creates one when it has not.
+    pub async fn has_platform_admin_key(&self) -> ServiceResult<bool> {
+        Ok(self
+            .store
+            .count_usable_platform_keys(Timestamp::now())
+            .await?
+            > 0)
+    }
+
+    pub async fn create_user(
+        &self,
+        principal: &Principal,
+        email: Email,
+        password: SecretString,
+        role: Role,
+    ) -> ServiceResult<User> {
+        let scope = access_scope(principal)?;
+        if role.is_tenant_role() != scope.tenant().is_some() {
+            return Err(ServiceError::invalid(
+                "role",
+                "platform users are platform-admin; tenant users have a tenant role",
+            ));
+        }
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|err| ServiceError::Internal(err.to_string()))??;
+        let user = NewUser {
+            email,
+            role,
+            password_hash,
+        };
+        Ok(self
+            .store
+            .create_user(scope, &principal.change(None), user)
+            .await?)
+    }
+
+    pub async fn list_users(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> ServiceResult<Page<User>> {
+        let scope = access_scope(principal)?;
+        Ok(self.store.list_users(scope, page).await?)
+    }
+
+    // ---- risks ----------------------------------------------------------------------------
+
+    pub async fn create_risk(
+        &self,
+        principal: &Principal,
+        risk: NewRisk,
+        reason: Option<String>,
+    ) -> ServiceResult<Risk> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        Ok(self
+            .store
+            .create_risk(tenant, &principal.change(reason), risk)
+            .await?)
+    }
+
+    pub async fn get_risk(&self, principal: &Principal, id: RiskId) -> ServiceResult<Risk> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store.get_risk(tenant, id).await?)
+    }
+
+    pub async fn list_risks(
+        &self,
+        principal: &Principal,
+        filter: &RiskFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Risk>> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store.list_risks(tenant, filter, page).await?)
+    }
+
+    pub async fn update_risk(
+        &self,
+        principal: &Principal,
+        id: RiskId,
+        patch: RiskPatch,
+        reason: Option<String>,
+    ) -> ServiceResult<Risk> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        if patch.is_empty() {
+            return Err(ServiceError::invalid("body", "names no field to change"));
+        }
+        Ok(self
+            .store
+            .update_risk(tenant, &principal.change(reason), id, patch)
+            .await?)
+    }
+
+    pub async fn delete_risk(
+        &self,
+        principal: &Principal,
+        id: RiskId,
+        reason: Option<String>,
+    ) -> ServiceResult<()> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        Ok(self
+            .store
+            .delete_risk(tenant, &principal.change(reason), id)
+            .await?)
+    }
+
+    // ---- audit ----------------------------------------------------------------------------
+
+    pub async fn list_audit(
+        &self,
+        principal: &Principal,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<AuditEvent>> {
+        let chain = audit_chain(principal)?;
+        Ok(self.store.list_audit(chain, filter, page).await?)
+    }
+
+    /// Walks the caller's chain from the first event and reports every break it finds.
+    pub async fn verify_audit(&self, principal: &Principal) -> ServiceResult<AuditVerification> {
+        let chain = audit_chain(principal)?;
+        let head = self.store.audit_head(chain).await?;
+        let mut verifier = ChainVerifier::default();
+        let mut after_seq = 0;
+        loop {
+            let events = self
+                .store
+                .audit_chain_after(chain, after_seq, AUDIT_VERIFY_BATCH)
+                .await?;
+            let Some(last) = events.last() else { break };
+            after_seq = last.seq;
+            events.iter().for_each(|event| verifier.push(event));
+        }
+        Ok(AuditVerification {
+            chain,
+            report: verifier.finish(head.as_ref()),
+        })
+    }
+}
+
+/// The scope whose keys, users and sessions the caller administers.
+fn access_scope(principal: &Principal) -> ServiceResult<Scope> {
+    if principal.role() == Role::PlatformAdmin {
+        return Ok(Scope::Platform);
+    }
+    principal
+        .require_tenant(Permission::ManageTenantAccess)
+        .map(Scope::Tenant)
+}
+
+/// The audit chain the caller reads: its tenant's, or the platform's for platform admins.
+fn audit_chain(principal: &Principal) -> ServiceResult<TenantId> {
+    if principal.role() == Role::PlatformAdmin {
+        return Ok(TenantId::PLATFORM_CHAIN);
+    }
+    principal.require_tenant(Permission::ReadData)
+}
+
+/// `vgr_<session id>.<secret>`: the session id lets refresh find the session without a
+/// tenant; the secret is what proves possession.
+fn refresh_token(session: SessionId) -> SecretString {
+    SecretString::from(format!(
+        "{REFRESH_TOKEN_PREFIX}{}.{}",
+        session.as_uuid().simple(),
+        random_token()
+    ))
+}
+
+fn parse_refresh_token(token: &str) -> Option<SessionId> {
+    let rest = token.strip_prefix(REFRESH_TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('.')?;
+    if secret.is_empty() {
+        return None;
+    }
+    SessionId::parse(id).ok()
+}
