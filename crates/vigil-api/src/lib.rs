@@ -1,1 +1,85 @@
-//! vigil-api
+//! vigil-api: Vigil's HTTP edge — the axum router, the extractors that prove who is calling,
+//! the wire DTOs, problem+json errors, the OpenAPI document, health and metrics. The only
+//! crate that knows HTTP; every decision about data is made in `vigil-service`.
+
+pub mod dto;
+mod error;
+mod extract;
+mod handlers;
+mod metrics;
+mod middleware;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::Semaphore;
+use vigil_service::Services;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use routes::documented_routes;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
+/// Longest a request may take, queueing included, before it is answered 503.
+pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// Requests handled at once; more wait for a slot until their timeout.
+pub const CONCURRENCY_MAX_DEFAULT: usize = 512;
+
+/// The HTTP limits, each defaulting to the constant of the same name.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub body_bytes_max: usize,
+    pub request_timeout: Duration,
+    pub concurrency_max: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            body_bytes_max: BODY_BYTES_MAX_DEFAULT,
+            request_timeout: REQUEST_TIMEOUT_DEFAULT,
+            concurrency_max: CONCURRENCY_MAX_DEFAULT,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub metrics: Arc<Metrics>,
+    limits: HttpLimits,
+    slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(services: Services, limits: HttpLimits) -> Self {
+        Self {
+            services,
+            metrics: Arc::new(Metrics::new()),
+            limits,
+            slots: Arc::new(Semaphore::new(limits.concurrency_max)),
+        }
+    }
+}
+
+/// The whole HTTP surface, with its middleware.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then waits for in-flight
+/// requests to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -12,7 +12,7 @@ mod tokens;
 pub use error::{ServiceError, ServiceResult};
 pub use principal::{Credential, Principal};
 pub use secrets::{
-    API_KEY_PREFIX, ApiKeySecret, PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password,
+    API_KEY_PREFIX, ApiKeySecret, PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password, random_token,
     verify_password,
 };
 pub use services::{

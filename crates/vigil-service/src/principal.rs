@@ -13,6 +13,8 @@ pub enum Credential {
     },
     /// The local operator at the command line, who holds the database itself.
     Cli,
+    /// Vigil itself, e.g. creating the first admin key on first start.
+    System,
 }
 
 /// An authenticated caller. Its tenant comes from the credential and from nowhere else.
@@ -36,6 +38,11 @@ impl Principal {
     /// The operator at the CLI acts as platform admin.
     pub fn cli() -> Self {
         Self::new(Credential::Cli, Role::PlatformAdmin, None)
+    }
+
+    /// Vigil acting on its own behalf, as platform admin.
+    pub fn system() -> Self {
+        Self::new(Credential::System, Role::PlatformAdmin, None)
     }
 
     /// The operator at the CLI acting inside one tenant, as its admin.
@@ -65,6 +72,7 @@ impl Principal {
             Credential::ApiKey(id) => format!("apikey:{id}"),
             Credential::Session { user, .. } => format!("user:{user}"),
             Credential::Cli => "cli".to_owned(),
+            Credential::System => "system".to_owned(),
         }
     }
 

@@ -23,7 +23,8 @@ pub const PASSWORD_LEN_MIN: usize = 12;
 /// Longest password accepted; bounds the work one login can cost.
 pub const PASSWORD_LEN_MAX: usize = 1_024;
 
-pub(crate) fn random_token() -> String {
+/// 256 random bits as URL-safe base64 (43 characters).
+pub fn random_token() -> String {
     let mut bytes = [0_u8; SECRET_BYTES];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     URL_SAFE_NO_PAD.encode(bytes)

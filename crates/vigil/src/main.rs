@@ -1,1 +1,42 @@
-fn main() {}
+//! vigil: the one binary. Reads settings, wires the store into the services and the HTTP
+//! edge, and runs the operator commands. `anyhow` lives here and nowhere else.
+//!
+//! Exit status: 0 success, 1 a negative answer (e.g. a broken audit chain), 2 an error.
+
+mod cli;
+mod config;
+mod serve;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let settings = match cli.settings.resolve() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("vigil: invalid configuration: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    setup::init_logging(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("vigil: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cli::run(cli.command, settings)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("vigil: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

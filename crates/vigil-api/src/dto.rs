@@ -1,0 +1,369 @@
+//! The wire format. Domain types stay serialization-free; these are their JSON faces, and
+//! converting between the two happens here and only here.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use vigil_domain::{AuditEvent, Cursor, Risk, Tenant};
+use vigil_service::AuditVerification;
+use vigil_store::{ApiKey, Page, Session, User};
+
+/// Tells "absent" (`None`) from "null" (`Some(None)`) in PATCH bodies.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Serialize)]
+pub struct PageOut<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) next_cursor: Option<String>,
+}
+
+impl<T> PageOut<T> {
+    pub fn from_page<U>(page: Page<U>, convert: impl Fn(U) -> T) -> Self {
+        Self {
+            items: page.items.into_iter().map(convert).collect(),
+            next_cursor: page.next_cursor.as_ref().map(Cursor::encode),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantIn {
+    pub(crate) slug: String,
+    pub(crate) name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TenantOut {
+    id: String,
+    slug: String,
+    name: String,
+    created_at: String,
+}
+
+impl From<Tenant> for TenantOut {
+    fn from(tenant: Tenant) -> Self {
+        Self {
+            id: tenant.id.to_string(),
+            slug: tenant.slug.as_str().to_owned(),
+            name: tenant.name.as_str().to_owned(),
+            created_at: tenant.created_at.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
+    pub(crate) name: String,
+    pub(crate) role: String,
+    pub(crate) expires_at: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ApiKeyOut {
+    id: String,
+    tenant_id: Option<String>,
+    name: String,
+    role: &'static str,
+    prefix: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    created_at: String,
+}
+
+impl From<ApiKey> for ApiKeyOut {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            id: key.id.to_string(),
+            tenant_id: key.tenant_id.map(|t| t.to_string()),
+            name: key.name,
+            role: key.role.as_str(),
+            prefix: key.prefix,
+            expires_at: key.expires_at.map(|at| at.to_string()),
+            revoked_at: key.revoked_at.map(|at| at.to_string()),
+            created_at: key.created_at.to_string(),
+        }
+    }
+}
+
+/// The one response that carries a key in clear.
+#[derive(Serialize)]
+pub struct CreatedKeyOut {
+    #[serde(flatten)]
+    pub(crate) record: ApiKeyOut,
+    pub(crate) key: String,
+}
+
+impl From<vigil_service::CreatedApiKey> for CreatedKeyOut {
+    fn from(created: vigil_service::CreatedApiKey) -> Self {
+        let key = created.secret.expose().to_owned();
+        Self {
+            record: created.key.into(),
+            key,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) role: String,
+}
+
+#[derive(Serialize)]
+pub struct UserOut {
+    id: String,
+    tenant_id: Option<String>,
+    email: String,
+    role: &'static str,
+    created_at: String,
+}
+
+impl From<User> for UserOut {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            tenant_id: user.tenant_id.map(|t| t.to_string()),
+            email: user.email.as_str().to_owned(),
+            role: user.role.as_str(),
+            created_at: user.created_at.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    pub(crate) tenant: Option<String>,
+    pub(crate) email: String,
+    pub(crate) password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshIn {
+    pub(crate) refresh_token: String,
+}
+
+#[derive(Serialize)]
+pub struct TokenOut {
+    pub(crate) access_token: String,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: i64,
+    pub(crate) refresh_token: String,
+    pub(crate) session: SessionOut,
+}
+
+#[derive(Serialize)]
+pub struct SessionOut {
+    id: String,
+    user_id: String,
+    role: &'static str,
+    expires_at: String,
+    revoked_at: Option<String>,
+    created_at: String,
+    refreshed_at: String,
+}
+
+impl From<Session> for SessionOut {
+    fn from(session: Session) -> Self {
+        Self {
+            id: session.id.to_string(),
+            user_id: session.user_id.to_string(),
+            role: session.role.as_str(),
+            expires_at: session.expires_at.to_string(),
+            revoked_at: session.revoked_at.map(|at| at.to_string()),
+            created_at: session.created_at.to_string(),
+            refreshed_at: session.refreshed_at.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPatchIn {
+    pub(crate) expires_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskIn {
+    pub(crate) title: String,
+    pub(crate) description: Option<String>,
+    pub(crate) impact: i64,
+    pub(crate) probability: i64,
+    pub(crate) status: Option<String>,
+    pub(crate) owner: Option<String>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) tlp: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskPatchIn {
+    pub(crate) title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) description: Option<Option<String>>,
+    pub(crate) impact: Option<i64>,
+    pub(crate) probability: Option<i64>,
+    pub(crate) status: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) owner: Option<Option<String>>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) tlp: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct RiskOut {
+    id: String,
+    title: String,
+    description: Option<String>,
+    impact: u8,
+    probability: u8,
+    score: u8,
+    status: &'static str,
+    owner: Option<String>,
+    tags: Vec<String>,
+    tlp: &'static str,
+    source: Option<String>,
+    external_id: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Risk> for RiskOut {
+    fn from(risk: Risk) -> Self {
+        Self {
+            id: risk.id.to_string(),
+            score: risk.score(),
+            title: risk.title.as_str().to_owned(),
+            description: risk.description.map(|d| d.as_str().to_owned()),
+            impact: risk.impact.get(),
+            probability: risk.probability.get(),
+            status: risk.status.as_str(),
+            owner: risk.owner.map(|o| o.as_str().to_owned()),
+            tags: risk.tags.iter().map(str::to_owned).collect(),
+            tlp: risk.tlp.as_str(),
+            source: risk.source.map(|s| s.as_str().to_owned()),
+            external_id: risk.external_id.map(|e| e.as_str().to_owned()),
+            created_at: risk.created_at.to_string(),
+            updated_at: risk.updated_at.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskQuery {
+    pub(crate) status: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) min_score: Option<String>,
+    pub(crate) tag: Option<String>,
+    pub(crate) q: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub(crate) entity_type: Option<String>,
+    pub(crate) entity_id: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AuditOut {
+    id: String,
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    before: Option<Value>,
+    after: Option<Value>,
+    reason: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditEvent> for AuditOut {
+    fn from(event: AuditEvent) -> Self {
+        // Snapshots were written as JSON by the store; text that no longer parses (an edited
+        // row) is shown as a string rather than hidden.
+        let json = |text: Option<String>| {
+            text.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        };
+        let fields = event.fields;
+        Self {
+            id: fields.id.to_string(),
+            seq: event.seq,
+            at: fields.at.to_string(),
+            actor: fields.actor,
+            action: fields.action,
+            entity_type: fields.entity_type,
+            entity_id: fields.entity_id,
+            before: json(fields.before),
+            after: json(fields.after),
+            reason: fields.reason,
+            prev_hash: event.prev_hash.to_string(),
+            hash: event.hash.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct VerifyOut {
+    ok: bool,
+    chain: String,
+    n_events: u64,
+    breaks: Vec<BreakOut>,
+}
+
+#[derive(Serialize)]
+struct BreakOut {
+    kind: &'static str,
+    seq: i64,
+    event_id: Option<String>,
+    detail: String,
+}
+
+impl From<AuditVerification> for VerifyOut {
+    fn from(verification: AuditVerification) -> Self {
+        let report = verification.report;
+        Self {
+            ok: report.ok(),
+            chain: verification.chain.to_string(),
+            n_events: report.n_events,
+            breaks: report
+                .breaks
+                .into_iter()
+                .map(|b| BreakOut {
+                    kind: b.kind.as_str(),
+                    seq: b.seq,
+                    event_id: b.event_id.map(|id| id.to_string()),
+                    detail: b.detail,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! RFC 9457 problem details. A 4xx says what was wrong; a 5xx says only "internal" and the
+//! request id, and the detail goes to the log.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use vigil_service::ServiceError;
+
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FieldError {
+    pub(crate) field: String,
+    pub(crate) reason: String,
+}
+
+/// An error on its way to becoming a problem+json response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    /// Logged, never sent.
+    internal: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            internal: None,
+        }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (field, reason) = (field.into(), reason.into());
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            format!("{field}: {reason}"),
+        );
+        err.errors.push(FieldError { field, reason });
+        err
+    }
+
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub(crate) fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        let mut err = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal");
+        err.internal = Some(detail.into());
+        err
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Unauthenticated(reason) => ApiError::unauthenticated(reason),
+            ServiceError::Forbidden(reason) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
+            }
+            ServiceError::NotFound => ApiError::not_found("no such record in this tenant"),
+            ServiceError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            ServiceError::Conflict(reason) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", reason)
+            }
+            ServiceError::Unavailable(reason) => {
+                let mut err = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store is unavailable; retry later",
+                );
+                err.internal = Some(reason);
+                err
+            }
+            ServiceError::Internal(reason) => ApiError::internal(reason),
+        }
+    }
+}
+
+impl From<vigil_domain::ParseError> for ApiError {
+    fn from(err: vigil_domain::ParseError) -> Self {
+        ApiError::invalid(err.what(), err.reason())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(internal) = &self.internal {
+            tracing::error!(component = "http", status = self.status.as_u16(), error = %internal, "request failed");
+        }
+        let title = self.status.canonical_reason().unwrap_or("error");
+        let problem = Problem {
+            kind: format!("urn:vigil:problem:{}", self.kind),
+            title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            errors: &self.errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,150 @@
+//! Extractors that turn requests into typed input or a precise problem: the authenticated
+//! principal, strict JSON bodies and strict query strings.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use vigil_service::Principal;
+
+use crate::{ApiError, AppState};
+
+/// The caller, proven by `Authorization: Bearer <API key or access token>`.
+pub(crate) struct Auth(pub(crate) Principal);
+
+impl<S> FromRequestParts<S> for Auth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing Authorization header"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <token>"))?;
+        let principal = state.services.authenticate(token).await?;
+        let span = tracing::Span::current();
+        span.record("role", principal.role().as_str());
+        if let Some(tenant) = principal.tenant() {
+            span.record("tenant", tracing::field::display(tenant));
+        }
+        Ok(Auth(principal))
+    }
+}
+
+/// A JSON body that must parse into `T` exactly: unknown fields, wrong types and missing
+/// fields are 422 naming the field; malformed JSON is 400; too large is 413.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "the request body is larger than the limit",
+                )
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_owned();
+                ApiError::invalid(field_name(&path, &message), message)
+            }
+            _ => ApiError::bad_request(format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+/// serde reports missing and unknown fields at the parent's path (`.`) and names the field
+/// in backticks; everything else at the field's own path.
+fn field_name(path: &str, message: &str) -> String {
+    let named = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+    match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) if message.starts_with("missing field") => format!("{path}.{name}"),
+        (path, _) => path.to_owned(),
+    }
+}
+
+/// A query string that must parse into `T`: unknown parameters and bad values are 422.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer = serde_urlencoded_deserializer(query);
+        deserializer.map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("malformed query string"))?,
+    )
+    .map(|axum::extract::Query(value)| value)
+    .map_err(|rejection| {
+        let text = rejection.body_text();
+        let reason = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text)
+            .to_owned();
+        let field = reason.split('`').nth(1).unwrap_or("query").to_owned();
+        ApiError::invalid(field, reason)
+    })
+}

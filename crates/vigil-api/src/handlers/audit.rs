@@ -1,0 +1,32 @@
+use axum::Json;
+use axum::extract::State;
+use vigil_store::AuditFilter;
+
+use crate::dto::{AuditOut, AuditQuery, PageOut, VerifyOut};
+use crate::extract::{ApiQuery, Auth};
+use crate::handlers::page;
+use crate::{ApiError, AppState};
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<PageOut<AuditOut>>, ApiError> {
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let filter = AuditFilter {
+        entity_type: query.entity_type,
+        entity_id: query.entity_id,
+    };
+    let events = state
+        .services
+        .list_audit(&principal, &filter, request)
+        .await?;
+    Ok(Json(PageOut::from_page(events, AuditOut::from)))
+}
+
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<VerifyOut>, ApiError> {
+    Ok(Json(state.services.verify_audit(&principal).await?.into()))
+}

@@ -1,0 +1,35 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// The process is up. Says nothing about the store.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready to serve: the store answers.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.services.store();
+    match store.ping().await {
+        Ok(()) => Json(json!({"status": "ready", "store": store.backend()})).into_response(),
+        Err(err) => {
+            tracing::warn!(component = "health", error = %err, "store is not ready");
+            let body = json!({"status": "unavailable", "store": store.backend(), "detail": "store unreachable"});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(state.services.store().pool_stats());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

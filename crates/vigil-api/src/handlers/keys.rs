@@ -1,0 +1,44 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use vigil_domain::ApiKeyId;
+use vigil_service::KeyOwner;
+
+use crate::dto::{ApiKeyIn, ApiKeyOut, CreatedKeyOut, PageOut, PageQuery};
+use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::handlers::tenants::key_request;
+use crate::handlers::{page, path_id};
+use crate::{ApiError, AppState};
+
+/// `POST /api/v1/api-keys`: a key in the caller's own scope.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<ApiKeyIn>,
+) -> Result<(StatusCode, Json<CreatedKeyOut>), ApiError> {
+    let created = state
+        .services
+        .create_api_key(&principal, KeyOwner::Own, key_request(body)?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOut<ApiKeyOut>>, ApiError> {
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let keys = state.services.list_api_keys(&principal, request).await?;
+    Ok(Json(PageOut::from_page(keys, ApiKeyOut::from)))
+}
+
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyOut>, ApiError> {
+    let id = path_id(&id, ApiKeyId::parse)?;
+    let key = state.services.revoke_api_key(&principal, id).await?;
+    Ok(Json(key.into()))
+}

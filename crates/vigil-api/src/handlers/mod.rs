@@ -1,0 +1,44 @@
+//! Handlers: parse the request into domain values, call one use case, shape the answer.
+
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod risks;
+pub(crate) mod tenants;
+
+use axum::http::HeaderMap;
+use vigil_domain::{Cursor, PageRequest, ParseError};
+
+use crate::ApiError;
+
+/// Why a change was made, for the audit trail: `X-Audit-Reason`, optional on every mutation.
+pub(crate) const AUDIT_REASON: &str = "x-audit-reason";
+
+pub(crate) fn reason(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(AUDIT_REASON)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty())
+        .map(str::to_owned)
+}
+
+pub(crate) fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let limit = limit
+        .map(|raw| {
+            raw.parse::<u32>()
+                .map_err(|_| ApiError::invalid("limit", "must be a positive integer"))
+        })
+        .transpose()?;
+    let cursor = cursor.map(Cursor::parse).transpose()?;
+    Ok(PageRequest::new(limit, cursor))
+}
+
+/// A path id that does not parse names no record, so it is a 404 like any unknown id.
+pub(crate) fn path_id<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, ParseError>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|err| ApiError::not_found(format!("{raw:?} is not a valid {}", err.what())))
+}

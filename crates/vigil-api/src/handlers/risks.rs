@@ -1,0 +1,158 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use vigil_domain::{
+    BoundedText, ExternalId, Level, NewRisk, RiskFilter, RiskId, RiskPatch, RiskStatus, RiskTitle,
+    Source, Tag, Tags, Tlp,
+};
+
+use crate::dto::{PageOut, RiskIn, RiskOut, RiskPatchIn, RiskQuery};
+use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::handlers::{page, path_id, reason};
+use crate::{ApiError, AppState};
+
+fn tags(raw: &[String]) -> Result<Tags, ApiError> {
+    Ok(Tags::parse(raw.iter().map(String::as_str))?)
+}
+
+fn new_risk(body: RiskIn) -> Result<NewRisk, ApiError> {
+    let mut risk = NewRisk::new(
+        RiskTitle::parse(&body.title)?,
+        Level::parse("impact", body.impact)?,
+        Level::parse("probability", body.probability)?,
+    );
+    risk.description = body
+        .description
+        .as_deref()
+        .map(BoundedText::description)
+        .transpose()?;
+    risk.owner = body.owner.as_deref().map(BoundedText::owner).transpose()?;
+    if let Some(status) = &body.status {
+        risk.status = RiskStatus::parse(status)?;
+    }
+    if let Some(raw) = &body.tags {
+        risk.tags = tags(raw)?;
+    }
+    if let Some(tlp) = &body.tlp {
+        risk.tlp = Tlp::parse(tlp)?;
+    }
+    let source = body.source.as_deref().map(Source::parse).transpose()?;
+    let external_id = body
+        .external_id
+        .as_deref()
+        .map(ExternalId::parse)
+        .transpose()?;
+    Ok(risk.with_source(source, external_id)?)
+}
+
+fn patch(body: RiskPatchIn) -> Result<RiskPatch, ApiError> {
+    let optional_text = |value: Option<Option<String>>,
+                         parse: fn(&str) -> Result<BoundedText, _>| {
+        value
+            .map(|inner| inner.as_deref().map(parse).transpose())
+            .transpose()
+    };
+    Ok(RiskPatch {
+        title: body.title.as_deref().map(RiskTitle::parse).transpose()?,
+        description: optional_text(body.description, BoundedText::description)?,
+        impact: body.impact.map(|v| Level::parse("impact", v)).transpose()?,
+        probability: body
+            .probability
+            .map(|v| Level::parse("probability", v))
+            .transpose()?,
+        status: body.status.as_deref().map(RiskStatus::parse).transpose()?,
+        owner: optional_text(body.owner, BoundedText::owner)?,
+        tags: body.tags.as_deref().map(tags).transpose()?,
+        tlp: body.tlp.as_deref().map(Tlp::parse).transpose()?,
+    })
+}
+
+fn filter(query: &RiskQuery) -> Result<RiskFilter, ApiError> {
+    let min_score = query
+        .min_score
+        .as_deref()
+        .map(|raw| match raw.parse::<u8>() {
+            Ok(score @ 1..=25) => Ok(score),
+            _ => Err(ApiError::invalid(
+                "min_score",
+                "must be an integer from 1 to 25",
+            )),
+        })
+        .transpose()?;
+    Ok(RiskFilter {
+        status: query.status.as_deref().map(RiskStatus::parse).transpose()?,
+        source: query.source.as_deref().map(Source::parse).transpose()?,
+        min_score,
+        tag: query.tag.as_deref().map(Tag::parse).transpose()?,
+        text: query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned),
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RiskIn>,
+) -> Result<(StatusCode, Json<RiskOut>), ApiError> {
+    let risk = state
+        .services
+        .create_risk(&principal, new_risk(body)?, reason(&headers))
+        .await?;
+    Ok((StatusCode::CREATED, Json(risk.into())))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<RiskQuery>,
+) -> Result<Json<PageOut<RiskOut>>, ApiError> {
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let risks = state
+        .services
+        .list_risks(&principal, &filter(&query)?, request)
+        .await?;
+    Ok(Json(PageOut::from_page(risks, RiskOut::from)))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<RiskOut>, ApiError> {
+    let id = path_id(&id, RiskId::parse)?;
+    Ok(Json(state.services.get_risk(&principal, id).await?.into()))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RiskPatchIn>,
+) -> Result<Json<RiskOut>, ApiError> {
+    let id = path_id(&id, RiskId::parse)?;
+    let risk = state
+        .services
+        .update_risk(&principal, id, patch(body)?, reason(&headers))
+        .await?;
+    Ok(Json(risk.into()))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id, RiskId::parse)?;
+    state
+        .services
+        .delete_risk(&principal, id, reason(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

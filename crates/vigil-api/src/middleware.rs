@@ -1,0 +1,114 @@
+//! Per-request cross-cutting work in one place: the request id (accepted from
+//! `X-Request-Id` when sane, else generated, and echoed back), the request span that carries
+//! it and the tenant into every log line, the JSON access log, metrics, the concurrency
+//! limit, the request timeout and the security headers.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::{ApiError, AppState};
+
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest client-supplied request id kept; longer or odd ones are replaced.
+const REQUEST_ID_LEN_MAX: usize = 128;
+
+fn request_id(req: &Request) -> String {
+    let supplied = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok());
+    let sane = |id: &&str| {
+        !id.is_empty()
+            && id.len() <= REQUEST_ID_LEN_MAX
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    };
+    supplied
+        .filter(sane)
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+pub(crate) async fn around_request(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        tenant = tracing::field::Empty,
+        role = tracing::field::Empty,
+    );
+    let mut response = handle(&state, req, next).instrument(span.clone()).await;
+    let status = response.status();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .observe(method.as_str(), &route, status.as_u16(), elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            component = "http",
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1_000.0,
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    secure_headers(&mut response);
+    response
+}
+
+async fn handle(state: &AppState, req: Request, next: Next) -> Response {
+    let limits = state.limits;
+    let work = async {
+        let Ok(_slot) = state.slots.acquire().await else {
+            return ApiError::internal("concurrency semaphore closed").into_response();
+        };
+        next.run(req).await
+    };
+    match tokio::time::timeout(limits.request_timeout, work).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; retry later",
+        )
+        .into_response(),
+    }
+}
+
+fn secure_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    let set = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in set {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+}

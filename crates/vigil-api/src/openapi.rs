@@ -1,0 +1,216 @@
+//! The OpenAPI 3.1 document, written by hand next to the routes and checked against them by
+//! the tests: every served (path, method) is documented and every documented one is served.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::{Value, json};
+
+pub(crate) async fn serve() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(document).clone())
+}
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn problem() -> Value {
+    json!({"description": "problem details (RFC 9457)", "content": {"application/problem+json": {"schema": schema("Problem")}}})
+}
+
+/// One operation. `body` and `answer` are schema names; `answer` None means 204.
+fn op(
+    id: &str,
+    summary: &str,
+    tag: &str,
+    params: &[&str],
+    body: Option<&str>,
+    status: u16,
+    answer: Option<&str>,
+) -> Value {
+    let mut operation = json!({
+        "operationId": id,
+        "summary": summary,
+        "tags": [tag],
+        "parameters": params.iter().map(|p| json!({"$ref": format!("#/components/parameters/{p}")})).collect::<Vec<_>>(),
+        "responses": {
+            "400": problem(), "401": problem(), "403": problem(), "404": problem(), "422": problem(),
+        },
+    });
+    if let Some(body) = body {
+        operation["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema(body)}}});
+    }
+    operation["responses"][status.to_string()] = match answer {
+        Some(answer) => {
+            json!({"description": "success", "content": {"application/json": {"schema": schema(answer)}}})
+        }
+        None => json!({"description": "success, no content"}),
+    };
+    operation
+}
+
+fn public(mut operation: Value) -> Value {
+    operation["security"] = json!([]);
+    operation
+}
+
+fn paths() -> Value {
+    let page = ["limit", "cursor"];
+    json!({
+        "/healthz": {"get": public(op("healthz", "Liveness", "health", &[], None, 200, Some("Status")))},
+        "/readyz": {"get": public(op("readyz", "Readiness: the store answers", "health", &[], None, 200, Some("Status")))},
+        "/metrics": {"get": public(op("metrics", "Prometheus metrics (text)", "health", &[], None, 200, None))},
+        "/api/v1/openapi.json": {"get": public(op("openapi", "This document", "health", &[], None, 200, None))},
+        "/api/v1/tenants": {
+            "get": op("listTenants", "List tenants (platform-admin)", "tenants", &page, None, 200, Some("TenantPage")),
+            "post": op("createTenant", "Create a tenant (platform-admin)", "tenants", &[], Some("TenantIn"), 201, Some("Tenant")),
+        },
+        "/api/v1/tenants/{id}/api-keys": {
+            "post": op("createTenantApiKey", "Issue a key inside a tenant (platform-admin)", "api-keys", &["id"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
+        },
+        "/api/v1/api-keys": {
+            "get": op("listApiKeys", "List the caller's scope's keys, without secrets", "api-keys", &page, None, 200, Some("ApiKeyPage")),
+            "post": op("createApiKey", "Issue a key in the caller's own scope (tenant-admin, platform-admin)", "api-keys", &[], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
+        },
+        "/api/v1/api-keys/{id}": {
+            "delete": op("revokeApiKey", "Revoke a key", "api-keys", &["id", "reason"], None, 200, Some("ApiKey")),
+        },
+        "/api/v1/auth/login": {"post": public(op("login", "Log in with e-mail and password", "auth", &[], Some("LoginIn"), 200, Some("Tokens")))},
+        "/api/v1/auth/refresh": {"post": public(op("refresh", "Trade a refresh token for new tokens (each works once)", "auth", &[], Some("RefreshIn"), 200, Some("Tokens")))},
+        "/api/v1/auth/logout": {"post": op("logout", "End the current session", "auth", &[], None, 204, None)},
+        "/api/v1/users": {
+            "get": op("listUsers", "List users", "auth", &page, None, 200, Some("UserPage")),
+            "post": op("createUser", "Create a user (tenant-admin)", "auth", &[], Some("UserIn"), 201, Some("User")),
+        },
+        "/api/v1/sessions": {"get": op("listSessions", "List login sessions (tenant-admin)", "auth", &page, None, 200, Some("SessionPage"))},
+        "/api/v1/sessions/{id}": {
+            "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id"], Some("SessionPatch"), 200, Some("Session")),
+            "delete": op("revokeSession", "Revoke a session (tenant-admin)", "auth", &["id"], None, 200, Some("Session")),
+        },
+        "/api/v1/risks": {
+            "get": op("listRisks", "List risks, newest first", "risks", &["status", "source", "min_score", "tag", "q", "limit", "cursor"], None, 200, Some("RiskPage")),
+            "post": op("createRisk", "Create a risk", "risks", &["reason"], Some("RiskIn"), 201, Some("Risk")),
+        },
+        "/api/v1/risks/{id}": {
+            "get": op("getRisk", "Read a risk", "risks", &["id"], None, 200, Some("Risk")),
+            "patch": op("updateRisk", "Change a risk; null clears description or owner", "risks", &["id", "reason"], Some("RiskPatch"), 200, Some("Risk")),
+            "delete": op("deleteRisk", "Delete a risk", "risks", &["id", "reason"], None, 204, None),
+        },
+        "/api/v1/audit": {"get": op("listAudit", "Page the audit trail, newest first", "audit", &["entity_type", "entity_id", "limit", "cursor"], None, 200, Some("AuditPage"))},
+        "/api/v1/audit/verify": {"get": op("verifyAudit", "Verify the hash chain", "audit", &[], None, 200, Some("Verification"))},
+    })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn parameters() -> Value {
+    json!({
+        "id": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+        "reason": {"name": "X-Audit-Reason", "in": "header", "required": false, "description": "Why; recorded in the audit event", "schema": {"type": "string"}},
+        "limit": query("limit", "Items per page, 1-500 (larger is clamped); default 50", json!({"type": "integer", "minimum": 1})),
+        "cursor": query("cursor", "next_cursor of the previous page", json!({"type": "string"})),
+        "status": query("status", "Risk status", json!({"$ref": "#/components/schemas/RiskStatus"})),
+        "source": query("source", "Source system", json!({"type": "string"})),
+        "min_score": query("min_score", "Lowest score (impact x probability)", json!({"type": "integer", "minimum": 1, "maximum": 25})),
+        "tag": query("tag", "Has this tag", json!({"type": "string"})),
+        "q": query("q", "Case-insensitive text in title or description", json!({"type": "string"})),
+        "entity_type": query("entity_type", "e.g. risk, api_key, tenant", json!({"type": "string"})),
+        "entity_id": query("entity_id", "The entity's id", json!({"type": "string"})),
+    })
+}
+
+fn page_of(item: &str) -> Value {
+    json!({"type": "object", "required": ["items", "next_cursor"], "properties": {
+        "items": {"type": "array", "items": schema(item)},
+        "next_cursor": {"type": ["string", "null"]},
+    }})
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+}
+
+fn schemas() -> Value {
+    let text = json!({"type": "string"});
+    let opt_text = json!({"type": ["string", "null"]});
+    let at = json!({"type": "string", "format": "date-time"});
+    let level = json!({"type": "integer", "minimum": 1, "maximum": 5});
+    let role = json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]});
+    let tlp = json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]});
+    json!({
+        "Problem": {"type": "object", "properties": {
+            "type": text, "title": text, "status": {"type": "integer"}, "detail": text,
+            "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
+        }},
+        "Status": {"type": "object", "properties": {"status": text}},
+        "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": text})),
+        "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
+        "TenantPage": page_of("Tenant"),
+        "ApiKeyIn": object(&["name", "role"], json!({"name": text, "role": role, "expires_at": at})),
+        "ApiKey": object(&["id", "name", "role", "prefix", "created_at"], json!({
+            "id": text, "tenant_id": opt_text, "name": text, "role": role, "prefix": text,
+            "expires_at": {"type": ["string", "null"], "format": "date-time"}, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at,
+        })),
+        "CreatedApiKey": {"allOf": [schema("ApiKey"), {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "description": "Shown only in this response"}}}]},
+        "ApiKeyPage": page_of("ApiKey"),
+        "LoginIn": object(&["email", "password"], json!({"tenant": {"type": "string", "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
+        "RefreshIn": object(&["refresh_token"], json!({"refresh_token": text})),
+        "Tokens": object(&["access_token", "token_type", "expires_in", "refresh_token", "session"], json!({
+            "access_token": text, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}, "refresh_token": text, "session": schema("Session"),
+        })),
+        "UserIn": object(&["email", "password", "role"], json!({"email": text, "password": {"type": "string", "minLength": 12}, "role": role})),
+        "User": object(&["id", "email", "role", "created_at"], json!({"id": text, "tenant_id": opt_text, "email": text, "role": role, "created_at": at})),
+        "UserPage": page_of("User"),
+        "Session": object(&["id", "user_id", "role", "expires_at", "created_at", "refreshed_at"], json!({
+            "id": text, "user_id": text, "role": role, "expires_at": at, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at, "refreshed_at": at,
+        })),
+        "SessionPatch": object(&["expires_at"], json!({"expires_at": at})),
+        "SessionPage": page_of("Session"),
+        "RiskStatus": {"type": "string", "enum": ["open", "mitigating", "accepted", "closed"]},
+        "RiskIn": object(&["title", "impact", "probability"], json!({
+            "title": text, "description": text, "impact": level, "probability": level, "status": schema("RiskStatus"),
+            "owner": text, "tags": {"type": "array", "items": text, "maxItems": 32}, "tlp": tlp, "source": text, "external_id": text,
+        })),
+        "RiskPatch": object(&[], json!({
+            "title": text, "description": opt_text, "impact": level, "probability": level, "status": schema("RiskStatus"),
+            "owner": opt_text, "tags": {"type": "array", "items": text, "maxItems": 32}, "tlp": tlp,
+        })),
+        "Risk": object(&["id", "title", "impact", "probability", "score", "status", "tags", "tlp", "created_at", "updated_at"], json!({
+            "id": text, "title": text, "description": opt_text, "impact": level, "probability": level,
+            "score": {"type": "integer", "minimum": 1, "maximum": 25}, "status": schema("RiskStatus"), "owner": opt_text,
+            "tags": {"type": "array", "items": text}, "tlp": tlp, "source": opt_text, "external_id": opt_text, "created_at": at, "updated_at": at,
+        })),
+        "RiskPage": page_of("Risk"),
+        "AuditEvent": object(&["id", "seq", "at", "actor", "action", "entity_type", "entity_id", "prev_hash", "hash"], json!({
+            "id": text, "seq": {"type": "integer"}, "at": at, "actor": text, "action": text, "entity_type": text, "entity_id": text,
+            "before": {}, "after": {}, "reason": opt_text, "prev_hash": text, "hash": text,
+        })),
+        "AuditPage": page_of("AuditEvent"),
+        "Verification": object(&["ok", "chain", "n_events", "breaks"], json!({
+            "ok": {"type": "boolean"}, "chain": text, "n_events": {"type": "integer"},
+            "breaks": {"type": "array", "items": {"type": "object", "properties": {
+                "kind": {"type": "string", "enum": ["edited", "missing", "reordered", "truncated"]},
+                "seq": {"type": "integer"}, "event_id": opt_text, "detail": text,
+            }}},
+        })),
+    })
+}
+
+pub(crate) fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Vigil", "version": env!("CARGO_PKG_VERSION"), "description": "Multi-tenant security-operations core"},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key (vgl_...) or an access token from /api/v1/auth/login"}},
+            "parameters": parameters(),
+            "schemas": schemas(),
+        },
+    })
+}

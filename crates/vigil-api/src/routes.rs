@@ -1,0 +1,126 @@
+//! Every route, registered through one table that also records (path, method). The OpenAPI
+//! test compares that record with the document, so a route cannot exist undocumented.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::handlers::{audit, auth, health, keys, risks, tenants};
+use crate::{ApiError, AppState, middleware, openapi};
+
+struct Table {
+    router: Router<AppState>,
+    routes: Vec<(&'static str, Method)>,
+}
+
+impl Table {
+    fn add(
+        mut self,
+        path: &'static str,
+        methods: &[Method],
+        handlers: MethodRouter<AppState>,
+    ) -> Self {
+        self.routes
+            .extend(methods.iter().map(|method| (path, method.clone())));
+        self.router = self.router.route(path, handlers);
+        self
+    }
+}
+
+fn table() -> Table {
+    use Method as M;
+    let table = Table {
+        router: Router::new(),
+        routes: Vec::new(),
+    };
+    table
+        .add("/healthz", &[M::GET], get(health::healthz))
+        .add("/readyz", &[M::GET], get(health::readyz))
+        .add("/metrics", &[M::GET], get(health::metrics))
+        .add("/api/v1/openapi.json", &[M::GET], get(openapi::serve))
+        .add(
+            "/api/v1/tenants",
+            &[M::GET, M::POST],
+            get(tenants::list).post(tenants::create),
+        )
+        .add(
+            "/api/v1/tenants/{id}/api-keys",
+            &[M::POST],
+            post(tenants::create_key),
+        )
+        .add(
+            "/api/v1/api-keys",
+            &[M::GET, M::POST],
+            get(keys::list).post(keys::create),
+        )
+        .add("/api/v1/api-keys/{id}", &[M::DELETE], delete(keys::revoke))
+        .add("/api/v1/auth/login", &[M::POST], post(auth::login))
+        .add("/api/v1/auth/refresh", &[M::POST], post(auth::refresh))
+        .add("/api/v1/auth/logout", &[M::POST], post(auth::logout))
+        .add(
+            "/api/v1/users",
+            &[M::GET, M::POST],
+            get(auth::list_users).post(auth::create_user),
+        )
+        .add("/api/v1/sessions", &[M::GET], get(auth::list_sessions))
+        .add(
+            "/api/v1/sessions/{id}",
+            &[M::PATCH, M::DELETE],
+            patch(auth::set_expiry).delete(auth::revoke_session),
+        )
+        .add(
+            "/api/v1/risks",
+            &[M::GET, M::POST],
+            get(risks::list).post(risks::create),
+        )
+        .add(
+            "/api/v1/risks/{id}",
+            &[M::GET, M::PATCH, M::DELETE],
+            get(risks::get).patch(risks::update).delete(risks::delete),
+        )
+        .add("/api/v1/audit", &[M::GET], get(audit::list))
+        .add("/api/v1/audit/verify", &[M::GET], get(audit::verify))
+}
+
+/// Every (path, method) the router serves, e.g. `("/api/v1/risks/{id}", "PATCH")`.
+pub fn documented_routes() -> Vec<(String, String)> {
+    table()
+        .routes
+        .into_iter()
+        .map(|(path, method)| (path.to_owned(), method.as_str().to_owned()))
+        .collect()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this route does not accept that method",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    ApiError::internal("handler panicked").into_response()
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let limits = state.limits;
+    table()
+        .router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::around_request,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,281 @@
+//! The command line: `serve`, `migrate` and the operator tasks. Results are JSON on stdout;
+//! logs and errors go to stderr.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use serde::Serialize;
+use vigil_api::dto::{ApiKeyOut, CreatedKeyOut, PageOut, TenantOut, UserOut, VerifyOut};
+use vigil_domain::{
+    ApiKeyId, Email, PAGE_SIZE_MAX, PageRequest, Role, Slug, TenantName, Timestamp,
+};
+use vigil_service::{KeyOwner, NewApiKeyRequest, Principal, Services};
+
+use crate::config::{Settings, SettingsArgs};
+use crate::{serve, setup};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Multi-tenant security-operations core"
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) settings: SettingsArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the HTTP API (creates and migrates the store; on first start writes a
+    /// platform-admin key to DATA_DIR/initial-admin-key).
+    Serve,
+    /// Create or migrate the store, then exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+    /// Manage users who log in with a password.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Create a key and print it, once.
+    Create {
+        /// Tenant slug; omit for a platform-admin key.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// RFC 3339 instant after which the key stops working.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is read from VIGIL_USER_PASSWORD or stdin.
+    Create {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify hash chains: one tenant's, or the platform's and every tenant's. Exit 1 when
+    /// any is broken.
+    Verify {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+fn print(value: &impl Serialize) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).context("encode output")?
+    );
+    Ok(())
+}
+
+pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    if let Command::Serve = command {
+        serve::run(settings).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let services = setup::services(&settings).await?;
+    match command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => {
+            print(&serde_json::json!({"migrated": true, "store": services.store().backend()}))?
+        }
+        Command::Tenant(command) => tenant(&services, command).await?,
+        Command::Apikey(command) => api_key(&services, command).await?,
+        Command::User(command) => user(&services, command).await?,
+        Command::Audit(AuditCommand::Verify { tenant }) => {
+            return audit_verify(&services, tenant).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The principal the operator acts as: platform admin, or admin inside `--tenant`.
+async fn acting_as(services: &Services, tenant: Option<&str>) -> anyhow::Result<Principal> {
+    let Some(slug) = tenant else {
+        return Ok(Principal::cli());
+    };
+    let slug = Slug::parse(slug).context("--tenant")?;
+    let tenant = services
+        .find_tenant(&Principal::cli(), &slug)
+        .await
+        .with_context(|| format!("tenant {}", slug.as_str()))?;
+    Ok(Principal::cli_in(tenant.id))
+}
+
+async fn tenant(services: &Services, command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { slug, name } => {
+            let slug = Slug::parse(&slug).context("SLUG")?;
+            let name =
+                TenantName::parse(name.as_deref().unwrap_or(slug.as_str())).context("--name")?;
+            print(&TenantOut::from(
+                services
+                    .create_tenant(&Principal::cli(), slug, name)
+                    .await?,
+            ))
+        }
+        TenantCommand::List => {
+            let mut all = Vec::new();
+            let mut page = PageRequest::first(PAGE_SIZE_MAX);
+            loop {
+                let got = services.list_tenants(&Principal::cli(), page).await?;
+                all.extend(got.items.into_iter().map(TenantOut::from));
+                let Some(cursor) = got.next_cursor else { break };
+                page = PageRequest::new(Some(PAGE_SIZE_MAX), Some(cursor));
+            }
+            print(&all)
+        }
+    }
+}
+
+async fn api_key(services: &Services, command: ApiKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create {
+            tenant,
+            role,
+            name,
+            expires_at,
+        } => {
+            let principal = acting_as(services, tenant.as_deref()).await?;
+            let request = NewApiKeyRequest {
+                name,
+                role: Role::parse(&role).context("--role")?,
+                expires_at: expires_at
+                    .as_deref()
+                    .map(Timestamp::parse)
+                    .transpose()
+                    .context("--expires-at")?,
+            };
+            let created = services
+                .create_api_key(&principal, KeyOwner::Own, request)
+                .await?;
+            print(&CreatedKeyOut::from(created))
+        }
+        ApiKeyCommand::List { tenant } => {
+            let principal = acting_as(services, tenant.as_deref()).await?;
+            let keys = services
+                .list_api_keys(&principal, PageRequest::first(PAGE_SIZE_MAX))
+                .await?;
+            print(&PageOut::from_page(keys, ApiKeyOut::from))
+        }
+        ApiKeyCommand::Revoke { id, tenant } => {
+            let principal = acting_as(services, tenant.as_deref()).await?;
+            let id = ApiKeyId::parse(&id).context("ID")?;
+            print(&ApiKeyOut::from(
+                services.revoke_api_key(&principal, id).await?,
+            ))
+        }
+    }
+}
+
+async fn user(services: &Services, command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Create {
+        tenant,
+        email,
+        role,
+    } = command;
+    let principal = acting_as(services, tenant.as_deref()).await?;
+    let password = match std::env::var("VIGIL_USER_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("read the password from stdin")?;
+            password.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
+    if password.is_empty() {
+        bail!("no password: set VIGIL_USER_PASSWORD or pipe it on stdin");
+    }
+    let email = Email::parse(&email).context("--email")?;
+    let role = Role::parse(&role).context("--role")?;
+    let user = services
+        .create_user(&principal, email, SecretString::from(password), role)
+        .await?;
+    print(&UserOut::from(user))
+}
+
+async fn audit_verify(services: &Services, tenant: Option<String>) -> anyhow::Result<ExitCode> {
+    let principals = match tenant {
+        Some(slug) => vec![acting_as(services, Some(&slug)).await?],
+        None => {
+            let mut principals = vec![Principal::cli()];
+            let mut page = PageRequest::first(PAGE_SIZE_MAX);
+            loop {
+                let got = services.list_tenants(&Principal::cli(), page).await?;
+                principals.extend(got.items.iter().map(|tenant| Principal::cli_in(tenant.id)));
+                let Some(cursor) = got.next_cursor else { break };
+                page = PageRequest::new(Some(PAGE_SIZE_MAX), Some(cursor));
+            }
+            principals
+        }
+    };
+    let mut reports = Vec::new();
+    let mut all_ok = true;
+    for principal in &principals {
+        let verification = services.verify_audit(principal).await?;
+        all_ok &= verification.report.ok();
+        reports.push(VerifyOut::from(verification));
+    }
+    print(&serde_json::json!({"ok": all_ok, "chains": reports}))?;
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

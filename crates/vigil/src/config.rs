@@ -1,0 +1,217 @@
+//! Settings: each comes from a flag, else a `VIGIL_*` environment variable, else the TOML
+//! file given with `--config`, else its default — and defaults run with no setup at all.
+//! An invalid value stops the start with a message naming the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use secrecy::SecretString;
+use serde::Deserialize;
+use vigil_api::HttpLimits;
+
+pub(crate) const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+pub(crate) const DATA_DIR_DEFAULT: &str = "./vigil-data";
+pub(crate) const LOG_DEFAULT: &str = "info";
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct SettingsArgs {
+    /// TOML file with any of: listen, data_dir, database_url, log, jwt_secret,
+    /// body_bytes_max, request_timeout_seconds, concurrency_max.
+    #[arg(long, global = true, env = "VIGIL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to serve HTTP on [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "VIGIL_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Directory for the SQLite database, the initial admin key and the token-signing key
+    /// [default: ./vigil-data].
+    #[arg(long, global = true, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store to use: sqlite://PATH or postgres://USER@HOST/DB [default: SQLite at
+    /// DATA_DIR/vigil.db].
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Log filter, e.g. info, debug, vigil_api=debug [default: info]. Logs are JSON lines on
+    /// stderr.
+    #[arg(long, global = true, env = "VIGIL_LOG", value_name = "FILTER")]
+    log: Option<String>,
+    /// Key that signs access tokens, at least 32 bytes. Every node of one deployment needs
+    /// the same. [default: generated once into DATA_DIR/jwt-secret]
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_JWT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    jwt_secret: Option<String>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_BODY_BYTES_MAX",
+        value_name = "BYTES"
+    )]
+    body_bytes_max: Option<usize>,
+    /// Seconds a request may take before it is answered 503 [default: 30].
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_REQUEST_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    request_timeout_seconds: Option<u64>,
+    /// Requests handled at once [default: 512].
+    #[arg(long, global = true, env = "VIGIL_CONCURRENCY_MAX", value_name = "N")]
+    concurrency_max: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    log: Option<String>,
+    jwt_secret: Option<String>,
+    body_bytes_max: Option<usize>,
+    request_timeout_seconds: Option<u64>,
+    concurrency_max: Option<usize>,
+}
+
+/// Where the system of record lives.
+pub(crate) enum Database {
+    Sqlite(PathBuf),
+    Postgres(SecretString),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Database::Postgres(_) => f.write_str("Postgres([REDACTED])"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database: Database,
+    pub(crate) log: String,
+    pub(crate) jwt_secret: Option<SecretString>,
+    pub(crate) http: HttpLimits,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+impl SettingsArgs {
+    pub(crate) fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        let database = match self.database_url.or(file.database_url) {
+            None => Database::Sqlite(data_dir.join("vigil.db")),
+            Some(url) => parse_database_url(url)?,
+        };
+        let defaults = HttpLimits::default();
+        let http = HttpLimits {
+            body_bytes_max: positive(
+                "body_bytes_max",
+                self.body_bytes_max
+                    .or(file.body_bytes_max)
+                    .unwrap_or(defaults.body_bytes_max),
+            )?,
+            request_timeout: Duration::from_secs(positive_u64(
+                "request_timeout_seconds",
+                self.request_timeout_seconds
+                    .or(file.request_timeout_seconds)
+                    .unwrap_or(defaults.request_timeout.as_secs()),
+            )?),
+            concurrency_max: positive(
+                "concurrency_max",
+                self.concurrency_max
+                    .or(file.concurrency_max)
+                    .unwrap_or(defaults.concurrency_max),
+            )?,
+        };
+        let jwt_secret = self.jwt_secret.or(file.jwt_secret);
+        if jwt_secret
+            .as_ref()
+            .is_some_and(|secret| secret.len() < vigil_service::JWT_KEY_LEN_MIN)
+        {
+            bail!(
+                "VIGIL_JWT_SECRET (jwt_secret) must be at least {} bytes",
+                vigil_service::JWT_KEY_LEN_MIN
+            );
+        }
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| LISTEN_DEFAULT.parse().expect("valid default")),
+            data_dir,
+            database,
+            log: self
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| LOG_DEFAULT.to_owned()),
+            jwt_secret: jwt_secret.map(SecretString::from),
+            http,
+        })
+    }
+}
+
+fn positive(name: &str, value: usize) -> anyhow::Result<usize> {
+    if value == 0 {
+        bail!("{name} must be greater than 0");
+    }
+    Ok(value)
+}
+
+fn positive_u64(name: &str, value: u64) -> anyhow::Result<u64> {
+    if value == 0 {
+        bail!("{name} must be greater than 0");
+    }
+    Ok(value)
+}
+
+fn parse_database_url(url: String) -> anyhow::Result<Database> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            bail!("VIGIL_DATABASE_URL (database_url): sqlite URL names no file");
+        }
+        return Ok(Database::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(SecretString::from(url)));
+    }
+    // The URL may carry a password, so the message shows only what it starts with.
+    let scheme = url.split(':').next().unwrap_or_default();
+    bail!(
+        "VIGIL_DATABASE_URL (database_url): unsupported scheme {scheme:?}; expected sqlite:// or postgres://"
+    )
+}

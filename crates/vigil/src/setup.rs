@@ -1,0 +1,127 @@
+//! Wiring shared by `serve` and the operator commands: logging, the data directory, the
+//! store, the token-signing key and the first platform-admin key.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use vigil_domain::Role;
+use vigil_service::{JwtKey, KeyOwner, NewApiKeyRequest, Principal, Services};
+use vigil_store::Store;
+use vigil_store_postgres::PostgresStore;
+use vigil_store_sqlite::SqliteStore;
+
+use crate::config::{Database, Settings};
+
+pub(crate) const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin-key";
+const JWT_SECRET_FILE: &str = "jwt-secret";
+
+/// JSON lines on stderr (stdout is for command output), filtered by `VIGIL_LOG`.
+pub(crate) fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|err| {
+        eprintln!("vigil: VIGIL_LOG: invalid log filter {filter:?} ({err}); using \"info\"");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_target(true)
+        .init();
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("create data directory {}", dir.display()))
+}
+
+/// Writes `contents` to a new file readable only by its owner; fails if it exists.
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("sync {}", path.display()))
+}
+
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    create_private_dir(&settings.data_dir)?;
+    Ok(match &settings.database {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path)
+                .await
+                .with_context(|| format!("open SQLite store at {}", path.display()))?;
+            Arc::new(store)
+        }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(url.expose_secret())
+                .await
+                .context("connect to the PostgreSQL store")?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The access-token key: from settings, else from the data directory, created on first use.
+fn jwt_key(settings: &Settings) -> anyhow::Result<JwtKey> {
+    if let Some(secret) = &settings.jwt_secret {
+        return JwtKey::from_bytes(secret.expose_secret().as_bytes().to_vec())
+            .context("VIGIL_JWT_SECRET");
+    }
+    let path = settings.data_dir.join(JWT_SECRET_FILE);
+    if !path.exists() {
+        write_private_file(&path, &vigil_service::random_token())?;
+        tracing::info!(component = "setup", path = %path.display(), "generated the token-signing key");
+    }
+    let secret =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    JwtKey::from_bytes(secret.trim().as_bytes().to_vec())
+        .with_context(|| format!("token-signing key in {}", path.display()))
+}
+
+pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Services> {
+    let store = open_store(settings).await?;
+    Ok(Services::new(store, jwt_key(settings)?))
+}
+
+/// On a platform with no usable platform-admin key, creates one and writes it to
+/// `DATA_DIR/initial-admin-key` (mode 0600). Returns the file's path when it did.
+pub(crate) async fn ensure_admin_key(
+    services: &Services,
+    data_dir: &Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    if services.has_platform_admin_key().await? {
+        return Ok(None);
+    }
+    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
+    if path.exists() {
+        // Every key it could hold is revoked or expired: replace it.
+        std::fs::remove_file(&path).with_context(|| format!("replace {}", path.display()))?;
+    }
+    let request = NewApiKeyRequest {
+        name: "initial-admin".into(),
+        role: Role::PlatformAdmin,
+        expires_at: None,
+    };
+    let created = services
+        .create_api_key(&Principal::system(), KeyOwner::Own, request)
+        .await?;
+    write_private_file(&path, &format!("{}\n", created.secret.expose()))?;
+    Ok(Some(path))
+}
