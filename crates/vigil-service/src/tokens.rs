@@ -68,7 +68,7 @@ impl JwtKey {
             .decode(signature)
             .map_err(|_| TokenError::Malformed)?;
         let mut mac = self.mac();
-        mac.update(token[..header_and_payload_len(token)].as_bytes());
+        mac.update(&token.as_bytes()[..header_and_payload_len(token)]);
         mac.verify_slice(&signature)
             .map_err(|_| TokenError::Signature)?;
         let claims: AccessClaims = decode_json(payload)?;

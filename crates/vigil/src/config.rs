@@ -116,7 +116,21 @@ pub(crate) struct Settings {
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    // toml's own Display quotes the offending line, which may hold a secret (jwt_secret,
+    // database_url); report only its message and line number.
+    toml::from_str(&text).map_err(|err| {
+        let line = err
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let at = line
+            .map(|line| format!(", line {line}"))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "config file {}{at}: {}",
+            path.display(),
+            err.message().trim()
+        )
+    })
 }
 
 impl SettingsArgs {

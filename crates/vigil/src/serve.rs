@@ -12,6 +12,9 @@ use crate::setup;
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Installed first: until then SIGTERM kills the process outright, so a supervisor that
+    // stops it right after it reports listening would skip the drain and exit unclean.
+    let shutdown = shutdown_signal()?;
     let services = setup::services(&settings).await?;
     if let Some(path) = setup::ensure_admin_key(&services, &settings.data_dir).await? {
         tracing::warn!(component = "setup", path = %path.display(), "created the initial platform-admin API key; read it from this file");
@@ -28,7 +31,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let server = tokio::spawn(vigil_api::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!(
         component = "http",
         grace_seconds = SHUTDOWN_GRACE.as_secs(),
@@ -46,23 +49,26 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that arrives in between is not lost.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+    {
+        let mut interrupt = tokio::signal::windows::ctrl_c().context("listen for Ctrl-C")?;
+        Ok(async move {
+            interrupt.recv().await;
+        })
     }
 }

@@ -1,0 +1,10 @@
+//! The HTTP API, end to end through the real router and a real store. Every suite that
+//! touches data runs on SQLite always and on PostgreSQL when `VIGIL_TEST_PG_URL` is set.
+
+mod audit;
+mod auth;
+mod edge;
+mod isolation;
+mod logs;
+mod risks;
+mod support;

@@ -1,0 +1,288 @@
+//! The risk register over HTTP: create, read, list with filters and cursors, update, delete.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{TestApp, both, ids, items};
+
+both!(
+    create_returns_score_and_timestamps,
+    |app: TestApp| async move {
+        let (_, key) = app.tenant("acme").await;
+        let risk = app.risk(&key, json!({"title": "Exposed RDP", "impact": 4, "probability": 3, "tags": ["net"], "tlp": "tlp:red"})).await;
+        assert_eq!(risk["score"], 12);
+        assert_eq!(risk["status"], "open");
+        assert_eq!(risk["tlp"], "RED");
+        assert!(risk["created_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(risk["created_at"], risk["updated_at"]);
+        let read = app
+            .get(
+                &format!("/api/v1/risks/{}", risk["id"].as_str().unwrap()),
+                &key,
+            )
+            .await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert_eq!(read.body, risk);
+    }
+);
+
+both!(
+    invalid_fields_are_422_naming_the_field,
+    |app: TestApp| async move {
+        let (_, key) = app.tenant("acme").await;
+        let cases = [
+            (
+                json!({"title": "x", "impact": 6, "probability": 1}),
+                "impact",
+            ),
+            (
+                json!({"title": "x", "impact": 1, "probability": 0}),
+                "probability",
+            ),
+            (
+                json!({"title": "  ", "impact": 1, "probability": 1}),
+                "title",
+            ),
+            (json!({"impact": 1, "probability": 1}), "title"),
+            (
+                json!({"title": "x", "impact": "high", "probability": 1}),
+                "impact",
+            ),
+            (
+                json!({"title": "x", "impact": 1, "probability": 1, "status": "done"}),
+                "status",
+            ),
+            (
+                json!({"title": "x", "impact": 1, "probability": 1, "tlp": "PURPLE"}),
+                "tlp",
+            ),
+            (
+                json!({"title": "x", "impact": 1, "probability": 1, "external_id": "42"}),
+                "external_id",
+            ),
+            (
+                json!({"title": "x", "impact": 1, "probability": 1, "tags": [""]}),
+                "tags",
+            ),
+            (
+                json!({"title": "x", "impact": 1, "probability": 1, "tenant_id": "someone-else"}),
+                "tenant_id",
+            ),
+        ];
+        for (body, field) in cases {
+            let response = app.post("/api/v1/risks", &key, body.clone()).await;
+            assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(response.headers["content-type"], "application/problem+json");
+            assert_eq!(
+                response.body["errors"][0]["field"], field,
+                "{body} -> {}",
+                response.body
+            );
+        }
+        let listed = app.get("/api/v1/risks", &key).await;
+        assert!(items(&listed).is_empty(), "nothing invalid was stored");
+    }
+);
+
+both!(
+    duplicate_external_id_is_a_conflict,
+    |app: TestApp| async move {
+        let (_, key) = app.tenant("acme").await;
+        let body = json!({"title": "Case 7", "impact": 2, "probability": 2, "source": "thehive", "external_id": "~7"});
+        app.risk(&key, body.clone()).await;
+        let again = app.post("/api/v1/risks", &key, body).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
+        let other_source = json!({"title": "Case 7", "impact": 2, "probability": 2, "source": "opencti", "external_id": "~7"});
+        app.risk(&key, other_source).await;
+    }
+);
+
+both!(list_filters_and_pages, |app: TestApp| async move {
+    let (_, key) = app.tenant("acme").await;
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let tags = if i % 2 == 0 {
+            json!(["pci"])
+        } else {
+            json!([])
+        };
+        let body = json!({"title": format!("Risk {i}"), "impact": i + 1, "probability": 4, "tags": tags, "source": "manual",
+                          "description": if i == 3 { "Old Fortinet appliance" } else { "n/a" }});
+        created.push(
+            app.risk(&key, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/risks/{}", created[1]),
+        Some(&key),
+        Some(json!({"status": "accepted"})),
+    )
+    .await;
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+    assert_eq!(ids(&app.get("/api/v1/risks", &key).await), newest_first);
+    assert_eq!(
+        ids(&app.get("/api/v1/risks?status=accepted", &key).await),
+        [created[1].clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/risks?min_score=16", &key).await),
+        [created[4].clone(), created[3].clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/risks?tag=pci", &key).await),
+        [created[4].clone(), created[2].clone(), created[0].clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/risks?q=FORTINET", &key).await),
+        [created[3].clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/risks?source=thehive", &key).await),
+        Vec::<String>::new()
+    );
+
+    let first = app.get("/api/v1/risks?limit=2", &key).await;
+    assert_eq!(ids(&first), newest_first[..2]);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = app
+        .get(&format!("/api/v1/risks?limit=2&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(ids(&second), newest_first[2..4]);
+    let cursor = second.body["next_cursor"].as_str().unwrap().to_owned();
+    let last = app
+        .get(&format!("/api/v1/risks?limit=2&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(ids(&last), newest_first[4..]);
+    assert!(last.body["next_cursor"].is_null());
+
+    let clamped = app.get("/api/v1/risks?limit=100000", &key).await;
+    assert_eq!(
+        items(&clamped).len(),
+        5,
+        "a huge limit is clamped, not refused"
+    );
+    for bad in [
+        "limit=-1",
+        "cursor=page2",
+        "min_score=26",
+        "status=done",
+        "nope=1",
+    ] {
+        let response = app.get(&format!("/api/v1/risks?{bad}"), &key).await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {:?}",
+            response.body
+        );
+    }
+});
+
+both!(
+    patch_changes_named_fields_and_null_clears,
+    |app: TestApp| async move {
+        let (_, key) = app.tenant("acme").await;
+        let risk = app.risk(&key, json!({"title": "t", "impact": 2, "probability": 2, "owner": "Bea", "description": "d"})).await;
+        let path = format!("/api/v1/risks/{}", risk["id"].as_str().unwrap());
+        let patched = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&key),
+                Some(json!({"impact": 5, "owner": null})),
+            )
+            .await;
+        assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+        assert_eq!(patched.body["score"], 10);
+        assert!(patched.body["owner"].is_null());
+        assert_eq!(patched.body["description"], "d");
+        let empty = app
+            .call(Method::PATCH, &path, Some(&key), Some(json!({})))
+            .await;
+        assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let bad = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&key),
+                Some(json!({"status": "gone"})),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            app.get(&path, &key).await.body,
+            patched.body,
+            "a refused patch changes nothing"
+        );
+    }
+);
+
+both!(
+    delete_removes_and_unknown_ids_are_404,
+    |app: TestApp| async move {
+        let (_, key) = app.tenant("acme").await;
+        let risk = app
+            .risk(&key, json!({"title": "t", "impact": 2, "probability": 2}))
+            .await;
+        let path = format!("/api/v1/risks/{}", risk["id"].as_str().unwrap());
+        assert_eq!(
+            app.call(Method::DELETE, &path, Some(&key), None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(app.get(&path, &key).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.call(Method::DELETE, &path, Some(&key), None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.get("/api/v1/risks/not-a-uuid", &key).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+);
+
+both!(viewer_reads_but_cannot_write, |app: TestApp| async move {
+    let (tenant, key) = app.tenant("acme").await;
+    let risk = app
+        .risk(&key, json!({"title": "t", "impact": 2, "probability": 2}))
+        .await;
+    let viewer = app.key_in(&tenant, "viewer").await;
+    assert_eq!(
+        app.get("/api/v1/risks", &viewer).await.status,
+        StatusCode::OK
+    );
+    let denied = app
+        .post(
+            "/api/v1/risks",
+            &viewer,
+            json!({"title": "t", "impact": 1, "probability": 1}),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let path = format!("/api/v1/risks/{}", risk["id"].as_str().unwrap());
+    assert_eq!(
+        app.call(Method::DELETE, &path, Some(&viewer), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let ingest = app.key_in(&tenant, "ingest").await;
+    assert_eq!(
+        app.get("/api/v1/risks", &ingest).await.status,
+        StatusCode::FORBIDDEN,
+        "ingest reads nothing"
+    );
+    assert_eq!(
+        app.get("/api/v1/risks", &app.admin_key).await.status,
+        StatusCode::FORBIDDEN,
+        "platform admins read no tenant data"
+    );
+});

@@ -1,0 +1,200 @@
+//! What PostgreSQL itself enforces: row-level security behind the store's own tenant
+//! filters, and one unbroken audit chain under concurrent writers.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Fresh, with_fresh_store};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::Barrier;
+use vigil_domain::{
+    ChainVerifier, Level, NewRisk, PageRequest, RiskFilter, RiskTitle, Slug, Tenant, TenantId,
+    TenantName,
+};
+use vigil_store::{AuditRepo, Change, RiskRepo, Store};
+use vigil_store_postgres::{APP_ROLE, POOL_CONNECTIONS_MAX, PostgresStore, TENANT_SETTING};
+
+fn change() -> Change {
+    Change::by("test")
+}
+
+fn new_risk(title: &str) -> NewRisk {
+    NewRisk::new(
+        RiskTitle::parse(title).unwrap(),
+        Level::parse("impact", 3).unwrap(),
+        Level::parse("probability", 2).unwrap(),
+    )
+}
+
+async fn tenant(store: &dyn Store, slug: &str) -> Tenant {
+    store
+        .create_tenant(
+            &change(),
+            &Slug::parse(slug).unwrap(),
+            &TenantName::parse(slug).unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Opens a raw transaction as the application role, scoped to `tenant` if given: what the
+/// store does before every tenant query, minus the store's own `WHERE tenant_id`.
+async fn begin_as_app(
+    conn: &mut PgConnection,
+    tenant: Option<TenantId>,
+) -> sqlx::Transaction<'_, sqlx::Postgres> {
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query(&format!("SET LOCAL ROLE {APP_ROLE}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    if let Some(tenant) = tenant {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(TENANT_SETTING)
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx
+}
+
+async fn count(conn: &mut PgConnection, tenant: Option<TenantId>, table: &str) -> i64 {
+    let mut tx = begin_as_app(conn, tenant).await;
+    let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn rls_hides_other_tenants_from_an_unfiltered_query() {
+    with_fresh_store(|Fresh { store, options }| async move {
+        let alpha = tenant(&store, "alpha").await;
+        let bravo = tenant(&store, "bravo").await;
+        store
+            .create_risk(alpha.id, &change(), new_risk("A"))
+            .await
+            .unwrap();
+        store
+            .create_risk(bravo.id, &change(), new_risk("B"))
+            .await
+            .unwrap();
+        let mut conn = PgConnection::connect_with(&options).await.unwrap();
+
+        // The test user is a superuser: without the role switch it sees everything, which
+        // is exactly why the store switches.
+        let all: i64 = sqlx::query_scalar("SELECT count(*) FROM risks")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(all, 2);
+        assert_eq!(count(&mut conn, Some(alpha.id), "risks").await, 1);
+        assert_eq!(
+            count(&mut conn, None, "risks").await,
+            0,
+            "no tenant, no rows"
+        );
+        assert_eq!(count(&mut conn, Some(alpha.id), "audit_events").await, 1);
+        assert_eq!(count(&mut conn, Some(alpha.id), "tenants").await, 1);
+        assert_eq!(
+            count(&mut conn, Some(TenantId::PLATFORM_CHAIN), "audit_events").await,
+            2,
+            "the platform chain holds the two tenant creations"
+        );
+
+        let mut tx = begin_as_app(&mut conn, Some(alpha.id)).await;
+        let smuggled = sqlx::query(
+            "INSERT INTO risks (id, tenant_id, title, impact, probability, status, tlp,
+                created_at, updated_at)
+             VALUES ($1, $2, 'smuggled', 1, 1, 'open', 'amber', now(), now())",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(bravo.id.as_uuid())
+        .execute(&mut *tx)
+        .await;
+        let err = smuggled.expect_err("WITH CHECK refuses another tenant's row");
+        let code = err.as_database_error().and_then(|db| db.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{err}");
+    })
+    .await;
+}
+
+/// Opens pooled connections ahead of the writers: otherwise the first writer finishes while
+/// the others still connect, and the race on a chain's very first append never happens.
+async fn warm_up(store: &PostgresStore, tenant: TenantId) {
+    for _ in 0..10 {
+        let readers: Vec<_> = (0..POOL_CONNECTIONS_MAX)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let filter = RiskFilter::default();
+                    store
+                        .list_risks(tenant, &filter, PageRequest::first(1))
+                        .await
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.await.unwrap().unwrap();
+        }
+        if store.pool_stats().size >= POOL_CONNECTIONS_MAX / 2 {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_keep_one_chain() {
+    const WRITERS: i64 = 20;
+    with_fresh_store(|Fresh { store, .. }| async move {
+        let acme = tenant(&store, "acme").await.id;
+        warm_up(&store, acme).await;
+        // All writers start together, so several reach the chain's first append at once.
+        let start = Arc::new(Barrier::new(usize::try_from(WRITERS).unwrap()));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let store = store.clone();
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store
+                        .create_risk(acme, &change(), new_risk(&format!("Risk {i}")))
+                        .await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer
+                .await
+                .unwrap()
+                .expect("every concurrent create succeeds");
+        }
+
+        let head = store.audit_head(acme).await.unwrap().expect("a head");
+        let mut verifier = ChainVerifier::default();
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        loop {
+            let events = store.audit_chain_after(acme, after, 7).await.unwrap();
+            let Some(last) = events.last() else { break };
+            after = last.seq;
+            for event in &events {
+                verifier.push(event);
+                seqs.push(event.seq);
+            }
+        }
+        let report = verifier.finish(Some(&head));
+        assert!(report.ok(), "the chain verifies: {:?}", report.breaks);
+        assert_eq!(
+            seqs,
+            (1..=WRITERS).collect::<Vec<_>>(),
+            "seqs 1..=N, once each"
+        );
+        assert_eq!(head.seq, WRITERS);
+    })
+    .await;
+}

@@ -1,0 +1,363 @@
+//! End-to-end tests of the `vigil` binary: each runs it as a process against a fresh data
+//! directory, with no `VIGIL_*` setting inherited from the developer's environment.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::{ConnectOptions, Connection};
+use tempfile::TempDir;
+
+/// `vigil --data-dir DIR`, with every inherited `VIGIL_*` variable removed.
+fn command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VIGIL_") {
+            command.env_remove(key);
+        }
+    }
+    command.arg("--data-dir").arg(dir).stdin(Stdio::null());
+    command
+}
+
+fn vigil(dir: &Path, args: &[&str]) -> Output {
+    vigil_env(dir, &[], args)
+}
+
+fn vigil_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    command(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("run vigil")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts exit status `code` and parses stdout as JSON.
+fn json(output: &Output, code: i32) -> Value {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+fn data_dir() -> TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// Creates tenant `slug` and `n_keys` tenant keys in it: `n_keys` events in its audit chain.
+fn tenant_with_keys(dir: &Path, slug: &str, n_keys: usize) {
+    json(&vigil(dir, &["tenant", "create", slug]), 0);
+    for _ in 0..n_keys {
+        let args = ["apikey", "create", "--tenant", slug, "--role", "analyst"];
+        json(&vigil(dir, &args), 0);
+    }
+}
+
+/// Runs one SQL statement against the data directory's SQLite file, as an intruder would.
+fn tamper(dir: &Path, statement: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("build a runtime");
+    runtime.block_on(async {
+        let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("vigil.db"))
+            .connect()
+            .await
+            .expect("open the SQLite store");
+        let done = sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .expect("tamper");
+        assert_eq!(done.rows_affected(), 1, "{statement}");
+        connection.close().await.expect("close the SQLite store");
+    });
+}
+
+/// The breaks `audit verify --tenant SLUG` reports as (kind, seq), with exit status 1.
+fn verify_breaks(dir: &Path, slug: &str) -> Vec<(String, i64)> {
+    let report = json(&vigil(dir, &["audit", "verify", "--tenant", slug]), 1);
+    assert_eq!(report["ok"], false);
+    report["chains"][0]["breaks"]
+        .as_array()
+        .expect("breaks")
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().expect("kind").to_owned(),
+                b["seq"].as_i64().expect("seq"),
+            )
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `vigil serve` on an ephemeral port, its stderr going to `log`.
+fn start_serve(dir: &Path, log: &Path) -> Child {
+    command(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(File::create(log).expect("create the log file"))
+        .spawn()
+        .expect("start vigil serve")
+}
+
+/// Stops the server with SIGTERM and waits for it to exit.
+fn stop_serve(mut child: Child) -> ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    child.wait().expect("wait for vigil serve")
+}
+
+#[test]
+fn tenant_create_prints_the_tenant_as_json() {
+    let dir = data_dir();
+    let args = ["tenant", "create", "acme", "--name", "Acme Corp"];
+    let tenant = json(&vigil(dir.path(), &args), 0);
+    assert_eq!(tenant["slug"], "acme");
+    assert_eq!(tenant["name"], "Acme Corp");
+    assert!(tenant["id"].as_str().is_some_and(|id| !id.is_empty()));
+
+    let listed = json(&vigil(dir.path(), &["tenant", "list"]), 0);
+    assert_eq!(listed[0]["id"], tenant["id"]);
+}
+
+#[test]
+fn apikey_create_prints_the_key_once_and_list_never_shows_it() {
+    let dir = data_dir();
+    json(&vigil(dir.path(), &["tenant", "create", "acme"]), 0);
+    let args = [
+        "apikey",
+        "create",
+        "--tenant",
+        "acme",
+        "--role",
+        "tenant-admin",
+    ];
+    let created = json(&vigil(dir.path(), &args), 0);
+    let key = created["key"].as_str().expect("key");
+    assert!(key.starts_with("vgl_"), "{key}");
+
+    let listed = vigil(dir.path(), &["apikey", "list", "--tenant", "acme"]);
+    let page = json(&listed, 0);
+    assert_eq!(page["items"][0]["id"], created["id"]);
+    assert!(!stdout(&listed).contains(key));
+    assert!(!stderr(&listed).contains(key));
+}
+
+#[test]
+fn invalid_slug_fails_with_exit_2_and_names_the_problem() {
+    let dir = data_dir();
+    let output = vigil(dir.path(), &["tenant", "create", "Not Valid"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("slug"), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn audit_verify_passes_on_an_untouched_store() {
+    let dir = data_dir();
+    tenant_with_keys(dir.path(), "acme", 2);
+    let report = json(&vigil(dir.path(), &["audit", "verify"]), 0);
+    assert_eq!(report["ok"], true);
+    // The platform's chain and acme's.
+    assert_eq!(report["chains"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn audit_verify_exits_1_and_names_the_event_after_tampering() {
+    let dir = data_dir();
+    tenant_with_keys(dir.path(), "acme", 2);
+    tenant_with_keys(dir.path(), "globex", 3);
+    let in_tenant =
+        |slug: &str| format!("tenant_id = (SELECT id FROM tenants WHERE slug = '{slug}')");
+
+    tamper(
+        dir.path(),
+        &format!(
+            "UPDATE audit_events SET actor = 'intruder' WHERE seq = 1 AND {}",
+            in_tenant("acme")
+        ),
+    );
+    assert_eq!(
+        verify_breaks(dir.path(), "acme"),
+        [("edited".to_owned(), 1)]
+    );
+
+    tamper(
+        dir.path(),
+        &format!(
+            "DELETE FROM audit_events WHERE seq = 2 AND {}",
+            in_tenant("globex")
+        ),
+    );
+    assert_eq!(
+        verify_breaks(dir.path(), "globex"),
+        [("missing".to_owned(), 3)]
+    );
+
+    // Verifying everything fails too.
+    let report = json(&vigil(dir.path(), &["audit", "verify"]), 1);
+    assert_eq!(report["ok"], false);
+}
+
+#[test]
+fn migrate_creates_the_store_and_is_idempotent() {
+    let dir = data_dir();
+    for _ in 0..2 {
+        let migrated = json(&vigil(dir.path(), &["migrate"]), 0);
+        assert_eq!(migrated["migrated"], true);
+        assert!(dir.path().join("vigil.db").is_file());
+    }
+}
+
+#[test]
+fn invalid_listen_address_names_the_setting() {
+    let dir = data_dir();
+    let output = vigil_env(
+        dir.path(),
+        &[("VIGIL_LISTEN", "not-an-address")],
+        &["serve"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("listen"), "{}", stderr(&output));
+
+    let url = ("VIGIL_DATABASE_URL", "mysql://u:secretpw@h/db");
+    let output = vigil_env(dir.path(), &[url], &["migrate"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("VIGIL_DATABASE_URL"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("secretpw"));
+    assert!(!stdout(&output).contains("secretpw"));
+
+    let config = dir.path().join("vigil.toml");
+    std::fs::write(&config, "lisen = \"127.0.0.1:9000\"\n").expect("write the config file");
+    let output = vigil(
+        dir.path(),
+        &["--config", config.to_str().expect("UTF-8"), "migrate"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown field `lisen`"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A malformed line holding a secret is located, never quoted.
+    std::fs::write(
+        &config,
+        "log = \"info\"\njwt_secret = \"hunter2-hunter2-hunter2-hunter2-xx\n",
+    )
+    .expect("write the config file");
+    let output = vigil(
+        dir.path(),
+        &["--config", config.to_str().expect("UTF-8"), "migrate"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("line 2"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("hunter2"), "{}", stderr(&output));
+}
+
+#[test]
+fn serve_writes_the_initial_admin_key_privately_and_never_logs_it() {
+    let dir = data_dir();
+    let key_file = dir.path().join("initial-admin-key");
+    let log = dir.path().join("serve-1.log");
+    let child = start_serve(dir.path(), &log);
+    // SIGTERM as soon as the key exists: even before it listens, the server stops cleanly.
+    wait_for("the initial admin key", || key_file.exists());
+    let status = stop_serve(child);
+    assert!(status.success(), "{status}");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("stat the key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    let key = std::fs::read_to_string(&key_file).expect("read the key file");
+    let key = key.trim();
+    assert!(key.starts_with("vgl_"), "{key}");
+    let logged = std::fs::read_to_string(&log).expect("read the log");
+    assert!(logged.contains("initial-admin-key"), "{logged}");
+    assert!(!logged.contains(key));
+    assert!(logged.contains("\"stopped\""), "{logged}");
+
+    // A second start finds the key and makes no other.
+    let log = dir.path().join("serve-2.log");
+    let child = start_serve(dir.path(), &log);
+    wait_for("the server to listen", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("\"listening\""))
+    });
+    let status = stop_serve(child);
+    assert!(status.success(), "{status}");
+    let again = std::fs::read_to_string(&key_file).expect("read the key file");
+    assert_eq!(again.trim(), key);
+    let logged = std::fs::read_to_string(&log).expect("read the log");
+    assert!(!logged.contains("initial-admin-key"), "{logged}");
+}
+
+#[test]
+fn user_create_reads_the_password_from_the_environment() {
+    let dir = data_dir();
+    json(&vigil(dir.path(), &["tenant", "create", "acme"]), 0);
+    let password = "correct horse battery staple";
+    let args = [
+        "user",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "ana@acme.example",
+        "--role",
+        "analyst",
+    ];
+    let output = vigil_env(dir.path(), &[("VIGIL_USER_PASSWORD", password)], &args);
+    let user = json(&output, 0);
+    assert_eq!(user["email"], "ana@acme.example");
+    assert!(!stdout(&output).contains(password));
+    assert!(!stderr(&output).contains(password));
+
+    let args = [
+        "user",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "bo@acme.example",
+        "--role",
+        "analyst",
+    ];
+    let output = vigil_env(dir.path(), &[("VIGIL_USER_PASSWORD", "short")], &args);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("password"), "{}", stderr(&output));
+}
