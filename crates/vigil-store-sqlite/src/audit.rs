@@ -1,72 +1,66 @@
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
-use vigil_domain::{AuditEvent, ChainHead, PageRequest, Sha256Hex, TenantId, Timestamp};
-use vigil_store::{AuditDraft, AuditFilter, AuditRepo, Change, Page, StoreResult, seal};
+use rusqlite::{Connection, params};
+use vigil_domain::{AuditEvent, ChainHead, Cursor, PageRequest, Sha256Hex, TenantId, Timestamp};
+use vigil_store::{
+    AuditDraft, AuditFilter, AuditRepo, Change, Page, StoreError, StoreResult, seal,
+};
 
 use crate::SqliteStore;
-use crate::row::{self, map_err};
+use crate::row::{self, exec, map_err, query_all};
 
 /// Appends one event to `chain` inside the caller's write transaction.
-pub(crate) async fn append(
-    tx: &mut SqliteConnection,
+pub(crate) fn append(
+    conn: &Connection,
     chain: TenantId,
     change: &Change,
     draft: AuditDraft,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let head = read_head(&mut *tx, chain)
-        .await?
-        .unwrap_or_else(ChainHead::genesis);
+    let head = read_head(conn, chain)?.unwrap_or_else(ChainHead::genesis);
     let event = seal(chain, &head, change, draft, now);
     let fields = &event.fields;
-    sqlx::query(
+    exec(
+        conn,
         "INSERT INTO audit_events (id, tenant_id, seq, at, actor, action, entity_type, entity_id,
-            before, after, reason, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    )
-    .bind(fields.id.to_string())
-    .bind(chain.to_string())
-    .bind(event.seq)
-    .bind(fields.at.unix_micros())
-    .bind(&fields.actor)
-    .bind(&fields.action)
-    .bind(&fields.entity_type)
-    .bind(&fields.entity_id)
-    .bind(&fields.before)
-    .bind(&fields.after)
-    .bind(&fields.reason)
-    .bind(event.prev_hash.as_str())
-    .bind(event.hash.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    sqlx::query(
-        "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (?, ?, ?)
+            before, after, reason, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+        params![
+            fields.id.to_string(),
+            chain.to_string(),
+            event.seq,
+            fields.at.unix_micros(),
+            fields.actor,
+            fields.action,
+            fields.entity_type,
+            fields.entity_id,
+            fields.before,
+            fields.after,
+            fields.reason,
+            event.prev_hash.as_str(),
+            event.hash.as_str(),
+        ],
+    )?;
+    exec(
+        conn,
+        "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (?1, ?2, ?3)
          ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .bind(chain.to_string())
-    .bind(event.seq)
-    .bind(event.hash.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
+        params![chain.to_string(), event.seq, event.hash.as_str()],
+    )?;
     Ok(())
 }
 
-async fn read_head(conn: &mut SqliteConnection, chain: TenantId) -> StoreResult<Option<ChainHead>> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE tenant_id = ?")
-        .bind(chain.to_string())
-        .fetch_optional(conn)
-        .await
+fn read_head(conn: &Connection, chain: TenantId) -> StoreResult<Option<ChainHead>> {
+    let mut statement = conn
+        .prepare_cached("SELECT seq, hash FROM audit_heads WHERE tenant_id = ?1")
         .map_err(map_err)?;
-    row.map(|row| {
-        let hash: String = row.get("hash");
-        Ok(ChainHead {
-            seq: row.get("seq"),
-            hash: Sha256Hex::parse(&hash)
-                .map_err(vigil_store::StoreError::corrupt("audit_heads"))?,
-        })
-    })
-    .transpose()
+    let mut rows = statement.query([chain.to_string()]).map_err(map_err)?;
+    let Some(row) = rows.next().map_err(map_err)? else {
+        return Ok(None);
+    };
+    let hash: String = row.get(1).map_err(map_err)?;
+    Ok(Some(ChainHead {
+        seq: row.get(0).map_err(map_err)?,
+        hash: Sha256Hex::parse(&hash).map_err(StoreError::corrupt("audit_heads"))?,
+    }))
 }
 
 #[async_trait]
@@ -77,27 +71,28 @@ impl AuditRepo for SqliteStore {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_events WHERE tenant_id = ?1
-               AND (?2 IS NULL OR entity_type = ?2) AND (?3 IS NULL OR entity_id = ?3)
-               AND (?4 IS NULL OR seq < ?4)
-             ORDER BY seq DESC LIMIT ?5",
-        )
-        .bind(chain.to_string())
-        .bind(&filter.entity_type)
-        .bind(&filter.entity_id)
-        .bind(page.cursor().map(|cursor| cursor.seq()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.read)
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let events: Vec<AuditEvent> = query_all(
+                conn,
+                "SELECT * FROM audit_events WHERE tenant_id = ?1
+                   AND (?2 IS NULL OR entity_type = ?2) AND (?3 IS NULL OR entity_id = ?3)
+                   AND (?4 IS NULL OR seq < ?4)
+                 ORDER BY seq DESC LIMIT ?5",
+                params![
+                    chain.to_string(),
+                    filter.entity_type,
+                    filter.entity_id,
+                    page.cursor().map(|cursor| cursor.seq()),
+                    i64::from(page.limit()) + 1,
+                ],
+                row::audit,
+            )?;
+            Ok(Page::from_overfetch(events, page.limit(), |event| {
+                Cursor::after_seq(event.seq)
+            }))
+        })
         .await
-        .map_err(map_err)?;
-        let events = rows
-            .iter()
-            .map(|r| row::audit(r)?.try_into())
-            .collect::<StoreResult<Vec<AuditEvent>>>()?;
-        Ok(Page::from_overfetch(events, page.limit(), |event| {
-            vigil_domain::Cursor::after_seq(event.seq)
-        }))
     }
 
     async fn audit_chain_after(
@@ -106,20 +101,18 @@ impl AuditRepo for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_events WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(chain.to_string())
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT * FROM audit_events WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                params![chain.to_string(), after_seq, i64::from(limit)],
+                row::audit,
+            )
+        })
         .await
-        .map_err(map_err)?;
-        rows.iter().map(|r| row::audit(r)?.try_into()).collect()
     }
 
     async fn audit_head(&self, chain: TenantId) -> StoreResult<Option<ChainHead>> {
-        let mut conn = self.read.acquire().await.map_err(map_err)?;
-        read_head(&mut conn, chain).await
+        self.read(move |conn| read_head(conn, chain)).await
     }
 }

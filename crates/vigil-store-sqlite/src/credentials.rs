@@ -2,7 +2,7 @@
 //! `IS` compares NULL with NULL, so one query serves both scopes.
 
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 use vigil_domain::{ApiKeyId, Cursor, Email, PageRequest, SessionId, Sha256Hex, Timestamp, UserId};
 use vigil_store::{
     ApiKey, ApiKeyRepo, AuditDraft, Change, NewApiKey, NewSession, NewUser, Page, Scope, Session,
@@ -11,20 +11,28 @@ use vigil_store::{
 
 use crate::SqliteStore;
 use crate::audit::append;
-use crate::row::{self, id_text, map_err};
+use crate::row::{self, exec, id_text, map_err, query_all, query_one};
 
 fn scope_id(scope: Scope) -> Option<String> {
     id_text(scope.tenant())
 }
 
-async fn key_in(conn: &mut SqliteConnection, scope: Scope, id: ApiKeyId) -> StoreResult<ApiKey> {
-    let row = sqlx::query("SELECT * FROM api_keys WHERE tenant_id IS ? AND id = ?")
-        .bind(scope_id(scope))
-        .bind(id.to_string())
-        .fetch_one(conn)
-        .await
-        .map_err(map_err)?;
-    row::api_key(&row)?.try_into()
+fn page_params(scope: Scope, page: PageRequest) -> (Option<String>, Option<String>, i64) {
+    (
+        scope_id(scope),
+        page.cursor().map(|cursor| cursor.id().to_string()),
+        i64::from(page.limit()) + 1,
+    )
+}
+
+fn key_in(conn: &Connection, scope: Scope, id: ApiKeyId) -> StoreResult<ApiKey> {
+    query_one(
+        conn,
+        "SELECT * FROM api_keys WHERE tenant_id IS ?1 AND id = ?2",
+        params![scope_id(scope), id.to_string()],
+        row::api_key,
+    )?
+    .ok_or(StoreError::NotFound)
 }
 
 #[async_trait]
@@ -47,51 +55,40 @@ impl ApiKeyRepo for SqliteStore {
             revoked_at: None,
             created_at: now,
         };
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, role, prefix, key_hash, expires_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(key.id.to_string())
-        .bind(scope_id(scope))
-        .bind(&key.name)
-        .bind(key.role.as_str())
-        .bind(&key.prefix)
-        .bind(key.hash.as_str())
-        .bind(key.expires_at.map(|at| at.unix_micros()))
-        .bind(now.unix_micros())
-        .execute(&mut *tx)
+        let change = change.clone();
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO api_keys (id, tenant_id, name, role, prefix, key_hash, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key.id.to_string(),
+                    scope_id(scope),
+                    key.name,
+                    key.role.as_str(),
+                    key.prefix,
+                    key.hash.as_str(),
+                    key.expires_at.map(|at| at.unix_micros()),
+                    now.unix_micros(),
+                ],
+            )?;
+            append(tx, scope.chain(), &change, AuditDraft::api_key("api_key.create", None, &key), now)?;
+            Ok(key)
+        })
         .await
-        .map_err(map_err)?;
-        append(
-            &mut tx,
-            scope.chain(),
-            change,
-            AuditDraft::api_key("api_key.create", None, &key),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(key)
     }
 
     async fn list_api_keys(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<ApiKey>> {
-        let rows = sqlx::query(
-            "SELECT * FROM api_keys WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        )
-        .bind(scope_id(scope))
-        .bind(page.cursor().map(|cursor| cursor.id().to_string()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.read)
+        self.read(move |conn| {
+            let keys: Vec<ApiKey> = query_all(
+                conn,
+                "SELECT * FROM api_keys WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                page_params(scope, page),
+                row::api_key,
+            )?;
+            Ok(Page::from_overfetch(keys, page.limit(), |key| Cursor::after(key.id.as_uuid())))
+        })
         .await
-        .map_err(map_err)?;
-        let keys = rows
-            .iter()
-            .map(|r| row::api_key(r)?.try_into())
-            .collect::<StoreResult<Vec<ApiKey>>>()?;
-        Ok(Page::from_overfetch(keys, page.limit(), |key| {
-            Cursor::after(key.id.as_uuid())
-        }))
     }
 
     async fn revoke_api_key(
@@ -101,55 +98,62 @@ impl ApiKeyRepo for SqliteStore {
         id: ApiKeyId,
     ) -> StoreResult<ApiKey> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let before = key_in(&mut tx, scope, id).await?;
-        if before.revoked_at.is_some() {
-            return Ok(before);
-        }
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ?")
-            .bind(now.unix_micros())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let after = ApiKey {
-            revoked_at: Some(now),
-            ..before.clone()
-        };
-        append(
-            &mut tx,
-            scope.chain(),
-            change,
-            AuditDraft::api_key("api_key.revoke", Some(&before), &after),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(after)
+        let change = change.clone();
+        self.write(move |tx| {
+            let before = key_in(tx, scope, id)?;
+            if before.revoked_at.is_some() {
+                return Ok(before);
+            }
+            exec(
+                tx,
+                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2",
+                params![now.unix_micros(), id.to_string()],
+            )?;
+            let after = ApiKey {
+                revoked_at: Some(now),
+                ..before.clone()
+            };
+            append(
+                tx,
+                scope.chain(),
+                &change,
+                AuditDraft::api_key("api_key.revoke", Some(&before), &after),
+                now,
+            )?;
+            Ok(after)
+        })
+        .await
     }
 
     async fn unchecked_find_api_key_by_hash(
         &self,
         hash: &Sha256Hex,
     ) -> StoreResult<Option<ApiKey>> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        row.map(|row| row::api_key(&row)?.try_into()).transpose()
+        let hash = hash.as_str().to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT * FROM api_keys WHERE key_hash = ?1",
+                [hash],
+                row::api_key,
+            )
+        })
+        .await
     }
 
     async fn count_usable_platform_keys(&self, now: Timestamp) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM api_keys WHERE tenant_id IS NULL AND role = 'platform-admin'
-               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(now.unix_micros())
-        .fetch_one(&self.read)
+        self.read(move |conn| {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM api_keys WHERE tenant_id IS NULL AND role = 'platform-admin'
+                       AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+                    [now.unix_micros()],
+                    |row| row.get(0),
+                )
+                .map_err(map_err)?;
+            Ok(n.unsigned_abs())
+        })
         .await
-        .map_err(map_err)?;
-        Ok(n.unsigned_abs())
     }
 }
 
@@ -165,84 +169,71 @@ impl UserRepo for SqliteStore {
             password_hash: user.password_hash,
             created_at: now,
         };
-        let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO users (id, tenant_id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(user.id.to_string())
-            .bind(scope_id(scope))
-            .bind(user.email.as_str())
-            .bind(user.role.as_str())
-            .bind(&user.password_hash)
-            .bind(now.unix_micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| match map_err(err) {
+        let change = change.clone();
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO users (id, tenant_id, email, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![user.id.to_string(), scope_id(scope), user.email.as_str(), user.role.as_str(), user.password_hash, now.unix_micros()],
+            )
+            .map_err(|err| match err {
                 StoreError::Conflict(_) => StoreError::Conflict(format!("e-mail {} is taken", user.email.as_str())),
                 other => other,
             })?;
-        append(
-            &mut tx,
-            scope.chain(),
-            change,
-            AuditDraft::user_created(&user),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(user)
+            append(tx, scope.chain(), &change, AuditDraft::user_created(&user), now)?;
+            Ok(user)
+        })
+        .await
     }
 
     async fn list_users(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<User>> {
-        let rows = sqlx::query(
-            "SELECT * FROM users WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        )
-        .bind(scope_id(scope))
-        .bind(page.cursor().map(|cursor| cursor.id().to_string()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.read)
+        self.read(move |conn| {
+            let users: Vec<User> = query_all(
+                conn,
+                "SELECT * FROM users WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                page_params(scope, page),
+                row::user,
+            )?;
+            Ok(Page::from_overfetch(users, page.limit(), |user| Cursor::after(user.id.as_uuid())))
+        })
         .await
-        .map_err(map_err)?;
-        let users = rows
-            .iter()
-            .map(|r| row::user(r)?.try_into())
-            .collect::<StoreResult<Vec<User>>>()?;
-        Ok(Page::from_overfetch(users, page.limit(), |user| {
-            Cursor::after(user.id.as_uuid())
-        }))
     }
 
     async fn find_user_by_email(&self, scope: Scope, email: &Email) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE tenant_id IS ? AND email = ?")
-            .bind(scope_id(scope))
-            .bind(email.as_str())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        row.map(|row| row::user(&row)?.try_into()).transpose()
+        let email = email.as_str().to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT * FROM users WHERE tenant_id IS ?1 AND email = ?2",
+                params![scope_id(scope), email],
+                row::user,
+            )
+        })
+        .await
     }
 
     async fn get_user(&self, scope: Scope, id: UserId) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE tenant_id IS ? AND id = ?")
-            .bind(scope_id(scope))
-            .bind(id.to_string())
-            .fetch_one(&self.read)
-            .await
-            .map_err(map_err)?;
-        row::user(&row)?.try_into()
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT * FROM users WHERE tenant_id IS ?1 AND id = ?2",
+                params![scope_id(scope), id.to_string()],
+                row::user,
+            )
+        })
+        .await?
+        .ok_or(StoreError::NotFound)
     }
 }
 
-async fn session_in(
-    conn: &mut SqliteConnection,
-    scope: Scope,
-    id: SessionId,
-) -> StoreResult<Session> {
-    let row = sqlx::query("SELECT * FROM sessions WHERE tenant_id IS ? AND id = ?")
-        .bind(scope_id(scope))
-        .bind(id.to_string())
-        .fetch_one(conn)
-        .await
-        .map_err(map_err)?;
-    row::session(&row)?.try_into()
+fn session_in(conn: &Connection, scope: Scope, id: SessionId) -> StoreResult<Session> {
+    query_one(
+        conn,
+        "SELECT * FROM sessions WHERE tenant_id IS ?1 AND id = ?2",
+        params![scope_id(scope), id.to_string()],
+        row::session,
+    )?
+    .ok_or(StoreError::NotFound)
 }
 
 impl SqliteStore {
@@ -253,31 +244,28 @@ impl SqliteStore {
         change: &Change,
         id: SessionId,
         action: &'static str,
-        edit: impl FnOnce(&Session) -> StoreResult<Session> + Send,
+        edit: impl FnOnce(&Session) -> StoreResult<Session> + Send + 'static,
     ) -> StoreResult<Session> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let before = session_in(&mut tx, scope, id).await?;
-        let after = edit(&before)?;
-        sqlx::query("UPDATE sessions SET refresh_hash = ?, expires_at = ?, revoked_at = ?, refreshed_at = ? WHERE id = ?")
-            .bind(after.refresh_hash.as_str())
-            .bind(after.expires_at.unix_micros())
-            .bind(after.revoked_at.map(|at| at.unix_micros()))
-            .bind(after.refreshed_at.unix_micros())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        append(
-            &mut tx,
-            scope.chain(),
-            change,
-            AuditDraft::session(action, Some(&before), &after),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(after)
+        let change = change.clone();
+        self.write(move |tx| {
+            let before = session_in(tx, scope, id)?;
+            let after = edit(&before)?;
+            exec(
+                tx,
+                "UPDATE sessions SET refresh_hash = ?1, expires_at = ?2, revoked_at = ?3, refreshed_at = ?4 WHERE id = ?5",
+                params![
+                    after.refresh_hash.as_str(),
+                    after.expires_at.unix_micros(),
+                    after.revoked_at.map(|at| at.unix_micros()),
+                    after.refreshed_at.unix_micros(),
+                    id.to_string(),
+                ],
+            )?;
+            append(tx, scope.chain(), &change, AuditDraft::session(action, Some(&before), &after), now)?;
+            Ok(after)
+        })
+        .await
     }
 }
 
@@ -290,88 +278,77 @@ impl SessionRepo for SqliteStore {
         new: NewSession,
     ) -> StoreResult<Session> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        // The user must exist in the same scope, not merely somewhere.
-        let user = sqlx::query("SELECT 1 FROM users WHERE tenant_id IS ? AND id = ?")
-            .bind(scope_id(scope))
-            .bind(new.user_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if user.is_none() {
-            return Err(StoreError::Conflict(
-                "the session's user does not exist".into(),
-            ));
-        }
-        let session = Session {
-            id: new.id,
-            tenant_id: scope.tenant(),
-            user_id: new.user_id,
-            role: new.role,
-            refresh_hash: new.refresh_hash,
-            expires_at: new.expires_at,
-            revoked_at: None,
-            created_at: now,
-            refreshed_at: now,
-        };
-        sqlx::query(
-            "INSERT INTO sessions (id, tenant_id, user_id, role, refresh_hash, expires_at, created_at, refreshed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.to_string())
-        .bind(scope_id(scope))
-        .bind(session.user_id.to_string())
-        .bind(session.role.as_str())
-        .bind(session.refresh_hash.as_str())
-        .bind(session.expires_at.unix_micros())
-        .bind(now.unix_micros())
-        .bind(now.unix_micros())
-        .execute(&mut *tx)
+        let change = change.clone();
+        self.write(move |tx| {
+            // The user must exist in the same scope, not merely somewhere.
+            let user: Option<User> = query_one(
+                tx,
+                "SELECT * FROM users WHERE tenant_id IS ?1 AND id = ?2",
+                params![scope_id(scope), new.user_id.to_string()],
+                row::user,
+            )?;
+            if user.is_none() {
+                return Err(StoreError::Conflict("the session's user does not exist".into()));
+            }
+            let session = Session {
+                id: new.id,
+                tenant_id: scope.tenant(),
+                user_id: new.user_id,
+                role: new.role,
+                refresh_hash: new.refresh_hash,
+                expires_at: new.expires_at,
+                revoked_at: None,
+                created_at: now,
+                refreshed_at: now,
+            };
+            exec(
+                tx,
+                "INSERT INTO sessions (id, tenant_id, user_id, role, refresh_hash, expires_at, created_at, refreshed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    session.id.to_string(),
+                    scope_id(scope),
+                    session.user_id.to_string(),
+                    session.role.as_str(),
+                    session.refresh_hash.as_str(),
+                    session.expires_at.unix_micros(),
+                    now.unix_micros(),
+                    now.unix_micros(),
+                ],
+            )?;
+            append(tx, scope.chain(), &change, AuditDraft::session("session.create", None, &session), now)?;
+            Ok(session)
+        })
         .await
-        .map_err(map_err)?;
-        append(
-            &mut tx,
-            scope.chain(),
-            change,
-            AuditDraft::session("session.create", None, &session),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(session)
     }
 
     async fn get_session(&self, scope: Scope, id: SessionId) -> StoreResult<Session> {
-        let mut conn = self.read.acquire().await.map_err(map_err)?;
-        session_in(&mut conn, scope, id).await
+        self.read(move |conn| session_in(conn, scope, id)).await
     }
 
     async fn unchecked_get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        row.map(|row| row::session(&row)?.try_into()).transpose()
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT * FROM sessions WHERE id = ?1",
+                [id.to_string()],
+                row::session,
+            )
+        })
+        .await
     }
 
     async fn list_sessions(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<Session>> {
-        let rows = sqlx::query(
-            "SELECT * FROM sessions WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        )
-        .bind(scope_id(scope))
-        .bind(page.cursor().map(|cursor| cursor.id().to_string()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.read)
+        self.read(move |conn| {
+            let sessions: Vec<Session> = query_all(
+                conn,
+                "SELECT * FROM sessions WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                page_params(scope, page),
+                row::session,
+            )?;
+            Ok(Page::from_overfetch(sessions, page.limit(), |session| Cursor::after(session.id.as_uuid())))
+        })
         .await
-        .map_err(map_err)?;
-        let sessions = rows
-            .iter()
-            .map(|r| row::session(r)?.try_into())
-            .collect::<StoreResult<Vec<Session>>>()?;
-        Ok(Page::from_overfetch(sessions, page.limit(), |session| {
-            Cursor::after(session.id.as_uuid())
-        }))
     }
 
     async fn rotate_session(
@@ -382,12 +359,13 @@ impl SessionRepo for SqliteStore {
         expected: &Sha256Hex,
         next: &Sha256Hex,
     ) -> StoreResult<Session> {
-        self.edit_session(scope, change, id, "session.refresh", |before| {
-            if before.refresh_hash != *expected {
+        let (expected, next) = (expected.clone(), next.clone());
+        self.edit_session(scope, change, id, "session.refresh", move |before| {
+            if before.refresh_hash != expected {
                 return Err(StoreError::Conflict("refresh token already used".into()));
             }
             Ok(Session {
-                refresh_hash: next.clone(),
+                refresh_hash: next,
                 refreshed_at: Timestamp::now(),
                 ..before.clone()
             })
@@ -417,7 +395,7 @@ impl SessionRepo for SqliteStore {
         id: SessionId,
         expires_at: Timestamp,
     ) -> StoreResult<Session> {
-        self.edit_session(scope, change, id, "session.expiry", |before| {
+        self.edit_session(scope, change, id, "session.expiry", move |before| {
             Ok(Session {
                 expires_at,
                 ..before.clone()

@@ -2,25 +2,32 @@
 //! keys on, a busy timeout, and migrations compiled into the binary. Implements the
 //! `vigil-store` traits and nothing else.
 //!
-//! Writes go through a pool of one connection and open with `BEGIN IMMEDIATE`, so writers
-//! queue instead of failing on lock upgrades; reads use their own pool and run alongside.
+//! SQLite is a C library with blocking calls, so every call runs on tokio's blocking pool
+//! through `rusqlite`, which reads columns in place (no per-value copies) and caches
+//! prepared statements. Writes go through a pool of one connection and open with
+//! `BEGIN IMMEDIATE`, so writers queue instead of failing on lock upgrades; reads use their
+//! own connections and run alongside (WAL).
 
 mod audit;
 mod credentials;
 mod migrate;
+mod pool;
 mod risks;
 mod row;
 mod tenants;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use vigil_store::{PoolStats, Store, StoreResult};
 
 pub use migrate::MIGRATIONS;
+
+use crate::pool::Pool;
+use crate::row::map_err;
 
 /// Read connections at most. WAL lets them run while the single writer writes.
 pub const READ_CONNECTIONS_MAX: u32 = 8;
@@ -31,8 +38,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
+    write: Arc<Pool>,
+    read: Arc<Pool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -44,44 +51,38 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await
-            .map_err(row::map_err)?;
-        migrate::run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS_MAX)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(row::map_err)?;
+        let write = Pool::new(path.to_path_buf(), false, 1);
+        write.run(migrate::run).await?;
+        let read = Pool::new(path.to_path_buf(), true, READ_CONNECTIONS_MAX);
         Ok(Self { write, read })
     }
 
-    /// Opens `sqlite://path` or `sqlite:path` URLs as given in `VIGIL_DATABASE_URL`.
-    pub async fn open_url(url: &str) -> StoreResult<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        Self::open(Path::new(path)).await
+    /// Runs `work` on a read connection.
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.read.run(move |conn| work(conn)).await
     }
 
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer and commits it when
+    /// `work` succeeds; an error rolls everything back, audit event included.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
         self.write
-            .begin_with("BEGIN IMMEDIATE")
+            .run(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(map_err)?;
+                let value = work(&tx)?;
+                tx.commit().map_err(map_err)?;
+                Ok(value)
+            })
             .await
-            .map_err(row::map_err)
     }
 }
 
@@ -92,18 +93,15 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.read)
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
             .await
-            .map_err(row::map_err)?;
-        Ok(())
     }
 
     fn pool_stats(&self) -> PoolStats {
         PoolStats {
             size: self.read.size() + self.write.size(),
-            idle: u32::try_from(self.read.num_idle() + self.write.num_idle()).unwrap_or(u32::MAX),
-            max: READ_CONNECTIONS_MAX + 1,
+            idle: self.read.idle() + self.write.idle(),
+            max: self.read.max() + self.write.max(),
         }
     }
 }

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 use vigil_domain::{
     Cursor, NewRisk, PageRequest, Risk, RiskFilter, RiskId, RiskPatch, TenantId, Timestamp,
 };
@@ -9,25 +9,16 @@ use vigil_store::{
 
 use crate::SqliteStore;
 use crate::audit::append;
-use crate::row::{self, map_err};
+use crate::row::{self, exec, query_all, query_one};
 
-async fn risk_in(conn: &mut SqliteConnection, tenant: TenantId, id: RiskId) -> StoreResult<Risk> {
-    let row = sqlx::query("SELECT * FROM risks WHERE tenant_id = ? AND id = ?")
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_one(conn)
-        .await
-        .map_err(map_err)?;
-    row::risk(&row)?.try_into()
-}
-
-fn conflict_on_external_ref(err: sqlx::Error) -> StoreError {
-    match map_err(err) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict("a risk with this source and external_id already exists".into())
-        }
-        other => other,
-    }
+fn risk_in(conn: &Connection, tenant: TenantId, id: RiskId) -> StoreResult<Risk> {
+    query_one(
+        conn,
+        "SELECT * FROM risks WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant.to_string(), id.to_string()],
+        row::risk,
+    )?
+    .ok_or(StoreError::NotFound)
 }
 
 #[async_trait]
@@ -40,44 +31,42 @@ impl RiskRepo for SqliteStore {
     ) -> StoreResult<Risk> {
         let now = Timestamp::now();
         let risk = new.into_risk(tenant, RiskId::generate(), now);
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO risks (id, tenant_id, title, description, impact, probability, status, owner,
-                tags, tlp, source, external_id, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(risk.id.to_string())
-        .bind(tenant.to_string())
-        .bind(risk.title.as_str())
-        .bind(risk.description.as_ref().map(|d| d.as_str()))
-        .bind(i64::from(risk.impact.get()))
-        .bind(i64::from(risk.probability.get()))
-        .bind(risk.status.as_str())
-        .bind(risk.owner.as_ref().map(|o| o.as_str()))
-        .bind(tags_json(&risk))
-        .bind(risk.tlp.as_str())
-        .bind(risk.source.as_ref().map(|s| s.as_str()))
-        .bind(risk.external_id.as_ref().map(|e| e.as_str()))
-        .bind(now.unix_micros())
-        .bind(now.unix_micros())
-        .execute(&mut *tx)
+        let change = change.clone();
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO risks (id, tenant_id, title, description, impact, probability, status, owner,
+                    tags, tlp, source, external_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    risk.id.to_string(),
+                    tenant.to_string(),
+                    risk.title.as_str(),
+                    risk.description.as_ref().map(|d| d.as_str()),
+                    risk.impact.get(),
+                    risk.probability.get(),
+                    risk.status.as_str(),
+                    risk.owner.as_ref().map(|o| o.as_str()),
+                    tags_json(&risk),
+                    risk.tlp.as_str(),
+                    risk.source.as_ref().map(|s| s.as_str()),
+                    risk.external_id.as_ref().map(|e| e.as_str()),
+                    now.unix_micros(),
+                    now.unix_micros(),
+                ],
+            )
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => StoreError::Conflict("a risk with this source and external_id already exists".into()),
+                other => other,
+            })?;
+            append(tx, tenant, &change, AuditDraft::risk("risk.create", None, Some(&risk)), now)?;
+            Ok(risk)
+        })
         .await
-        .map_err(conflict_on_external_ref)?;
-        append(
-            &mut tx,
-            tenant,
-            change,
-            AuditDraft::risk("risk.create", None, Some(&risk)),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(risk)
     }
 
     async fn get_risk(&self, tenant: TenantId, id: RiskId) -> StoreResult<Risk> {
-        let mut conn = self.read.acquire().await.map_err(map_err)?;
-        risk_in(&mut conn, tenant, id).await
+        self.read(move |conn| risk_in(conn, tenant, id)).await
     }
 
     async fn list_risks(
@@ -86,34 +75,35 @@ impl RiskRepo for SqliteStore {
         filter: &RiskFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Risk>> {
-        let rows = sqlx::query(
-            "SELECT * FROM risks WHERE tenant_id = ?1
-               AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR source = ?3)
-               AND (?4 IS NULL OR score >= ?4)
-               AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(risks.tags) WHERE value = ?5))
-               AND (?6 IS NULL OR title LIKE ?6 ESCAPE '\\' OR description LIKE ?6 ESCAPE '\\')
-               AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?8",
-        )
-        .bind(tenant.to_string())
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.source.as_ref().map(|s| s.as_str()))
-        .bind(filter.min_score.map(i64::from))
-        .bind(filter.tag.as_ref().map(|t| t.as_str()))
-        .bind(filter.text.as_deref().map(contains_pattern))
-        .bind(page.cursor().map(|cursor| cursor.id().to_string()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.read)
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let risks: Vec<Risk> = query_all(
+                conn,
+                "SELECT * FROM risks WHERE tenant_id = ?1
+                   AND (?2 IS NULL OR status = ?2)
+                   AND (?3 IS NULL OR source = ?3)
+                   AND (?4 IS NULL OR score >= ?4)
+                   AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(risks.tags) WHERE value = ?5))
+                   AND (?6 IS NULL OR title LIKE ?6 ESCAPE '\\' OR description LIKE ?6 ESCAPE '\\')
+                   AND (?7 IS NULL OR id < ?7)
+                 ORDER BY id DESC LIMIT ?8",
+                params![
+                    tenant.to_string(),
+                    filter.status.map(|s| s.as_str()),
+                    filter.source.as_ref().map(|s| s.as_str()),
+                    filter.min_score,
+                    filter.tag.as_ref().map(|t| t.as_str()),
+                    filter.text.as_deref().map(contains_pattern),
+                    page.cursor().map(|cursor| cursor.id().to_string()),
+                    i64::from(page.limit()) + 1,
+                ],
+                row::risk,
+            )?;
+            Ok(Page::from_overfetch(risks, page.limit(), |risk| {
+                Cursor::after(risk.id.as_uuid())
+            }))
+        })
         .await
-        .map_err(map_err)?;
-        let risks = rows
-            .iter()
-            .map(|r| row::risk(r)?.try_into())
-            .collect::<StoreResult<Vec<Risk>>>()?;
-        Ok(Page::from_overfetch(risks, page.limit(), |risk| {
-            Cursor::after(risk.id.as_uuid())
-        }))
     }
 
     async fn update_risk(
@@ -124,58 +114,53 @@ impl RiskRepo for SqliteStore {
         patch: RiskPatch,
     ) -> StoreResult<Risk> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let before = risk_in(&mut tx, tenant, id).await?;
-        let after = before.patched(patch, now);
-        sqlx::query(
-            "UPDATE risks SET title = ?, description = ?, impact = ?, probability = ?, status = ?,
-                owner = ?, tags = ?, tlp = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(after.title.as_str())
-        .bind(after.description.as_ref().map(|d| d.as_str()))
-        .bind(i64::from(after.impact.get()))
-        .bind(i64::from(after.probability.get()))
-        .bind(after.status.as_str())
-        .bind(after.owner.as_ref().map(|o| o.as_str()))
-        .bind(tags_json(&after))
-        .bind(after.tlp.as_str())
-        .bind(now.unix_micros())
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
+        let change = change.clone();
+        self.write(move |tx| {
+            let before = risk_in(tx, tenant, id)?;
+            let after = before.patched(patch, now);
+            exec(
+                tx,
+                "UPDATE risks SET title = ?1, description = ?2, impact = ?3, probability = ?4, status = ?5,
+                    owner = ?6, tags = ?7, tlp = ?8, updated_at = ?9 WHERE tenant_id = ?10 AND id = ?11",
+                params![
+                    after.title.as_str(),
+                    after.description.as_ref().map(|d| d.as_str()),
+                    after.impact.get(),
+                    after.probability.get(),
+                    after.status.as_str(),
+                    after.owner.as_ref().map(|o| o.as_str()),
+                    tags_json(&after),
+                    after.tlp.as_str(),
+                    now.unix_micros(),
+                    tenant.to_string(),
+                    id.to_string(),
+                ],
+            )?;
+            append(tx, tenant, &change, AuditDraft::risk("risk.update", Some(&before), Some(&after)), now)?;
+            Ok(after)
+        })
         .await
-        .map_err(map_err)?;
-        append(
-            &mut tx,
-            tenant,
-            change,
-            AuditDraft::risk("risk.update", Some(&before), Some(&after)),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(after)
     }
 
     async fn delete_risk(&self, tenant: TenantId, change: &Change, id: RiskId) -> StoreResult<()> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let before = risk_in(&mut tx, tenant, id).await?;
-        sqlx::query("DELETE FROM risks WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        append(
-            &mut tx,
-            tenant,
-            change,
-            AuditDraft::risk("risk.delete", Some(&before), None),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(())
+        let change = change.clone();
+        self.write(move |tx| {
+            let before = risk_in(tx, tenant, id)?;
+            exec(
+                tx,
+                "DELETE FROM risks WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant.to_string(), id.to_string()],
+            )?;
+            append(
+                tx,
+                tenant,
+                &change,
+                AuditDraft::risk("risk.delete", Some(&before), None),
+                now,
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,10 +1,11 @@
 use async_trait::async_trait;
+use rusqlite::params;
 use vigil_domain::{Cursor, PageRequest, Slug, Tenant, TenantId, TenantName, Timestamp};
 use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult, TenantRepo};
 
 use crate::SqliteStore;
 use crate::audit::append;
-use crate::row::{self, map_err};
+use crate::row::{self, exec, query_all, query_one};
 
 #[async_trait]
 impl TenantRepo for SqliteStore {
@@ -21,65 +22,77 @@ impl TenantRepo for SqliteStore {
             name: name.clone(),
             created_at: now,
         };
-        let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(tenant.id.to_string())
-            .bind(slug.as_str())
-            .bind(name.as_str())
-            .bind(now.unix_micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| match map_err(err) {
+        let change = change.clone();
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    tenant.id.to_string(),
+                    tenant.slug.as_str(),
+                    tenant.name.as_str(),
+                    now.unix_micros()
+                ],
+            )
+            .map_err(|err| match err {
                 StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("slug {} is taken", slug.as_str()))
+                    StoreError::Conflict(format!("slug {} is taken", tenant.slug.as_str()))
                 }
                 other => other,
             })?;
-        append(
-            &mut tx,
-            TenantId::PLATFORM_CHAIN,
-            change,
-            AuditDraft::tenant_created(&tenant),
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(tenant)
+            append(
+                tx,
+                TenantId::PLATFORM_CHAIN,
+                &change,
+                AuditDraft::tenant_created(&tenant),
+                now,
+            )?;
+            Ok(tenant)
+        })
+        .await
     }
 
     async fn list_tenants(&self, page: PageRequest) -> StoreResult<Page<Tenant>> {
-        let rows = sqlx::query(
-            "SELECT * FROM tenants WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(page.cursor().map(|cursor| cursor.id().to_string()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.read)
+        self.read(move |conn| {
+            let tenants: Vec<Tenant> = query_all(
+                conn,
+                "SELECT * FROM tenants WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+                params![
+                    page.cursor().map(|cursor| cursor.id().to_string()),
+                    i64::from(page.limit()) + 1
+                ],
+                row::tenant,
+            )?;
+            Ok(Page::from_overfetch(tenants, page.limit(), |tenant| {
+                Cursor::after(tenant.id.as_uuid())
+            }))
+        })
         .await
-        .map_err(map_err)?;
-        let tenants = rows
-            .iter()
-            .map(|r| row::tenant(r)?.try_into())
-            .collect::<StoreResult<Vec<Tenant>>>()?;
-        Ok(Page::from_overfetch(tenants, page.limit(), |tenant| {
-            Cursor::after(tenant.id.as_uuid())
-        }))
     }
 
     async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant> {
-        let row = sqlx::query("SELECT * FROM tenants WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_one(&self.read)
-            .await
-            .map_err(map_err)?;
-        row::tenant(&row)?.try_into()
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT * FROM tenants WHERE id = ?1",
+                [id.to_string()],
+                row::tenant,
+            )
+        })
+        .await?
+        .ok_or(StoreError::NotFound)
     }
 
     async fn find_tenant_by_slug(&self, slug: &Slug) -> StoreResult<Option<Tenant>> {
-        let row = sqlx::query("SELECT * FROM tenants WHERE slug = ?")
-            .bind(slug.as_str())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        row.map(|row| row::tenant(&row)?.try_into()).transpose()
+        let slug = slug.as_str().to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT * FROM tenants WHERE slug = ?1",
+                [slug],
+                row::tenant,
+            )
+        })
+        .await
     }
 }

@@ -7,7 +7,6 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::{ConnectOptions, Connection};
 use tempfile::TempDir;
 
 /// `vigil --data-dir DIR`, with every inherited `VIGIL_*` variable removed.
@@ -69,22 +68,10 @@ fn tenant_with_keys(dir: &Path, slug: &str, n_keys: usize) {
 
 /// Runs one SQL statement against the data directory's SQLite file, as an intruder would.
 fn tamper(dir: &Path, statement: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("build a runtime");
-    runtime.block_on(async {
-        let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.join("vigil.db"))
-            .connect()
-            .await
-            .expect("open the SQLite store");
-        let done = sqlx::query(statement)
-            .execute(&mut connection)
-            .await
-            .expect("tamper");
-        assert_eq!(done.rows_affected(), 1, "{statement}");
-        connection.close().await.expect("close the SQLite store");
-    });
+    let connection =
+        rusqlite::Connection::open(dir.join("vigil.db")).expect("open the SQLite store");
+    let changed = connection.execute(statement, []).expect("tamper");
+    assert_eq!(changed, 1, "{statement}");
 }
 
 /// The breaks `audit verify --tenant SLUG` reports as (kind, seq), with exit status 1.

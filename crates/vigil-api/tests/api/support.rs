@@ -248,11 +248,8 @@ impl TestApp {
     pub(crate) async fn raw_sql(&self, sql: &str) {
         match &self.raw {
             Raw::Sqlite(path) => {
-                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-                let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
-                    .await
-                    .unwrap();
-                sqlx::query(sql).execute(&mut conn).await.unwrap();
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.execute(sql, []).unwrap();
             }
             Raw::Postgres(options) => {
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(options)
