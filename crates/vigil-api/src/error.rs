@@ -93,6 +93,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(reason) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", reason)
             }
+            ServiceError::Overloaded(reason) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", reason)
+            }
             ServiceError::Unavailable(reason) => {
                 let mut err = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -11,11 +11,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use crate::error::PROBLEM_JSON;
 use crate::{ApiError, AppState};
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-supplied request id kept; longer or odd ones are replaced.
 const REQUEST_ID_LEN_MAX: usize = 128;
+/// Largest problem body the middleware rewrites; ours are a few hundred bytes.
+const PROBLEM_BYTES_MAX: usize = 64 * 1024;
 
 fn request_id(req: &Request) -> String {
     let supplied = req
@@ -59,7 +62,7 @@ pub(crate) async fn around_request(
     let elapsed = started.elapsed();
     state
         .metrics
-        .observe(method.as_str(), &route, status.as_u16(), elapsed);
+        .observe(method_label(&method), &route, status.as_u16(), elapsed);
     span.in_scope(|| {
         tracing::info!(
             component = "http",
@@ -72,7 +75,33 @@ pub(crate) async fn around_request(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     secure_headers(&mut response);
-    response
+    with_request_id(response, &id).await
+}
+
+/// Adds `request_id` to a problem+json body, so a caller reporting an error (a 5xx says
+/// nothing else) can quote the id the logs are keyed by.
+async fn with_request_id(response: Response, id: &str) -> Response {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, PROBLEM_BYTES_MAX).await else {
+        return ApiError::internal("unreadable problem body").into_response();
+    };
+    let mut problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(fields) = problem.as_object_mut() {
+        fields.insert(
+            "request_id".to_owned(),
+            serde_json::Value::String(id.to_owned()),
+        );
+    }
+    let bytes = serde_json::to_vec(&problem).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 async fn handle(state: &AppState, req: Request, next: Next) -> Response {
@@ -91,6 +120,22 @@ async fn handle(state: &AppState, req: Request, next: Next) -> Response {
             "the request took too long; retry later",
         )
         .into_response(),
+    }
+}
+
+/// Clients may send any method token; only the standard ones become metric labels, so the
+/// number of series stays bounded.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 

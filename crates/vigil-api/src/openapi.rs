@@ -75,7 +75,7 @@ fn paths() -> Value {
             "post": op("createApiKey", "Issue a key in the caller's own scope (tenant-admin, platform-admin)", "api-keys", &[], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
         },
         "/api/v1/api-keys/{id}": {
-            "delete": op("revokeApiKey", "Revoke a key", "api-keys", &["id", "reason"], None, 200, Some("ApiKey")),
+            "delete": op("revokeApiKey", "Revoke a key", "api-keys", &["id"], None, 200, Some("ApiKey")),
         },
         "/api/v1/auth/login": {"post": public(op("login", "Log in with e-mail and password", "auth", &[], Some("LoginIn"), 200, Some("Tokens")))},
         "/api/v1/auth/refresh": {"post": public(op("refresh", "Trade a refresh token for new tokens (each works once)", "auth", &[], Some("RefreshIn"), 200, Some("Tokens")))},
@@ -141,9 +141,14 @@ fn schemas() -> Value {
     let level = json!({"type": "integer", "minimum": 1, "maximum": 5});
     let role = json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]});
     let tlp = json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]});
+    let api_key = json!({
+        "id": text, "tenant_id": opt_text, "name": text, "role": role, "prefix": text,
+        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at,
+    });
     json!({
         "Problem": {"type": "object", "properties": {
-            "type": text, "title": text, "status": {"type": "integer"}, "detail": text,
+            "type": text, "title": text, "status": {"type": "integer"}, "detail": text, "request_id": text,
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
         "Status": {"type": "object", "properties": {"status": text}},
@@ -151,11 +156,12 @@ fn schemas() -> Value {
         "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
         "TenantPage": page_of("Tenant"),
         "ApiKeyIn": object(&["name", "role"], json!({"name": text, "role": role, "expires_at": at})),
-        "ApiKey": object(&["id", "name", "role", "prefix", "created_at"], json!({
-            "id": text, "tenant_id": opt_text, "name": text, "role": role, "prefix": text,
-            "expires_at": {"type": ["string", "null"], "format": "date-time"}, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at,
-        })),
-        "CreatedApiKey": {"allOf": [schema("ApiKey"), {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "description": "Shown only in this response"}}}]},
+        "ApiKey": object(&["id", "name", "role", "prefix", "created_at"], api_key.clone()),
+        "CreatedApiKey": object(&["id", "name", "role", "prefix", "created_at", "key"], {
+            let mut created = api_key;
+            created["key"] = json!({"type": "string", "description": "Shown only in this response"});
+            created
+        }),
         "ApiKeyPage": page_of("ApiKey"),
         "LoginIn": object(&["email", "password"], json!({"tenant": {"type": "string", "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
         "RefreshIn": object(&["refresh_token"], json!({"refresh_token": text})),

@@ -35,9 +35,10 @@ impl Cursor {
         Uuid::from_u128(self.0)
     }
 
-    /// The cursor as a sequence number; a cursor that is not one reads as past the end.
+    /// The cursor as a sequence number; a cursor that is not one (another list's) reads as
+    /// past the end: sequence numbers start at 1, so nothing comes before 0.
     pub fn seq(&self) -> i64 {
-        i64::try_from(self.0).unwrap_or(i64::MAX)
+        i64::try_from(self.0).unwrap_or(0)
     }
 
     pub fn encode(&self) -> String {
@@ -81,6 +82,12 @@ mod tests {
         assert_eq!(PageRequest::new(Some(10_000), None).limit(), PAGE_SIZE_MAX);
         assert_eq!(PageRequest::new(Some(0), None).limit(), 1);
         assert_eq!(PageRequest::new(None, None).limit(), PAGE_SIZE_DEFAULT);
+    }
+
+    #[test]
+    fn an_id_cursor_used_as_a_sequence_reads_past_the_end() {
+        assert_eq!(Cursor::after(Uuid::now_v7()).seq(), 0);
+        assert_eq!(Cursor::after_seq(42).seq(), 42);
     }
 
     #[test]

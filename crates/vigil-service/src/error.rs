@@ -20,6 +20,9 @@ pub enum ServiceError {
     Invalid { field: String, reason: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too much of one expensive thing at once; worth retrying shortly.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     /// The store could not be reached in time; worth retrying.
     #[error("temporarily unavailable")]
     Unavailable(String),

@@ -17,6 +17,7 @@ pub use secrets::{
 };
 pub use services::{
     ACCESS_TOKEN_TTL_SECONDS, API_KEY_NAME_LEN_MAX, AuditVerification, CreatedApiKey, KeyOwner,
-    NewApiKeyRequest, SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS, Services, TokenPair,
+    NewApiKeyRequest, PASSWORD_HASHES_CONCURRENT_MAX, SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS,
+    Services, TokenPair,
 };
 pub use tokens::{AccessClaims, JWT_KEY_LEN_MIN, JwtKey, TokenError};

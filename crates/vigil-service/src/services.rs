@@ -30,6 +30,9 @@ pub const SESSION_TTL_SECONDS: i64 = 12 * 60 * 60;
 pub const SESSION_TTL_MAX_SECONDS: i64 = 30 * 24 * 60 * 60;
 /// Longest API key name, in characters.
 pub const API_KEY_NAME_LEN_MAX: usize = 100;
+/// Password hashes computed at once. Each argon2id run holds 19 MiB and a core for tens of
+/// milliseconds; past this, logins are answered 503 instead of exhausting memory.
+pub const PASSWORD_HASHES_CONCURRENT_MAX: usize = 4;
 /// Events read per store call while verifying a chain.
 const AUDIT_VERIFY_BATCH: u32 = 1_000;
 const REFRESH_TOKEN_PREFIX: &str = "vgr_";
@@ -83,14 +86,32 @@ pub struct AuditVerification {
 pub struct Services {
     store: Arc<dyn Store>,
     jwt: Arc<JwtKey>,
+    password_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Services {
     pub fn new(store: Arc<dyn Store>, jwt: JwtKey) -> Self {
+        let slots = tokio::sync::Semaphore::new(PASSWORD_HASHES_CONCURRENT_MAX);
         Self {
             store,
             jwt: Arc::new(jwt),
+            password_slots: Arc::new(slots),
         }
+    }
+
+    /// Runs one argon2id computation on the blocking pool, if a slot is free.
+    async fn with_password_slot<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
+        let Ok(_slot) = self.password_slots.clone().try_acquire_owned() else {
+            return Err(ServiceError::Overloaded(
+                "too many password checks at once; retry shortly",
+            ));
+        };
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|err| ServiceError::Internal(err.to_string()))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -183,10 +204,9 @@ impl Services {
             Email::parse(email).map_err(|_| ServiceError::Unauthenticated(INVALID_LOGIN))?;
         let user = self.store.find_user_by_email(scope, &email).await?;
         let stored = user.as_ref().map(|user| user.password_hash.clone());
-        let verified =
-            tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
-                .await
-                .map_err(|err| ServiceError::Internal(err.to_string()))?;
+        let verified = self
+            .with_password_slot(move || verify_password(&password, stored.as_deref()))
+            .await?;
         let user = user
             .filter(|_| verified)
             .ok_or(ServiceError::Unauthenticated(INVALID_LOGIN))?;
@@ -226,8 +246,10 @@ impl Services {
         }
     }
 
-    /// Trades a refresh token for a new pair. Each refresh token works once: presenting a
-    /// used one means it was copied, so the whole session is revoked.
+    /// Trades a refresh token for a new pair. Each refresh token works once. Presenting the
+    /// token this session rotated away from means it was copied, so the whole session is
+    /// revoked; any other wrong token is refused and changes nothing (session ids are not
+    /// secret, so a guess must not be able to log anyone out).
     pub async fn refresh(&self, token: &SecretString) -> ServiceResult<TokenPair> {
         let invalid = ServiceError::Unauthenticated("the refresh token is invalid or expired");
         let Some(session_id) = parse_refresh_token(token.expose_secret()) else {
@@ -241,6 +263,17 @@ impl Services {
         }
         let change = vigil_store::Change::by(format!("user:{}", session.user_id));
         let presented = Sha256Hex::digest(token.expose_secret().as_bytes());
+        if session.previous_refresh_hash.as_ref() == Some(&presented) {
+            let reuse = change.because(Some("refresh token reused".into()));
+            self.store
+                .revoke_session(session.scope(), &reuse, session_id)
+                .await?;
+            tracing::warn!(component = "auth", session = %session_id, "refresh token reused; session revoked");
+            return Err(invalid);
+        }
+        if session.refresh_hash != presented {
+            return Err(invalid);
+        }
         let next = refresh_token(session_id);
         let next_hash = Sha256Hex::digest(next.expose_secret().as_bytes());
         match self
@@ -249,14 +282,8 @@ impl Services {
             .await
         {
             Ok(session) => Ok(self.token_pair(session, next)),
-            Err(StoreError::Conflict(_)) => {
-                let reuse = change.because(Some("refresh token reused".into()));
-                self.store
-                    .revoke_session(session.scope(), &reuse, session_id)
-                    .await?;
-                tracing::warn!(component = "auth", session = %session_id, "refresh token reused; session revoked");
-                Err(invalid)
-            }
+            // Another refresh with the same token won the race; this one is the copy.
+            Err(StoreError::Conflict(_)) => Err(invalid),
             Err(err) => Err(err.into()),
         }
     }
@@ -448,9 +475,9 @@ impl Services {
                 "platform users are platform-admin; tenant users have a tenant role",
             ));
         }
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|err| ServiceError::Internal(err.to_string()))??;
+        let password_hash = self
+            .with_password_slot(move || hash_password(&password))
+            .await??;
         let user = NewUser {
             email,
             role,
@@ -543,20 +570,29 @@ impl Services {
         Ok(self.store.list_audit(chain, filter, page).await?)
     }
 
-    /// Walks the caller's chain from the first event and reports every break it finds.
+    /// Walks the caller's chain from the first event up to the head recorded when the walk
+    /// began (events appended meanwhile are left for the next run) and reports every break.
     pub async fn verify_audit(&self, principal: &Principal) -> ServiceResult<AuditVerification> {
         let chain = audit_chain(principal)?;
         let head = self.store.audit_head(chain).await?;
+        let last_seq = head.as_ref().map_or(0, |head| head.seq);
         let mut verifier = ChainVerifier::default();
         let mut after_seq = 0;
-        loop {
+        'pages: loop {
             let events = self
                 .store
                 .audit_chain_after(chain, after_seq, AUDIT_VERIFY_BATCH)
                 .await?;
-            let Some(last) = events.last() else { break };
-            after_seq = last.seq;
-            events.iter().for_each(|event| verifier.push(event));
+            if events.is_empty() {
+                break;
+            }
+            for event in &events {
+                if event.seq > last_seq {
+                    break 'pages;
+                }
+                after_seq = event.seq;
+                verifier.push(event);
+            }
         }
         Ok(AuditVerification {
             chain,

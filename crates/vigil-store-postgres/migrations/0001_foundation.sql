@@ -74,6 +74,9 @@ CREATE TABLE sessions (
     user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     role          text NOT NULL,
     refresh_hash  text NOT NULL,
+    -- The hash this session's refresh token had before its last rotation: presenting that
+    -- token again is reuse (theft), any other mismatch is just a wrong token.
+    previous_refresh_hash text,
     expires_at    timestamptz NOT NULL,
     revoked_at    timestamptz,
     created_at    timestamptz NOT NULL,
@@ -138,9 +141,12 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO vigil_app', current_schema());
 END
 $$;
-GRANT SELECT, INSERT, UPDATE, DELETE
-    ON tenants, api_keys, users, sessions, risks, audit_events, audit_heads
-    TO vigil_app;
+-- The audit trail is append-only for it: events can be added, never changed or removed,
+-- and a tenant transaction cannot touch its own tenant row.
+GRANT SELECT, INSERT, UPDATE, DELETE ON api_keys, users, sessions, risks TO vigil_app;
+GRANT SELECT ON tenants TO vigil_app;
+GRANT SELECT, INSERT ON audit_events TO vigil_app;
+GRANT SELECT, INSERT, UPDATE ON audit_heads TO vigil_app;
 
 -- Row-level security: the second wall behind every query's own tenant filter. A row is
 -- visible and writable only when its scope (tenant_id, NULL read as the nil UUID of the

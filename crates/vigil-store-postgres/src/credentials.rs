@@ -321,7 +321,7 @@ impl PostgresStore {
         let after = edit(&before)?;
         sqlx::query(concat!(
             "UPDATE sessions SET refresh_hash = $1, expires_at = $2, revoked_at = $3,
-                refreshed_at = $4 WHERE ",
+                refreshed_at = $4, previous_refresh_hash = $7 WHERE ",
             scope_of_row!(),
             " = $5 AND id = $6"
         ))
@@ -331,6 +331,7 @@ impl PostgresStore {
         .bind(after.refreshed_at.to_datetime())
         .bind(scope_key(scope))
         .bind(id.as_uuid())
+        .bind(after.previous_refresh_hash.as_ref().map(Sha256Hex::as_str))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -364,6 +365,7 @@ impl SessionRepo for PostgresStore {
             user_id: new.user_id,
             role: new.role,
             refresh_hash: new.refresh_hash,
+            previous_refresh_hash: None,
             expires_at: new.expires_at,
             revoked_at: None,
             created_at: now,
@@ -450,6 +452,7 @@ impl SessionRepo for PostgresStore {
                 return Err(StoreError::Conflict("refresh token already used".into()));
             }
             Ok(Session {
+                previous_refresh_hash: Some(before.refresh_hash.clone()),
                 refresh_hash: next.clone(),
                 refreshed_at: Timestamp::now(),
                 ..before.clone()

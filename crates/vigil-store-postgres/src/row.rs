@@ -99,6 +99,7 @@ pub(crate) fn session(row: &PgRow) -> StoreResult<SessionRow> {
         user_id: get(row, "user_id")?,
         role: get(row, "role")?,
         refresh_hash: get(row, "refresh_hash")?,
+        previous_refresh_hash: get(row, "previous_refresh_hash")?,
         expires_at: at(row, "expires_at")?,
         revoked_at: opt_at(row, "revoked_at")?,
         created_at: at(row, "created_at")?,

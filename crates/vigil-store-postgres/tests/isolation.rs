@@ -123,6 +123,41 @@ async fn rls_hides_other_tenants_from_an_unfiltered_query() {
     .await;
 }
 
+/// The application role appends to the audit trail and nothing more: a tenant transaction
+/// cannot edit or delete its own events, nor touch its tenant row.
+#[tokio::test]
+async fn the_app_role_cannot_rewrite_the_audit_trail() {
+    with_fresh_store(|Fresh { store, options }| async move {
+        let alpha = tenant(&store, "alpha").await;
+        store
+            .create_risk(alpha.id, &change(), new_risk("A"))
+            .await
+            .unwrap();
+        let mut conn = PgConnection::connect_with(&options).await.unwrap();
+        for statement in [
+            "UPDATE audit_events SET actor = 'intruder'",
+            "DELETE FROM audit_events",
+            "UPDATE tenants SET name = 'renamed'",
+            "DELETE FROM tenants",
+        ] {
+            let mut tx = begin_as_app(&mut conn, Some(alpha.id)).await;
+            let err = sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .expect_err(statement);
+            let code = err.as_database_error().and_then(|db| db.code());
+            assert_eq!(code.as_deref(), Some("42501"), "{statement}: {err}");
+            tx.rollback().await.unwrap();
+        }
+        assert_eq!(
+            count(&mut conn, Some(alpha.id), "audit_events").await,
+            1,
+            "nothing was removed"
+        );
+    })
+    .await;
+}
+
 /// Opens pooled connections ahead of the writers: otherwise the first writer finishes while
 /// the others still connect, and the race on a chain's very first append never happens.
 async fn warm_up(store: &PostgresStore, tenant: TenantId) {

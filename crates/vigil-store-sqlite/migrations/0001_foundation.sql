@@ -38,6 +38,9 @@ CREATE TABLE sessions (
     user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     role          TEXT NOT NULL,
     refresh_hash  TEXT NOT NULL,
+    -- The hash this session's refresh token had before its last rotation: presenting that
+    -- token again is reuse (theft), any other mismatch is just a wrong token.
+    previous_refresh_hash TEXT,
     expires_at    INTEGER NOT NULL,
     revoked_at    INTEGER,
     created_at    INTEGER NOT NULL,

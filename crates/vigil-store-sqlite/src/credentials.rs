@@ -253,13 +253,15 @@ impl SqliteStore {
             let after = edit(&before)?;
             exec(
                 tx,
-                "UPDATE sessions SET refresh_hash = ?1, expires_at = ?2, revoked_at = ?3, refreshed_at = ?4 WHERE id = ?5",
+                "UPDATE sessions SET refresh_hash = ?1, expires_at = ?2, revoked_at = ?3, refreshed_at = ?4,
+                    previous_refresh_hash = ?6 WHERE id = ?5",
                 params![
                     after.refresh_hash.as_str(),
                     after.expires_at.unix_micros(),
                     after.revoked_at.map(|at| at.unix_micros()),
                     after.refreshed_at.unix_micros(),
                     id.to_string(),
+                    after.previous_refresh_hash.as_ref().map(Sha256Hex::as_str),
                 ],
             )?;
             append(tx, scope.chain(), &change, AuditDraft::session(action, Some(&before), &after), now)?;
@@ -296,6 +298,7 @@ impl SessionRepo for SqliteStore {
                 user_id: new.user_id,
                 role: new.role,
                 refresh_hash: new.refresh_hash,
+                previous_refresh_hash: None,
                 expires_at: new.expires_at,
                 revoked_at: None,
                 created_at: now,
@@ -365,6 +368,7 @@ impl SessionRepo for SqliteStore {
                 return Err(StoreError::Conflict("refresh token already used".into()));
             }
             Ok(Session {
+                previous_refresh_hash: Some(before.refresh_hash.clone()),
                 refresh_hash: next,
                 refreshed_at: Timestamp::now(),
                 ..before.clone()

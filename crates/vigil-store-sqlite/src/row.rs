@@ -111,6 +111,7 @@ pub(crate) fn session(row: &Row<'_>) -> StoreResult<SessionRow> {
         user_id: uuid(row, "user_id")?,
         role: text(row, "role")?,
         refresh_hash: text(row, "refresh_hash")?,
+        previous_refresh_hash: opt_text(row, "previous_refresh_hash")?,
         expires_at: at(row, "expires_at")?,
         revoked_at: opt_at(row, "revoked_at")?,
         created_at: at(row, "created_at")?,

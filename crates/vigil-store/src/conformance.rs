@@ -283,6 +283,15 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
         .await
         .unwrap();
     assert_eq!(rotated.refresh_hash, next_hash);
+    assert_eq!(
+        rotated.previous_refresh_hash,
+        Some(first_hash.clone()),
+        "rotation remembers the old hash"
+    );
+    assert_eq!(
+        store.unchecked_get_session(session.id).await.unwrap(),
+        Some(rotated.clone())
+    );
     let reused = store
         .rotate_session(
             Scope::Tenant(acme),

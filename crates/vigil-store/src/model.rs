@@ -144,6 +144,8 @@ pub struct Session {
     pub user_id: UserId,
     pub role: Role,
     pub refresh_hash: Sha256Hex,
+    /// The refresh hash before the last rotation, to tell reuse from a wrong token.
+    pub previous_refresh_hash: Option<Sha256Hex>,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub created_at: Timestamp,

@@ -92,6 +92,7 @@ pub struct SessionRow {
     pub user_id: Uuid,
     pub role: String,
     pub refresh_hash: String,
+    pub previous_refresh_hash: Option<String>,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -108,6 +109,12 @@ impl TryFrom<SessionRow> for Session {
             user_id: UserId::from_uuid(row.user_id),
             role: Role::parse(&row.role).map_err(StoreError::corrupt("sessions"))?,
             refresh_hash: Sha256Hex::parse(&row.refresh_hash)
+                .map_err(StoreError::corrupt("sessions"))?,
+            previous_refresh_hash: row
+                .previous_refresh_hash
+                .as_deref()
+                .map(Sha256Hex::parse)
+                .transpose()
                 .map_err(StoreError::corrupt("sessions"))?,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,

@@ -17,7 +17,7 @@ use vigil_service::{KeyOwner, NewApiKeyRequest, Principal, Services};
 use crate::config::{Settings, SettingsArgs};
 use crate::{serve, setup};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "vigil",
     version,

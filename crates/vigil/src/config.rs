@@ -16,8 +16,8 @@ pub(crate) const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub(crate) const DATA_DIR_DEFAULT: &str = "./vigil-data";
 pub(crate) const LOG_DEFAULT: &str = "info";
 
-/// Settings shared by every subcommand.
-#[derive(Debug, Args)]
+/// Settings shared by every subcommand. No `Debug`: until resolved, secrets are plain strings.
+#[derive(Args)]
 pub(crate) struct SettingsArgs {
     /// TOML file with any of: listen, data_dir, database_url, log, jwt_secret,
     /// body_bytes_max, request_timeout_seconds, concurrency_max.
@@ -75,7 +75,7 @@ pub(crate) struct SettingsArgs {
     concurrency_max: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<SocketAddr>,

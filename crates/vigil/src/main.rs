@@ -26,7 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    setup::init_logging(&settings.log);
+    if let Err(err) = setup::init_logging(&settings.log) {
+        eprintln!("vigil: invalid configuration: {err:#}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use vigil_domain::Role;
+use vigil_domain::{PageRequest, Role};
 use vigil_service::{JwtKey, KeyOwner, NewApiKeyRequest, Principal, Services};
 use vigil_store::Store;
 use vigil_store_postgres::PostgresStore;
@@ -19,11 +19,9 @@ pub(crate) const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin-key";
 const JWT_SECRET_FILE: &str = "jwt-secret";
 
 /// JSON lines on stderr (stdout is for command output), filtered by `VIGIL_LOG`.
-pub(crate) fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|err| {
-        eprintln!("vigil: VIGIL_LOG: invalid log filter {filter:?} ({err}); using \"info\"");
-        tracing_subscriber::EnvFilter::new("info")
-    });
+pub(crate) fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("VIGIL_LOG (log): invalid filter {filter:?}"))?;
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -33,6 +31,7 @@ pub(crate) fn init_logging(filter: &str) {
         .flatten_event(true)
         .with_target(true)
         .init();
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -100,8 +99,11 @@ pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Services> {
     Ok(Services::new(store, jwt_key(settings)?))
 }
 
-/// On a platform with no usable platform-admin key, creates one and writes it to
-/// `DATA_DIR/initial-admin-key` (mode 0600). Returns the file's path when it did.
+/// On a platform that has never had a platform-admin key, creates one and writes it to
+/// `DATA_DIR/initial-admin-key` (mode 0600). Returns the file's path when it did. A platform
+/// whose keys were all revoked or expired gets no new one by restarting: that is how an
+/// operator locks a compromised deployment, and `vigil apikey create --role platform-admin`
+/// is the deliberate way back.
 pub(crate) async fn ensure_admin_key(
     services: &Services,
     data_dir: &Path,
@@ -109,11 +111,17 @@ pub(crate) async fn ensure_admin_key(
     if services.has_platform_admin_key().await? {
         return Ok(None);
     }
-    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
-    if path.exists() {
-        // Every key it could hold is revoked or expired: replace it.
-        std::fs::remove_file(&path).with_context(|| format!("replace {}", path.display()))?;
+    let earlier = services
+        .list_api_keys(&Principal::system(), PageRequest::first(1))
+        .await?;
+    if !earlier.items.is_empty() {
+        tracing::warn!(
+            component = "setup",
+            "every platform-admin key is revoked or expired; create one with `vigil apikey create --role platform-admin`"
+        );
+        return Ok(None);
     }
+    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
     let request = NewApiKeyRequest {
         name: "initial-admin".into(),
         role: Role::PlatformAdmin,

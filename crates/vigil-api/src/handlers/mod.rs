@@ -12,7 +12,7 @@ use vigil_domain::{Cursor, PageRequest, ParseError};
 
 use crate::ApiError;
 
-/// Why a change was made, for the audit trail: `X-Audit-Reason`, optional on every mutation.
+/// Why a change was made, for the audit trail: `X-Audit-Reason`, optional on risk mutations.
 pub(crate) const AUDIT_REASON: &str = "x-audit-reason";
 
 pub(crate) fn reason(headers: &HeaderMap) -> Option<String> {

@@ -54,7 +54,7 @@ both!(bad_api_keys_are_401, |app: TestApp| async move {
     assert!(revoked.body["revoked_at"].is_string());
     assert_401(&app, Some(&second), "revoked").await;
 
-    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
     let soon = soon
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -71,7 +71,7 @@ both!(bad_api_keys_are_401, |app: TestApp| async move {
         app.get("/api/v1/risks", &expiring).await.status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     assert_401(&app, Some(&expiring), "expired").await;
 });
 
@@ -259,6 +259,22 @@ both!(
         assert_eq!(
             app.get("/api/v1/risks", &access2).await.status,
             StatusCode::OK
+        );
+
+        let guessed = format!("{}.{}", refresh.split('.').next().unwrap(), "A".repeat(43));
+        let guess = app
+            .call(
+                Method::POST,
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": guessed })),
+            )
+            .await;
+        assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.get("/api/v1/risks", &access2).await.status,
+            StatusCode::OK,
+            "a guessed secret for a known session id logs nobody out"
         );
 
         let reused = app

@@ -154,6 +154,11 @@ async fn bodies_are_bounded_typed_and_well_formed() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["type"], "urn:vigil:problem:not-found");
     assert_eq!(
+        unknown.body["request_id"].as_str(),
+        unknown.headers["x-request-id"].to_str().ok(),
+        "a problem quotes its request id"
+    );
+    assert_eq!(
         app.get("/api/v1/risks", &key).await.body["items"],
         json!([]),
         "no rejected body was stored"
