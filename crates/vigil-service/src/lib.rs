@@ -4,12 +4,14 @@
 //! it talks to storage only through the `vigil-store` traits.
 
 mod error;
+mod key_cache;
 mod principal;
 mod secrets;
 mod services;
 mod tokens;
 
 pub use error::{ServiceError, ServiceResult};
+pub use key_cache::{API_KEY_CACHE_MAX, API_KEY_CACHE_TTL};
 pub use principal::{Credential, Principal};
 pub use secrets::{
     API_KEY_PREFIX, ApiKeySecret, PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password, random_token,

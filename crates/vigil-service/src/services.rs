@@ -87,6 +87,7 @@ pub struct Services {
     store: Arc<dyn Store>,
     jwt: Arc<JwtKey>,
     password_slots: Arc<tokio::sync::Semaphore>,
+    keys: Arc<crate::key_cache::KeyCache>,
 }
 
 impl Services {
@@ -96,6 +97,7 @@ impl Services {
             store,
             jwt: Arc::new(jwt),
             password_slots: Arc::new(slots),
+            keys: Arc::default(),
         }
     }
 
@@ -154,7 +156,13 @@ impl Services {
 
     async fn authenticate_key(&self, bearer: &str) -> ServiceResult<Principal> {
         let hash = Sha256Hex::digest(bearer.as_bytes());
-        let key = self.store.unchecked_find_api_key_by_hash(&hash).await?;
+        let (key, cached) = match self.keys.get(&hash) {
+            Some(key) => (Some(key), true),
+            None => (
+                self.store.unchecked_find_api_key_by_hash(&hash).await?,
+                false,
+            ),
+        };
         let Some(key) = key else {
             return Err(ServiceError::Unauthenticated("unknown API key"));
         };
@@ -171,6 +179,11 @@ impl Services {
                 "api key {} has a role that does not fit its scope",
                 key.id
             )));
+        }
+        // Only a store answer starts a cache entry's life; hits must not extend it, or a busy
+        // key revoked elsewhere would never be looked up again.
+        if !cached {
+            self.keys.put(key.clone());
         }
         Ok(Principal::new(
             Credential::ApiKey(key.id),
@@ -446,10 +459,12 @@ impl Services {
         id: ApiKeyId,
     ) -> ServiceResult<ApiKey> {
         let scope = access_scope(principal)?;
-        Ok(self
+        let key = self
             .store
             .revoke_api_key(scope, &principal.change(None), id)
-            .await?)
+            .await?;
+        self.keys.forget(id);
+        Ok(key)
     }
 
     /// Whether the platform has a usable admin key: first start creates one when it has not.

@@ -6,7 +6,7 @@ use vigil_store::{
 };
 
 use crate::SqliteStore;
-use crate::row::{self, exec, map_err, query_all};
+use crate::row::{self, audit_columns, exec, map_err, query_all};
 
 /// Appends one event to `chain` inside the caller's write transaction.
 pub(crate) fn append(
@@ -75,10 +75,14 @@ impl AuditRepo for SqliteStore {
         self.read(move |conn| {
             let events: Vec<AuditEvent> = query_all(
                 conn,
-                "SELECT * FROM audit_events WHERE tenant_id = ?1
+                concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit_events WHERE tenant_id = ?1
                    AND (?2 IS NULL OR entity_type = ?2) AND (?3 IS NULL OR entity_id = ?3)
                    AND (?4 IS NULL OR seq < ?4)
-                 ORDER BY seq DESC LIMIT ?5",
+                 ORDER BY seq DESC LIMIT ?5"
+                ),
                 params![
                     chain.to_string(),
                     filter.entity_type,
@@ -104,7 +108,11 @@ impl AuditRepo for SqliteStore {
         self.read(move |conn| {
             query_all(
                 conn,
-                "SELECT * FROM audit_events WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit_events WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                ),
                 params![chain.to_string(), after_seq, i64::from(limit)],
                 row::audit,
             )

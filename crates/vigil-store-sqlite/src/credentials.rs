@@ -11,7 +11,10 @@ use vigil_store::{
 
 use crate::SqliteStore;
 use crate::audit::append;
-use crate::row::{self, exec, id_text, map_err, query_all, query_one};
+use crate::row::{
+    self, api_key_columns, exec, id_text, map_err, query_all, query_one, session_columns,
+    user_columns,
+};
 
 fn scope_id(scope: Scope) -> Option<String> {
     id_text(scope.tenant())
@@ -28,7 +31,11 @@ fn page_params(scope: Scope, page: PageRequest) -> (Option<String>, Option<Strin
 fn key_in(conn: &Connection, scope: Scope, id: ApiKeyId) -> StoreResult<ApiKey> {
     query_one(
         conn,
-        "SELECT * FROM api_keys WHERE tenant_id IS ?1 AND id = ?2",
+        concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE tenant_id IS ?1 AND id = ?2"
+        ),
         params![scope_id(scope), id.to_string()],
         row::api_key,
     )?
@@ -82,7 +89,7 @@ impl ApiKeyRepo for SqliteStore {
         self.read(move |conn| {
             let keys: Vec<ApiKey> = query_all(
                 conn,
-                "SELECT * FROM api_keys WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
                 page_params(scope, page),
                 row::api_key,
             )?;
@@ -133,7 +140,11 @@ impl ApiKeyRepo for SqliteStore {
         self.read(move |conn| {
             query_one(
                 conn,
-                "SELECT * FROM api_keys WHERE key_hash = ?1",
+                concat!(
+                    "SELECT ",
+                    api_key_columns!(),
+                    " FROM api_keys WHERE key_hash = ?1"
+                ),
                 [hash],
                 row::api_key,
             )
@@ -190,7 +201,7 @@ impl UserRepo for SqliteStore {
         self.read(move |conn| {
             let users: Vec<User> = query_all(
                 conn,
-                "SELECT * FROM users WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
                 page_params(scope, page),
                 row::user,
             )?;
@@ -204,7 +215,11 @@ impl UserRepo for SqliteStore {
         self.read(move |conn| {
             query_one(
                 conn,
-                "SELECT * FROM users WHERE tenant_id IS ?1 AND email = ?2",
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id IS ?1 AND email = ?2"
+                ),
                 params![scope_id(scope), email],
                 row::user,
             )
@@ -216,7 +231,11 @@ impl UserRepo for SqliteStore {
         self.read(move |conn| {
             query_one(
                 conn,
-                "SELECT * FROM users WHERE tenant_id IS ?1 AND id = ?2",
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id IS ?1 AND id = ?2"
+                ),
                 params![scope_id(scope), id.to_string()],
                 row::user,
             )
@@ -229,7 +248,11 @@ impl UserRepo for SqliteStore {
 fn session_in(conn: &Connection, scope: Scope, id: SessionId) -> StoreResult<Session> {
     query_one(
         conn,
-        "SELECT * FROM sessions WHERE tenant_id IS ?1 AND id = ?2",
+        concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE tenant_id IS ?1 AND id = ?2"
+        ),
         params![scope_id(scope), id.to_string()],
         row::session,
     )?
@@ -285,7 +308,7 @@ impl SessionRepo for SqliteStore {
             // The user must exist in the same scope, not merely somewhere.
             let user: Option<User> = query_one(
                 tx,
-                "SELECT * FROM users WHERE tenant_id IS ?1 AND id = ?2",
+                concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id IS ?1 AND id = ?2"),
                 params![scope_id(scope), new.user_id.to_string()],
                 row::user,
             )?;
@@ -333,7 +356,11 @@ impl SessionRepo for SqliteStore {
         self.read(move |conn| {
             query_one(
                 conn,
-                "SELECT * FROM sessions WHERE id = ?1",
+                concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE id = ?1"
+                ),
                 [id.to_string()],
                 row::session,
             )
@@ -345,7 +372,7 @@ impl SessionRepo for SqliteStore {
         self.read(move |conn| {
             let sessions: Vec<Session> = query_all(
                 conn,
-                "SELECT * FROM sessions WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                concat!("SELECT ", session_columns!(), " FROM sessions WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
                 page_params(scope, page),
                 row::session,
             )?;

@@ -9,12 +9,16 @@ use vigil_store::{
 
 use crate::SqliteStore;
 use crate::audit::append;
-use crate::row::{self, exec, query_all, query_one};
+use crate::row::{self, exec, query_all, query_one, risk_columns};
 
 fn risk_in(conn: &Connection, tenant: TenantId, id: RiskId) -> StoreResult<Risk> {
     query_one(
         conn,
-        "SELECT * FROM risks WHERE tenant_id = ?1 AND id = ?2",
+        concat!(
+            "SELECT ",
+            risk_columns!(),
+            " FROM risks WHERE tenant_id = ?1 AND id = ?2"
+        ),
         params![tenant.to_string(), id.to_string()],
         row::risk,
     )?
@@ -79,14 +83,18 @@ impl RiskRepo for SqliteStore {
         self.read(move |conn| {
             let risks: Vec<Risk> = query_all(
                 conn,
-                "SELECT * FROM risks WHERE tenant_id = ?1
+                concat!(
+                    "SELECT ",
+                    risk_columns!(),
+                    " FROM risks WHERE tenant_id = ?1
                    AND (?2 IS NULL OR status = ?2)
                    AND (?3 IS NULL OR source = ?3)
                    AND (?4 IS NULL OR score >= ?4)
                    AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(risks.tags) WHERE value = ?5))
                    AND (?6 IS NULL OR title LIKE ?6 ESCAPE '\\' OR description LIKE ?6 ESCAPE '\\')
                    AND (?7 IS NULL OR id < ?7)
-                 ORDER BY id DESC LIMIT ?8",
+                 ORDER BY id DESC LIMIT ?8"
+                ),
                 params![
                     tenant.to_string(),
                     filter.status.map(|s| s.as_str()),

@@ -5,7 +5,7 @@ use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult, TenantRepo}
 
 use crate::SqliteStore;
 use crate::audit::append;
-use crate::row::{self, exec, query_all, query_one};
+use crate::row::{self, exec, query_all, query_one, tenant_columns};
 
 #[async_trait]
 impl TenantRepo for SqliteStore {
@@ -56,7 +56,11 @@ impl TenantRepo for SqliteStore {
         self.read(move |conn| {
             let tenants: Vec<Tenant> = query_all(
                 conn,
-                "SELECT * FROM tenants WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+                concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM tenants WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2"
+                ),
                 params![
                     page.cursor().map(|cursor| cursor.id().to_string()),
                     i64::from(page.limit()) + 1
@@ -74,7 +78,7 @@ impl TenantRepo for SqliteStore {
         self.read(move |conn| {
             query_one(
                 conn,
-                "SELECT * FROM tenants WHERE id = ?1",
+                concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = ?1"),
                 [id.to_string()],
                 row::tenant,
             )
@@ -88,7 +92,11 @@ impl TenantRepo for SqliteStore {
         self.read(move |conn| {
             query_one(
                 conn,
-                "SELECT * FROM tenants WHERE slug = ?1",
+                concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM tenants WHERE slug = ?1"
+                ),
                 [slug],
                 row::tenant,
             )

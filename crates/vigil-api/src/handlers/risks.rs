@@ -1,9 +1,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use vigil_domain::{
-    BoundedText, ExternalId, Level, NewRisk, RiskFilter, RiskId, RiskPatch, RiskStatus, RiskTitle,
-    Source, Tag, Tags, Tlp,
+    BoundedText, Cursor, ExternalId, Level, NewRisk, RiskFilter, RiskId, RiskPatch, RiskStatus,
+    RiskTitle, Source, Tag, Tags, Tlp,
 };
 
 use crate::dto::{PageOut, RiskIn, RiskOut, RiskPatchIn, RiskQuery};
@@ -98,34 +99,39 @@ pub(crate) async fn create(
     Auth(principal): Auth,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RiskIn>,
-) -> Result<(StatusCode, Json<RiskOut>), ApiError> {
+) -> Result<Response, ApiError> {
     let risk = state
         .services
         .create_risk(&principal, new_risk(body)?, reason(&headers))
         .await?;
-    Ok((StatusCode::CREATED, Json(risk.into())))
+    Ok((StatusCode::CREATED, Json(RiskOut(&risk))).into_response())
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiQuery(query): ApiQuery<RiskQuery>,
-) -> Result<Json<PageOut<RiskOut>>, ApiError> {
+) -> Result<Response, ApiError> {
     let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
     let risks = state
         .services
         .list_risks(&principal, &filter(&query)?, request)
         .await?;
-    Ok(Json(PageOut::from_page(risks, RiskOut::from)))
+    let page = PageOut {
+        items: risks.items.iter().map(RiskOut).collect(),
+        next_cursor: risks.next_cursor.as_ref().map(Cursor::encode),
+    };
+    Ok(Json(page).into_response())
 }
 
 pub(crate) async fn get(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-) -> Result<Json<RiskOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id(&id, RiskId::parse)?;
-    Ok(Json(state.services.get_risk(&principal, id).await?.into()))
+    let risk = state.services.get_risk(&principal, id).await?;
+    Ok(Json(RiskOut(&risk)).into_response())
 }
 
 pub(crate) async fn update(
@@ -134,13 +140,13 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RiskPatchIn>,
-) -> Result<Json<RiskOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id(&id, RiskId::parse)?;
     let risk = state
         .services
         .update_risk(&principal, id, patch(body)?, reason(&headers))
         .await?;
-    Ok(Json(risk.into()))
+    Ok(Json(RiskOut(&risk)).into_response())
 }
 
 pub(crate) async fn delete(

@@ -428,3 +428,33 @@ both!(forged_tokens_are_401, |app: TestApp| async move {
     .await;
     assert_401(&app, Some("a.b"), "garbage").await;
 });
+
+both!(
+    a_key_revoked_on_another_node_stops_within_the_cache_ttl,
+    |app: TestApp| async move {
+        let (tenant, _) = app.tenant("acme").await;
+        let key = app.key_in(&tenant, "analyst").await;
+        assert_eq!(
+            app.get("/api/v1/risks", &key).await.status,
+            StatusCode::OK,
+            "now cached"
+        );
+        // Revoke straight in the store, as another node or the CLI would: this process's
+        // cache is not told.
+        let hash = vigil_domain::Sha256Hex::digest(key.as_bytes());
+        let store = app.state.services.store();
+        let record = store
+            .unchecked_find_api_key_by_hash(&hash)
+            .await
+            .unwrap()
+            .unwrap();
+        let scope = vigil_store::Scope::Tenant(record.tenant_id.unwrap());
+        store
+            .revoke_api_key(scope, &vigil_store::Change::by("elsewhere"), record.id)
+            .await
+            .unwrap();
+        tokio::time::sleep(vigil_service::API_KEY_CACHE_TTL + std::time::Duration::from_millis(50))
+            .await;
+        assert_401(&app, Some(&key), "revoked elsewhere, after the cache TTL").await;
+    }
+);
