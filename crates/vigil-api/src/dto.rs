@@ -223,6 +223,15 @@ pub struct RiskPatchIn {
     pub(crate) tlp: Option<String>,
 }
 
+/// A risk's tags as a JSON array, written without collecting them first.
+struct TagList<'a>(&'a vigil_domain::Tags);
+
+impl Serialize for TagList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
 /// A risk as the API shows it. Borrows the domain value and writes ids and instants
 /// straight into the output: a page of 50 risks otherwise cloned every string once more
 /// just to serialize it.
@@ -250,7 +259,7 @@ impl Serialize for RiskOut<'_> {
         out.serialize_field("score", &risk.score())?;
         out.serialize_field("status", risk.status.as_str())?;
         out.serialize_field("owner", &risk.owner.as_ref().map(|o| o.as_str()))?;
-        out.serialize_field("tags", &risk.tags.iter().collect::<Vec<_>>())?;
+        out.serialize_field("tags", &TagList(&risk.tags))?;
         out.serialize_field("tlp", risk.tlp.as_str())?;
         out.serialize_field("source", &risk.source.as_ref().map(|s| s.as_str()))?;
         out.serialize_field(

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::text::bounded;
+use crate::text::{bounded, bounded_owned};
 use crate::{ParseError, RiskId, TenantId, Timestamp, Tlp};
 
 /// Longest risk description, in characters.
@@ -83,6 +83,11 @@ impl RiskTitle {
         bounded("title", raw, Self::LEN_MAX, false).map(Self)
     }
 
+    /// `parse` that keeps the buffer of an owned, already-trimmed string.
+    pub fn parse_owned(raw: String) -> Result<Self, ParseError> {
+        bounded_owned("title", raw, Self::LEN_MAX, false).map(Self)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -101,6 +106,16 @@ impl BoundedText {
         bounded("owner", raw, OWNER_LEN_MAX, false).map(Self)
     }
 
+    /// `description` that keeps the buffer of an owned, already-trimmed string.
+    pub fn description_owned(raw: String) -> Result<Self, ParseError> {
+        bounded_owned("description", raw, DESCRIPTION_LEN_MAX, true).map(Self)
+    }
+
+    /// `owner` that keeps the buffer of an owned, already-trimmed string.
+    pub fn owner_owned(raw: String) -> Result<Self, ParseError> {
+        bounded_owned("owner", raw, OWNER_LEN_MAX, false).map(Self)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -117,6 +132,11 @@ impl Tag {
         bounded("tag", raw, Self::LEN_MAX, false).map(Self)
     }
 
+    /// `parse` that keeps the buffer of an owned, already-trimmed string.
+    pub fn parse_owned(raw: String) -> Result<Self, ParseError> {
+        bounded_owned("tag", raw, Self::LEN_MAX, false).map(Self)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -128,9 +148,18 @@ pub struct Tags(Vec<Tag>);
 
 impl Tags {
     pub fn parse<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Self, ParseError> {
+        Self::collect(raw.into_iter().map(Tag::parse))
+    }
+
+    /// `parse` over owned strings, keeping their buffers.
+    pub fn parse_owned(raw: Vec<String>) -> Result<Self, ParseError> {
+        Self::collect(raw.into_iter().map(Tag::parse_owned))
+    }
+
+    fn collect(parsed: impl Iterator<Item = Result<Tag, ParseError>>) -> Result<Self, ParseError> {
         let mut tags: Vec<Tag> = Vec::new();
-        for item in raw {
-            let tag = Tag::parse(item).map_err(|err| ParseError::new("tags", err.reason()))?;
+        for tag in parsed {
+            let tag = tag.map_err(|err| ParseError::new("tags", err.reason()))?;
             if !tags.contains(&tag) {
                 tags.push(tag);
             }
@@ -159,7 +188,15 @@ impl Source {
     pub const LEN_MAX: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let value = raw.trim().to_ascii_lowercase();
+        Self::parse_owned(raw.trim().to_owned())
+    }
+
+    /// `parse` that keeps the buffer of an owned string.
+    pub fn parse_owned(mut value: String) -> Result<Self, ParseError> {
+        if value.trim().len() != value.len() {
+            value = value.trim().to_owned();
+        }
+        value.make_ascii_lowercase();
         let valid_byte =
             |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b);
         if value.is_empty() || value.len() > Self::LEN_MAX || !value.bytes().all(valid_byte) {
@@ -185,6 +222,11 @@ impl ExternalId {
 
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         bounded("external_id", raw, Self::LEN_MAX, false).map(Self)
+    }
+
+    /// `parse` that keeps the buffer of an owned, already-trimmed string.
+    pub fn parse_owned(raw: String) -> Result<Self, ParseError> {
+        bounded_owned("external_id", raw, Self::LEN_MAX, false).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -469,6 +511,16 @@ mod tests {
                 prop_assert_eq!(title.as_str(), raw.trim());
                 prop_assert!(title.as_str().chars().count() <= RiskTitle::LEN_MAX);
             }
+        }
+
+        #[test]
+        fn owned_and_borrowed_parsing_agree(raw in "\\PC{0,80}") {
+            prop_assert_eq!(RiskTitle::parse(&raw), RiskTitle::parse_owned(raw.clone()));
+            prop_assert_eq!(Tag::parse(&raw), Tag::parse_owned(raw.clone()));
+            prop_assert_eq!(ExternalId::parse(&raw), ExternalId::parse_owned(raw.clone()));
+            prop_assert_eq!(Source::parse(&raw), Source::parse_owned(raw.clone()));
+            prop_assert_eq!(BoundedText::description(&raw), BoundedText::description_owned(raw.clone()));
+            prop_assert_eq!(BoundedText::owner(&raw), BoundedText::owner_owned(raw.clone()));
         }
 
         #[test]

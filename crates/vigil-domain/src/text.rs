@@ -1,14 +1,13 @@
 use crate::ParseError;
 
-/// Trims `raw` and checks it is non-empty, at most `len_max` characters and free of control
-/// characters (except newlines and tabs when `multiline`). Shared by the text newtypes.
-pub(crate) fn bounded(
+/// Checks that `trimmed` is non-empty, at most `len_max` characters and free of control
+/// characters (except newlines and tabs when `multiline`).
+fn check(
     what: &'static str,
-    raw: &str,
+    trimmed: &str,
     len_max: usize,
     multiline: bool,
-) -> Result<String, ParseError> {
-    let trimmed = raw.trim();
+) -> Result<(), ParseError> {
     if trimmed.is_empty() {
         return Err(ParseError::new(what, "must not be empty"));
     }
@@ -26,5 +25,34 @@ pub(crate) fn bounded(
     {
         return Err(ParseError::new(what, "must not contain control characters"));
     }
+    Ok(())
+}
+
+/// Trims `raw` and checks it (see `check`). Shared by the text newtypes.
+pub(crate) fn bounded(
+    what: &'static str,
+    raw: &str,
+    len_max: usize,
+    multiline: bool,
+) -> Result<String, ParseError> {
+    let trimmed = raw.trim();
+    check(what, trimmed, len_max, multiline)?;
     Ok(trimmed.to_owned())
+}
+
+/// `bounded` for a string the caller owns: keeps its buffer when there is nothing to trim,
+/// which is always the case for values read back from the store.
+pub(crate) fn bounded_owned(
+    what: &'static str,
+    raw: String,
+    len_max: usize,
+    multiline: bool,
+) -> Result<String, ParseError> {
+    let trimmed = raw.trim();
+    check(what, trimmed, len_max, multiline)?;
+    if trimmed.len() == raw.len() {
+        Ok(raw)
+    } else {
+        Ok(trimmed.to_owned())
+    }
 }

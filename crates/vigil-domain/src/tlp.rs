@@ -25,19 +25,26 @@ impl Tlp {
     /// Accepts `CLEAR`, `TLP:CLEAR`, `amber+strict`, … case-insensitively, and TLP 1.0's
     /// `WHITE` as `CLEAR`.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let upper = raw.trim().to_ascii_uppercase();
-        let name = upper.strip_prefix("TLP:").unwrap_or(&upper);
-        match name {
-            "CLEAR" | "WHITE" => Ok(Tlp::Clear),
-            "GREEN" => Ok(Tlp::Green),
-            "AMBER" => Ok(Tlp::Amber),
-            "AMBER+STRICT" => Ok(Tlp::AmberStrict),
-            "RED" => Ok(Tlp::Red),
-            _ => Err(ParseError::new(
-                "tlp",
-                "expected CLEAR, GREEN, AMBER, AMBER+STRICT or RED",
-            )),
-        }
+        const NAMES: [(&str, Tlp); 6] = [
+            ("CLEAR", Tlp::Clear),
+            ("WHITE", Tlp::Clear),
+            ("GREEN", Tlp::Green),
+            ("AMBER", Tlp::Amber),
+            ("AMBER+STRICT", Tlp::AmberStrict),
+            ("RED", Tlp::Red),
+        ];
+        let raw = raw.trim();
+        let name = match raw.get(..4) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("TLP:") => &raw[4..],
+            _ => raw,
+        };
+        NAMES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|(_, tlp)| *tlp)
+            .ok_or_else(|| {
+                ParseError::new("tlp", "expected CLEAR, GREEN, AMBER, AMBER+STRICT or RED")
+            })
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -66,6 +73,21 @@ mod tests {
         assert_eq!(Tlp::parse("tlp:amber+strict"), Ok(Tlp::AmberStrict));
         assert_eq!(Tlp::parse("WHITE"), Ok(Tlp::Clear));
         assert!(Tlp::parse("PURPLE").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_is_case_insensitive_with_an_optional_prefix(index in 0usize..5, lower: bool, prefixed: bool) {
+            let name = Tlp::ALL[index].as_str();
+            let raw = format!("{}{}", if prefixed { "tlp:" } else { "" }, name);
+            let raw = if lower { raw.to_lowercase() } else { raw };
+            proptest::prop_assert_eq!(Tlp::parse(&raw), Ok(Tlp::ALL[index]));
+        }
+
+        #[test]
+        fn parse_never_panics(raw in "\\PC{0,20}") {
+            let _ = Tlp::parse(&raw);
+        }
     }
 
     #[test]

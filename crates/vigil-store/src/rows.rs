@@ -144,16 +144,17 @@ pub struct RiskRow {
 impl TryFrom<RiskRow> for Risk {
     type Error = StoreError;
 
+    /// Values are parsed again on the way out of the store (a row edited behind Vigil's
+    /// back is reported as corrupt, not served), keeping the row's own buffers.
     fn try_from(row: RiskRow) -> StoreResult<Risk> {
         let corrupt = || StoreError::corrupt("risks");
         Ok(Risk {
             id: RiskId::from_uuid(row.id),
             tenant_id: TenantId::from_uuid(row.tenant_id),
-            title: RiskTitle::parse(&row.title).map_err(corrupt())?,
+            title: RiskTitle::parse_owned(row.title).map_err(corrupt())?,
             description: row
                 .description
-                .as_deref()
-                .map(BoundedText::description)
+                .map(BoundedText::description_owned)
                 .transpose()
                 .map_err(corrupt())?,
             impact: Level::parse("impact", row.impact).map_err(corrupt())?,
@@ -161,22 +162,19 @@ impl TryFrom<RiskRow> for Risk {
             status: RiskStatus::parse(&row.status).map_err(corrupt())?,
             owner: row
                 .owner
-                .as_deref()
-                .map(BoundedText::owner)
+                .map(BoundedText::owner_owned)
                 .transpose()
                 .map_err(corrupt())?,
-            tags: Tags::parse(row.tags.iter().map(String::as_str)).map_err(corrupt())?,
+            tags: Tags::parse_owned(row.tags).map_err(corrupt())?,
             tlp: Tlp::parse(&row.tlp).map_err(corrupt())?,
             source: row
                 .source
-                .as_deref()
-                .map(Source::parse)
+                .map(Source::parse_owned)
                 .transpose()
                 .map_err(corrupt())?,
             external_id: row
                 .external_id
-                .as_deref()
-                .map(ExternalId::parse)
+                .map(ExternalId::parse_owned)
                 .transpose()
                 .map_err(corrupt())?,
             created_at: row.created_at,
