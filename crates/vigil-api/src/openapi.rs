@@ -68,7 +68,11 @@ fn paths() -> Value {
             "post": op("createTenant", "Create a tenant (platform-admin)", "tenants", &[], Some("TenantIn"), 201, Some("Tenant")),
         },
         "/api/v1/tenants/{id}/api-keys": {
+            "get": op("listTenantApiKeys", "List a tenant's keys, without secrets (platform-admin)", "api-keys", &["id", "limit", "cursor"], None, 200, Some("ApiKeyPage")),
             "post": op("createTenantApiKey", "Issue a key inside a tenant (platform-admin)", "api-keys", &["id"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
+        },
+        "/api/v1/tenants/{id}/api-keys/{key_id}": {
+            "delete": op("revokeTenantApiKey", "Revoke a tenant's key (platform-admin)", "api-keys", &["id", "key_id"], None, 200, Some("ApiKey")),
         },
         "/api/v1/api-keys": {
             "get": op("listApiKeys", "List the caller's scope's keys, without secrets", "api-keys", &page, None, 200, Some("ApiKeyPage")),
@@ -110,6 +114,7 @@ fn query(name: &str, description: &str, schema: Value) -> Value {
 fn parameters() -> Value {
     json!({
         "id": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+        "key_id": {"name": "key_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
         "reason": {"name": "X-Audit-Reason", "in": "header", "required": false, "description": "Why; recorded in the audit event", "schema": {"type": "string"}},
         "limit": query("limit", "Items per page, 1-500 (larger is clamped); default 50", json!({"type": "integer", "minimum": 1})),
         "cursor": query("cursor", "next_cursor of the previous page", json!({"type": "string"})),

@@ -48,8 +48,13 @@ fn table() -> Table {
         )
         .add(
             "/api/v1/tenants/{id}/api-keys",
-            &[M::POST],
-            post(tenants::create_key),
+            &[M::GET, M::POST],
+            get(tenants::list_keys).post(tenants::create_key),
+        )
+        .add(
+            "/api/v1/tenants/{id}/api-keys/{key_id}",
+            &[M::DELETE],
+            delete(tenants::revoke_key),
         )
         .add(
             "/api/v1/api-keys",

@@ -393,14 +393,7 @@ impl Services {
         owner: KeyOwner,
         request: NewApiKeyRequest,
     ) -> ServiceResult<CreatedApiKey> {
-        let scope = match owner {
-            KeyOwner::Own => access_scope(principal)?,
-            KeyOwner::Tenant(tenant) => {
-                principal.require(Permission::ManageTenants)?;
-                self.store.get_tenant(tenant).await?;
-                Scope::Tenant(tenant)
-            }
-        };
+        let scope = self.key_scope(principal, owner).await?;
         match scope {
             Scope::Platform if request.role != Role::PlatformAdmin => {
                 return Err(ServiceError::invalid(
@@ -444,27 +437,41 @@ impl Services {
         Ok(CreatedApiKey { key, secret })
     }
 
+    /// The keys of the caller's own scope, or (platform admins only) of a named tenant.
     pub async fn list_api_keys(
         &self,
         principal: &Principal,
+        owner: KeyOwner,
         page: PageRequest,
     ) -> ServiceResult<Page<ApiKey>> {
-        let scope = access_scope(principal)?;
+        let scope = self.key_scope(principal, owner).await?;
         Ok(self.store.list_api_keys(scope, page).await?)
     }
 
     pub async fn revoke_api_key(
         &self,
         principal: &Principal,
+        owner: KeyOwner,
         id: ApiKeyId,
     ) -> ServiceResult<ApiKey> {
-        let scope = access_scope(principal)?;
+        let scope = self.key_scope(principal, owner).await?;
         let key = self
             .store
             .revoke_api_key(scope, &principal.change(None), id)
             .await?;
         self.keys.forget(id);
         Ok(key)
+    }
+
+    async fn key_scope(&self, principal: &Principal, owner: KeyOwner) -> ServiceResult<Scope> {
+        match owner {
+            KeyOwner::Own => access_scope(principal),
+            KeyOwner::Tenant(tenant) => {
+                principal.require(Permission::ManageTenants)?;
+                self.store.get_tenant(tenant).await?;
+                Ok(Scope::Tenant(tenant))
+            }
+        }
     }
 
     /// Whether the platform has a usable admin key: first start creates one when it has not.

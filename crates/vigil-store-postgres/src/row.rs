@@ -20,7 +20,11 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
             StoreError::Backend("invalid PostgreSQL connection settings".into())
         }
         sqlx::Error::Database(db) => match db.kind() {
-            ErrorKind::UniqueViolation => StoreError::Conflict(db.message().to_owned()),
+            // The server's message names constraints; callers that expect a conflict say
+            // what it means, this is the fallback.
+            ErrorKind::UniqueViolation => {
+                StoreError::Conflict("conflicts with an existing record".to_owned())
+            }
             ErrorKind::ForeignKeyViolation => {
                 StoreError::Conflict("a referenced record does not exist".to_owned())
             }

@@ -61,7 +61,7 @@ pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
                 }
                 // SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY
                 ErrorCode::ConstraintViolation if matches!(failure.extended_code, 2067 | 1555) => {
-                    StoreError::Conflict(message)
+                    StoreError::Conflict("conflicts with an existing record".to_owned())
                 }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen => {
                     StoreError::Unavailable(message)

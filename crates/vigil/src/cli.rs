@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use serde::Serialize;
-use vigil_api::dto::{ApiKeyOut, CreatedKeyOut, PageOut, TenantOut, UserOut, VerifyOut};
+use vigil_api::dto::{ApiKeyOut, CreatedKeyOut, TenantOut, UserOut, VerifyOut};
 use vigil_domain::{
     ApiKeyId, Email, PAGE_SIZE_MAX, PageRequest, Role, Slug, TenantName, Timestamp,
 };
@@ -207,16 +207,25 @@ async fn api_key(services: &Services, command: ApiKeyCommand) -> anyhow::Result<
         }
         ApiKeyCommand::List { tenant } => {
             let principal = acting_as(services, tenant.as_deref()).await?;
-            let keys = services
-                .list_api_keys(&principal, PageRequest::first(PAGE_SIZE_MAX))
-                .await?;
-            print(&PageOut::from_page(keys, ApiKeyOut::from))
+            let mut all = Vec::new();
+            let mut page = PageRequest::first(PAGE_SIZE_MAX);
+            loop {
+                let got = services
+                    .list_api_keys(&principal, KeyOwner::Own, page)
+                    .await?;
+                all.extend(got.items.into_iter().map(ApiKeyOut::from));
+                let Some(cursor) = got.next_cursor else { break };
+                page = PageRequest::new(Some(PAGE_SIZE_MAX), Some(cursor));
+            }
+            print(&all)
         }
         ApiKeyCommand::Revoke { id, tenant } => {
             let principal = acting_as(services, tenant.as_deref()).await?;
             let id = ApiKeyId::parse(&id).context("ID")?;
             print(&ApiKeyOut::from(
-                services.revoke_api_key(&principal, id).await?,
+                services
+                    .revoke_api_key(&principal, KeyOwner::Own, id)
+                    .await?,
             ))
         }
     }

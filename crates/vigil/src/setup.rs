@@ -112,7 +112,7 @@ pub(crate) async fn ensure_admin_key(
         return Ok(None);
     }
     let earlier = services
-        .list_api_keys(&Principal::system(), PageRequest::first(1))
+        .list_api_keys(&Principal::system(), KeyOwner::Own, PageRequest::first(1))
         .await?;
     if !earlier.items.is_empty() {
         tracing::warn!(

@@ -29,7 +29,10 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<PageOut<ApiKeyOut>>, ApiError> {
     let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
-    let keys = state.services.list_api_keys(&principal, request).await?;
+    let keys = state
+        .services
+        .list_api_keys(&principal, KeyOwner::Own, request)
+        .await?;
     Ok(Json(PageOut::from_page(keys, ApiKeyOut::from)))
 }
 
@@ -39,6 +42,9 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyOut>, ApiError> {
     let id = path_id(&id, ApiKeyId::parse)?;
-    let key = state.services.revoke_api_key(&principal, id).await?;
+    let key = state
+        .services
+        .revoke_api_key(&principal, KeyOwner::Own, id)
+        .await?;
     Ok(Json(key.into()))
 }

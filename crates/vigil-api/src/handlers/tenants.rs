@@ -1,10 +1,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use vigil_domain::{Role, Slug, TenantId, TenantName, Timestamp};
+use vigil_domain::{ApiKeyId, Role, Slug, TenantId, TenantName, Timestamp};
 use vigil_service::{KeyOwner, NewApiKeyRequest};
 
-use crate::dto::{ApiKeyIn, CreatedKeyOut, PageOut, PageQuery, TenantIn, TenantOut};
+use crate::dto::{ApiKeyIn, ApiKeyOut, CreatedKeyOut, PageOut, PageQuery, TenantIn, TenantOut};
 use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::handlers::{page, path_id};
 use crate::{ApiError, AppState};
@@ -56,4 +56,35 @@ pub(crate) async fn create_key(
         .create_api_key(&principal, KeyOwner::Tenant(tenant), key_request(body)?)
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// `GET /api/v1/tenants/{id}/api-keys`: a platform admin lists a tenant's keys.
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOut<ApiKeyOut>>, ApiError> {
+    let tenant = path_id(&id, TenantId::parse)?;
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let keys = state
+        .services
+        .list_api_keys(&principal, KeyOwner::Tenant(tenant), request)
+        .await?;
+    Ok(Json(PageOut::from_page(keys, ApiKeyOut::from)))
+}
+
+/// `DELETE /api/v1/tenants/{id}/api-keys/{key_id}`: a platform admin revokes a tenant's key.
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Json<ApiKeyOut>, ApiError> {
+    let tenant = path_id(&id, TenantId::parse)?;
+    let key_id = path_id(&key_id, ApiKeyId::parse)?;
+    let key = state
+        .services
+        .revoke_api_key(&principal, KeyOwner::Tenant(tenant), key_id)
+        .await?;
+    Ok(Json(key.into()))
 }

@@ -458,3 +458,64 @@ both!(
         assert_401(&app, Some(&key), "revoked elsewhere, after the cache TTL").await;
     }
 );
+
+both!(
+    platform_admin_lists_and_revokes_a_tenants_keys,
+    |app: TestApp| async move {
+        let (tenant, admin) = app.tenant("acme").await;
+        let analyst = app.key_in(&tenant, "analyst").await;
+        let path = format!("/api/v1/tenants/{tenant}/api-keys");
+        let listed = app.get(&path, &app.admin_key).await;
+        assert_eq!(ids(&listed).len(), 2);
+        assert!(
+            !listed.body.to_string().contains(&analyst),
+            "lists never carry keys"
+        );
+        let analyst_id = listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["role"] == "analyst")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            app.get(&path, &admin).await.status,
+            StatusCode::FORBIDDEN,
+            "tenant admins use /api/v1/api-keys"
+        );
+        let revoke = format!("{path}/{analyst_id}");
+        assert_eq!(
+            app.call(Method::DELETE, &revoke, Some(&admin), None)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(Method::DELETE, &revoke, Some(&app.admin_key), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_401(&app, Some(&analyst), "revoked by the platform admin").await;
+        let (other, _) = app.tenant("globex").await;
+        let elsewhere = format!("/api/v1/tenants/{other}/api-keys/{analyst_id}");
+        assert_eq!(
+            app.call(Method::DELETE, &elsewhere, Some(&app.admin_key), None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND,
+            "a key is revoked only under its own tenant"
+        );
+        assert_eq!(
+            app.get(
+                "/api/v1/tenants/0190b3a4-0000-7000-8000-000000000000/api-keys",
+                &app.admin_key
+            )
+            .await
+            .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+);
