@@ -241,15 +241,10 @@ impl ChainVerifier {
             .collect();
         let mut breaks = Vec::new();
         let mut expected_prev = Sha256Hex::genesis();
+        let mut previous: Option<&Link> = None;
         for link in &self.links {
-            let at = |kind, detail: String| ChainBreak {
-                kind,
-                seq: link.seq,
-                event_id: Some(link.id),
-                detail,
-            };
             if !link.content_ok {
-                breaks.push(at(
+                breaks.push(link.broken(
                     ChainBreakKind::Edited,
                     format!(
                         "event {} (seq {}) does not match its hash",
@@ -258,22 +253,10 @@ impl ChainVerifier {
                 ));
             }
             if link.prev_hash != expected_prev {
-                let found = match position_of.get(&link.prev_hash) {
-                    Some(seq) => at(
-                        ChainBreakKind::Reordered,
-                        format!(
-                            "event {} (seq {}) follows the event stored at seq {seq}",
-                            link.id, link.seq
-                        ),
-                    ),
-                    None => at(
-                        ChainBreakKind::Missing,
-                        format!("the event before {} (seq {}) is missing", link.id, link.seq),
-                    ),
-                };
-                breaks.push(found);
+                breaks.push(Self::classify_link(link, previous, &position_of));
             }
             expected_prev = link.hash.clone();
+            previous = Some(link);
         }
         let last_seq = self.links.last().map_or(0, |link| link.seq);
         if let Some(head) = head {
@@ -293,6 +276,56 @@ impl ChainVerifier {
         ChainReport {
             n_events: self.links.len() as u64,
             breaks,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Names what happened when `link` does not point at the event stored before it: its
+    /// predecessor sits elsewhere (reordered); the sequence has a gap (deleted); or the
+    /// sequence is whole, so the event before it was replaced and re-sealed (edited).
+    fn classify_link(
+        link: &Link,
+        previous: Option<&Link>,
+        position_of: &HashMap<&Sha256Hex, i64>,
+    ) -> ChainBreak {
+        if let Some(seq) = position_of.get(&link.prev_hash) {
+            return link.broken(
+                ChainBreakKind::Reordered,
+                format!(
+                    "event {} (seq {}) follows the event stored at seq {seq}",
+                    link.id, link.seq
+                ),
+            );
+        }
+        let expected_seq = previous.map_or(1, |previous| previous.seq + 1);
+        match previous {
+            Some(replaced) if link.seq == expected_seq => replaced.broken(
+                ChainBreakKind::Edited,
+                format!(
+                    "event {} (seq {}) was replaced: its successor links to a different event",
+                    replaced.id, replaced.seq
+                ),
+            ),
+            None if link.seq == expected_seq => link.broken(
+                ChainBreakKind::Edited,
+                format!("event {} (seq 1) does not start the chain", link.id),
+            ),
+            _ => link.broken(
+                ChainBreakKind::Missing,
+                format!("the event before {} (seq {}) is missing", link.id, link.seq),
+            ),
+        }
+    }
+}
+
+impl Link {
+    fn broken(&self, kind: ChainBreakKind, detail: String) -> ChainBreak {
+        ChainBreak {
+            kind,
+            seq: self.seq,
+            event_id: Some(self.id),
+            detail,
         }
     }
 }
@@ -392,6 +425,10 @@ mod tests {
             hash: events[0].hash.clone(),
         };
         events[1] = AuditEvent::seal(&prev, events[1].fields.clone());
-        assert_eq!(check(&events, None), [(ChainBreakKind::Missing, 3)]);
+        assert_eq!(
+            check(&events, None),
+            [(ChainBreakKind::Edited, 2)],
+            "the re-sealed event is named"
+        );
     }
 }

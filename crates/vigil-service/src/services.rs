@@ -26,7 +26,8 @@ use crate::{
 pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 15 * 60;
 /// Lifetime of a login session (its refresh token) unless an admin changes it.
 pub const SESSION_TTL_SECONDS: i64 = 12 * 60 * 60;
-/// Furthest in the future an admin may move a session's expiry.
+/// Longest a session may live, counted from its login: an admin can move its expiry, but
+/// not past this, so no session is kept alive forever.
 pub const SESSION_TTL_MAX_SECONDS: i64 = 30 * 24 * 60 * 60;
 /// Longest API key name, in characters.
 pub const API_KEY_NAME_LEN_MAX: usize = 100;
@@ -200,29 +201,16 @@ impl Services {
         email: &str,
         password: SecretString,
     ) -> ServiceResult<TokenPair> {
-        let scope = match tenant {
-            None => Scope::Platform,
-            Some(slug) => {
-                let slug =
-                    Slug::parse(slug).map_err(|_| ServiceError::Unauthenticated(INVALID_LOGIN))?;
-                let tenant = self.store.find_tenant_by_slug(&slug).await?;
-                Scope::Tenant(
-                    tenant
-                        .ok_or(ServiceError::Unauthenticated(INVALID_LOGIN))?
-                        .id,
-                )
-            }
-        };
-        let email =
-            Email::parse(email).map_err(|_| ServiceError::Unauthenticated(INVALID_LOGIN))?;
-        let user = self.store.find_user_by_email(scope, &email).await?;
+        let (scope, user) = self.find_login_user(tenant, email).await?;
         let stored = user.as_ref().map(|user| user.password_hash.clone());
+        // The hash is checked even when there is no such tenant or user (against a dummy),
+        // so the time an answer takes does not reveal which slugs and e-mails exist.
         let verified = self
             .with_password_slot(move || verify_password(&password, stored.as_deref()))
             .await?;
-        let user = user
-            .filter(|_| verified)
-            .ok_or(ServiceError::Unauthenticated(INVALID_LOGIN))?;
+        let (Some(scope), Some(user)) = (scope, user.filter(|_| verified)) else {
+            return Err(ServiceError::Unauthenticated(INVALID_LOGIN));
+        };
         let session_id = SessionId::generate();
         let refresh = refresh_token(session_id);
         let session = self
@@ -240,6 +228,30 @@ impl Services {
             )
             .await?;
         Ok(self.token_pair(session, refresh))
+    }
+
+    /// The login's scope and user, either of which may not exist.
+    async fn find_login_user(
+        &self,
+        tenant: Option<&str>,
+        email: &str,
+    ) -> ServiceResult<(Option<Scope>, Option<User>)> {
+        let scope = match tenant.map(Slug::parse) {
+            None => Some(Scope::Platform),
+            Some(Err(_)) => None,
+            Some(Ok(slug)) => self
+                .store
+                .find_tenant_by_slug(&slug)
+                .await?
+                .map(|tenant| Scope::Tenant(tenant.id)),
+        };
+        let (Some(scope), Ok(email)) = (scope, Email::parse(email)) else {
+            return Ok((scope, None));
+        };
+        Ok((
+            Some(scope),
+            self.store.find_user_by_email(scope, &email).await?,
+        ))
     }
 
     fn token_pair(&self, session: Session, refresh: SecretString) -> TokenPair {
@@ -331,10 +343,11 @@ impl Services {
         expires_at: Timestamp,
     ) -> ServiceResult<Session> {
         let scope = access_scope(principal)?;
-        if expires_at > Timestamp::now().plus_seconds(SESSION_TTL_MAX_SECONDS) {
+        let session = self.store.get_session(scope, id).await?;
+        if expires_at > session.created_at.plus_seconds(SESSION_TTL_MAX_SECONDS) {
             return Err(ServiceError::invalid(
                 "expires_at",
-                "must be at most 30 days from now",
+                "must be at most 30 days after the session began",
             ));
         }
         Ok(self

@@ -341,7 +341,10 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
             },
         )
         .await;
-    assert!(missing_user.is_err(), "a session needs an existing user");
+    assert!(
+        matches!(missing_user, Err(StoreError::Conflict(_))),
+        "a session needs an existing user: {missing_user:?}"
+    );
 }
 
 fn new_risk(title: &str, impact: i64, probability: i64) -> NewRisk {
@@ -392,7 +395,13 @@ async fn risks(store: &dyn Store, acme: TenantId, globex: TenantId) {
             Some(ExternalId::parse("~0").unwrap()),
         )
         .unwrap();
+    let head_before = store.audit_head(acme).await.unwrap();
     let conflict = store.create_risk(acme, &change(), duplicate.clone()).await;
+    assert_eq!(
+        store.audit_head(acme).await.unwrap(),
+        head_before,
+        "a refused change writes no audit event"
+    );
     assert!(
         matches!(conflict, Err(StoreError::Conflict(_))),
         "duplicate external id: {conflict:?}"

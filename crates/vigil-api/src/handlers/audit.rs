@@ -4,7 +4,7 @@ use vigil_store::AuditFilter;
 
 use crate::dto::{AuditOut, AuditQuery, PageOut, VerifyOut};
 use crate::extract::{ApiQuery, Auth};
-use crate::handlers::page;
+use crate::handlers::{page, query_text};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn list(
@@ -14,8 +14,8 @@ pub(crate) async fn list(
 ) -> Result<Json<PageOut<AuditOut>>, ApiError> {
     let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
     let filter = AuditFilter {
-        entity_type: query.entity_type,
-        entity_id: query.entity_id,
+        entity_type: query_text("entity_type", query.entity_type)?,
+        entity_id: query_text("entity_id", query.entity_id)?,
     };
     let events = state
         .services

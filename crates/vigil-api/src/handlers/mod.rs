@@ -15,6 +15,25 @@ use crate::ApiError;
 /// Why a change was made, for the audit trail: `X-Audit-Reason`, optional on risk mutations.
 pub(crate) const AUDIT_REASON: &str = "x-audit-reason";
 
+/// Longest free-text query parameter (`q`, `entity_type`, `entity_id`), in characters.
+pub(crate) const QUERY_TEXT_LEN_MAX: usize = 200;
+
+/// A free-text query parameter, trimmed; empty means absent, too long is 422.
+pub(crate) fn query_text(
+    field: &'static str,
+    raw: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = raw.trim();
+    if text.chars().count() > QUERY_TEXT_LEN_MAX {
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {QUERY_TEXT_LEN_MAX} characters"),
+        ));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 pub(crate) fn reason(headers: &HeaderMap) -> Option<String> {
     headers
         .get(AUDIT_REASON)

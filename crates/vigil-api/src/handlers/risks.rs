@@ -9,7 +9,7 @@ use vigil_domain::{
 
 use crate::dto::{PageOut, RiskIn, RiskOut, RiskPatchIn, RiskQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth};
-use crate::handlers::{page, path_id, reason};
+use crate::handlers::{page, path_id, query_text, reason};
 use crate::{ApiError, AppState};
 
 fn tags(raw: &[String]) -> Result<Tags, ApiError> {
@@ -85,12 +85,7 @@ fn filter(query: &RiskQuery) -> Result<RiskFilter, ApiError> {
         source: query.source.as_deref().map(Source::parse).transpose()?,
         min_score,
         tag: query.tag.as_deref().map(Tag::parse).transpose()?,
-        text: query
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_owned),
+        text: query_text("q", query.q.clone())?,
     })
 }
 

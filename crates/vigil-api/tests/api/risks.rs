@@ -165,7 +165,9 @@ both!(list_filters_and_pages, |app: TestApp| async move {
         5,
         "a huge limit is clamped, not refused"
     );
+    let long_q = format!("q={}", "x".repeat(201));
     for bad in [
+        long_q.as_str(),
         "limit=-1",
         "cursor=page2",
         "min_score=26",
