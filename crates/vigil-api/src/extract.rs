@@ -34,7 +34,11 @@ where
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <token>"))?;
-        let principal = state.services.authenticate(token).await?;
+        let principal = state
+            .services
+            .authenticate(token)
+            .await?
+            .because(crate::handlers::reason(&parts.headers));
         let span = tracing::Span::current();
         span.record("role", principal.role().as_str());
         if let Some(tenant) = principal.tenant() {

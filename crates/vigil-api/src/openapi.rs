@@ -65,33 +65,33 @@ fn paths() -> Value {
         "/api/v1/openapi.json": {"get": public(op("openapi", "This document", "health", &[], None, 200, None))},
         "/api/v1/tenants": {
             "get": op("listTenants", "List tenants (platform-admin)", "tenants", &page, None, 200, Some("TenantPage")),
-            "post": op("createTenant", "Create a tenant (platform-admin)", "tenants", &[], Some("TenantIn"), 201, Some("Tenant")),
+            "post": op("createTenant", "Create a tenant (platform-admin)", "tenants", &["reason"], Some("TenantIn"), 201, Some("Tenant")),
         },
         "/api/v1/tenants/{id}/api-keys": {
             "get": op("listTenantApiKeys", "List a tenant's keys, without secrets (platform-admin)", "api-keys", &["id", "limit", "cursor"], None, 200, Some("ApiKeyPage")),
-            "post": op("createTenantApiKey", "Issue a key inside a tenant (platform-admin)", "api-keys", &["id"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
+            "post": op("createTenantApiKey", "Issue a key inside a tenant (platform-admin)", "api-keys", &["id", "reason"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
         },
         "/api/v1/tenants/{id}/api-keys/{key_id}": {
-            "delete": op("revokeTenantApiKey", "Revoke a tenant's key (platform-admin)", "api-keys", &["id", "key_id"], None, 200, Some("ApiKey")),
+            "delete": op("revokeTenantApiKey", "Revoke a tenant's key (platform-admin)", "api-keys", &["id", "key_id", "reason"], None, 200, Some("ApiKey")),
         },
         "/api/v1/api-keys": {
             "get": op("listApiKeys", "List the caller's scope's keys, without secrets", "api-keys", &page, None, 200, Some("ApiKeyPage")),
-            "post": op("createApiKey", "Issue a key in the caller's own scope (tenant-admin, platform-admin)", "api-keys", &[], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
+            "post": op("createApiKey", "Issue a key in the caller's own scope (tenant-admin, platform-admin)", "api-keys", &["reason"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
         },
         "/api/v1/api-keys/{id}": {
-            "delete": op("revokeApiKey", "Revoke a key", "api-keys", &["id"], None, 200, Some("ApiKey")),
+            "delete": op("revokeApiKey", "Revoke a key", "api-keys", &["id", "reason"], None, 200, Some("ApiKey")),
         },
         "/api/v1/auth/login": {"post": public(op("login", "Log in with e-mail and password", "auth", &[], Some("LoginIn"), 200, Some("Tokens")))},
         "/api/v1/auth/refresh": {"post": public(op("refresh", "Trade a refresh token for new tokens (each works once)", "auth", &[], Some("RefreshIn"), 200, Some("Tokens")))},
-        "/api/v1/auth/logout": {"post": op("logout", "End the current session", "auth", &[], None, 204, None)},
+        "/api/v1/auth/logout": {"post": op("logout", "End the current session", "auth", &["reason"], None, 204, None)},
         "/api/v1/users": {
             "get": op("listUsers", "List users", "auth", &page, None, 200, Some("UserPage")),
-            "post": op("createUser", "Create a user (tenant-admin)", "auth", &[], Some("UserIn"), 201, Some("User")),
+            "post": op("createUser", "Create a user (tenant-admin)", "auth", &["reason"], Some("UserIn"), 201, Some("User")),
         },
         "/api/v1/sessions": {"get": op("listSessions", "List login sessions (tenant-admin)", "auth", &page, None, 200, Some("SessionPage"))},
         "/api/v1/sessions/{id}": {
-            "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id"], Some("SessionPatch"), 200, Some("Session")),
-            "delete": op("revokeSession", "Revoke a session (tenant-admin)", "auth", &["id"], None, 200, Some("Session")),
+            "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id", "reason"], Some("SessionPatch"), 200, Some("Session")),
+            "delete": op("revokeSession", "Revoke a session (tenant-admin)", "auth", &["id", "reason"], None, 200, Some("Session")),
         },
         "/api/v1/risks": {
             "get": op("listRisks", "List risks, newest first", "risks", &["status", "source", "min_score", "tag", "q", "limit", "cursor"], None, 200, Some("RiskPage")),

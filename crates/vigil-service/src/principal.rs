@@ -23,6 +23,8 @@ pub struct Principal {
     credential: Credential,
     role: Role,
     tenant: Option<TenantId>,
+    /// Why the caller says it is acting, recorded in the audit events of its changes.
+    reason: Option<String>,
 }
 
 impl Principal {
@@ -32,7 +34,14 @@ impl Principal {
             credential,
             role,
             tenant,
+            reason: None,
         }
+    }
+
+    /// The same caller, stating why it acts (e.g. from `X-Audit-Reason`).
+    pub fn because(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
     }
 
     /// The operator at the CLI acts as platform admin.
@@ -76,8 +85,9 @@ impl Principal {
         }
     }
 
+    /// Who makes a change and why: `reason`, else the reason the caller stated.
     pub fn change(&self, reason: Option<String>) -> Change {
-        Change::by(self.actor()).because(reason)
+        Change::by(self.actor()).because(reason.or_else(|| self.reason.clone()))
     }
 
     /// Proves the caller may do `permission`.

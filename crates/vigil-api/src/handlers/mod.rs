@@ -12,7 +12,8 @@ use vigil_domain::{Cursor, PageRequest, ParseError};
 
 use crate::ApiError;
 
-/// Why a change was made, for the audit trail: `X-Audit-Reason`, optional on risk mutations.
+/// Why a change was made, for the audit trail: `X-Audit-Reason`, optional on every
+/// authenticated mutation; the `Auth` extractor attaches it to the principal.
 pub(crate) const AUDIT_REASON: &str = "x-audit-reason";
 
 /// Longest free-text query parameter (`q`, `entity_type`, `entity_id`), in characters.

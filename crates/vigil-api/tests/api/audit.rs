@@ -152,3 +152,37 @@ both!(verify_notices_a_deleted_tail, |app: TestApp| async move {
     let status = app.get("/api/v1/audit", &key).await.status;
     assert_eq!(status, StatusCode::OK);
 });
+
+both!(
+    every_mutation_records_the_stated_reason,
+    |app: TestApp| async move {
+        let (_, admin) = app.tenant("acme").await;
+        let created = app
+            .post(
+                "/api/v1/api-keys",
+                &admin,
+                json!({"name": "bot", "role": "viewer"}),
+            )
+            .await;
+        let id = created.body["id"].as_str().unwrap();
+        let revoke = Request::delete(format!("/api/v1/api-keys/{id}"))
+            .header("authorization", format!("Bearer {admin}"))
+            .header("x-audit-reason", "key pasted in a ticket")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.request(revoke).await.status, StatusCode::OK);
+        let events = app
+            .get(
+                &format!("/api/v1/audit?entity_type=api_key&entity_id={id}"),
+                &admin,
+            )
+            .await;
+        let events = items(&events);
+        assert_eq!(events[0]["action"], "api_key.revoke");
+        assert_eq!(events[0]["reason"], "key pasted in a ticket");
+        assert!(
+            events[1]["reason"].is_null(),
+            "no reason stated, none recorded"
+        );
+    }
+);
