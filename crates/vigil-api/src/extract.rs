@@ -152,3 +152,61 @@ fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, 
         ApiError::invalid(field, reason)
     })
 }
+
+/// What a route demands of its caller, proven before the request body is read: a caller
+/// without the right role gets 403 whatever it sent. The use case checks again.
+pub(crate) trait Requirement {
+    fn check(principal: &Principal) -> vigil_service::ServiceResult<()>;
+}
+
+/// Writes the data of the caller's own tenant.
+pub(crate) struct WriteData;
+
+impl Requirement for WriteData {
+    fn check(principal: &Principal) -> vigil_service::ServiceResult<()> {
+        principal
+            .require_tenant(vigil_domain::Permission::WriteData)
+            .map(drop)
+    }
+}
+
+/// Manages tenants (platform admins).
+pub(crate) struct ManageTenants;
+
+impl Requirement for ManageTenants {
+    fn check(principal: &Principal) -> vigil_service::ServiceResult<()> {
+        principal.require(vigil_domain::Permission::ManageTenants)
+    }
+}
+
+/// Manages the keys, users and sessions of its own scope (platform or tenant admins).
+pub(crate) struct ManageAccess;
+
+impl Requirement for ManageAccess {
+    fn check(principal: &Principal) -> vigil_service::ServiceResult<()> {
+        if principal.role() == vigil_domain::Role::PlatformAdmin {
+            return Ok(());
+        }
+        principal
+            .require_tenant(vigil_domain::Permission::ManageTenantAccess)
+            .map(drop)
+    }
+}
+
+/// An authenticated caller proven to meet `R`.
+pub(crate) struct Authorized<R>(pub(crate) Principal, pub(crate) std::marker::PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for Authorized<R>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+    R: Requirement,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+        R::check(&principal)?;
+        Ok(Authorized(principal, std::marker::PhantomData))
+    }
+}

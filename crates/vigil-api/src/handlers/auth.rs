@@ -10,7 +10,7 @@ use vigil_service::TokenPair;
 use crate::dto::{
     LoginIn, PageOut, PageQuery, RefreshIn, SessionOut, SessionPatchIn, TokenOut, UserIn, UserOut,
 };
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageAccess};
 use crate::handlers::{page, path_id};
 use crate::{ApiError, AppState};
 
@@ -57,7 +57,7 @@ pub(crate) async fn logout(
 
 pub(crate) async fn create_user(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<ManageAccess>,
     ApiJson(body): ApiJson<UserIn>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
     let email = Email::parse(&body.email)?;
@@ -96,7 +96,7 @@ pub(crate) async fn list_sessions(
 /// `PATCH /api/v1/sessions/{id}`: an admin shortens or extends a session.
 pub(crate) async fn set_expiry(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<ManageAccess>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SessionPatchIn>,
 ) -> Result<Json<SessionOut>, ApiError> {

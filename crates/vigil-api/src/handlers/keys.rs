@@ -5,7 +5,7 @@ use vigil_domain::ApiKeyId;
 use vigil_service::KeyOwner;
 
 use crate::dto::{ApiKeyIn, ApiKeyOut, CreatedKeyOut, PageOut, PageQuery};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageAccess};
 use crate::handlers::tenants::key_request;
 use crate::handlers::{page, path_id};
 use crate::{ApiError, AppState};
@@ -13,7 +13,7 @@ use crate::{ApiError, AppState};
 /// `POST /api/v1/api-keys`: a key in the caller's own scope.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<ManageAccess>,
     ApiJson(body): ApiJson<ApiKeyIn>,
 ) -> Result<(StatusCode, Json<CreatedKeyOut>), ApiError> {
     let created = state

@@ -8,7 +8,7 @@ use vigil_domain::{
 };
 
 use crate::dto::{PageOut, RiskIn, RiskOut, RiskPatchIn, RiskQuery};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, WriteData};
 use crate::handlers::{page, path_id, query_text, reason};
 use crate::{ApiError, AppState};
 
@@ -91,7 +91,7 @@ fn filter(query: &RiskQuery) -> Result<RiskFilter, ApiError> {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<WriteData>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RiskIn>,
 ) -> Result<Response, ApiError> {
@@ -131,7 +131,7 @@ pub(crate) async fn get(
 
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RiskPatchIn>,

@@ -5,13 +5,13 @@ use vigil_domain::{ApiKeyId, Role, Slug, TenantId, TenantName, Timestamp};
 use vigil_service::{KeyOwner, NewApiKeyRequest};
 
 use crate::dto::{ApiKeyIn, ApiKeyOut, CreatedKeyOut, PageOut, PageQuery, TenantIn, TenantOut};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageTenants};
 use crate::handlers::{page, path_id};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<ManageTenants>,
     ApiJson(body): ApiJson<TenantIn>,
 ) -> Result<(StatusCode, Json<TenantOut>), ApiError> {
     let slug = Slug::parse(&body.slug)?;
@@ -46,7 +46,7 @@ pub(crate) fn key_request(body: ApiKeyIn) -> Result<NewApiKeyRequest, ApiError> 
 /// `POST /api/v1/tenants/{id}/api-keys`: a platform admin issues a key inside a tenant.
 pub(crate) async fn create_key(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Authorized(principal, _): Authorized<ManageTenants>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ApiKeyIn>,
 ) -> Result<(StatusCode, Json<CreatedKeyOut>), ApiError> {

@@ -269,6 +269,14 @@ both!(viewer_reads_but_cannot_write, |app: TestApp| async move {
         )
         .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let garbage = app
+        .post("/api/v1/risks", &viewer, json!({"title": 5}))
+        .await;
+    assert_eq!(
+        garbage.status,
+        StatusCode::FORBIDDEN,
+        "the role is checked before the body"
+    );
     let path = format!("/api/v1/risks/{}", risk["id"].as_str().unwrap());
     assert_eq!(
         app.call(Method::DELETE, &path, Some(&viewer), None)
