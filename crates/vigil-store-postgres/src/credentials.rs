@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 use vigil_domain::{
     ApiKeyId, Cursor, Email, PageRequest, SessionId, Sha256Hex, TenantId, Timestamp, UserId,
@@ -18,6 +19,20 @@ use crate::audit::append;
 use crate::row::{self, map_err};
 
 /// The value a row's scope expression has in `scope`.
+/// One page of a scope's rows of `$table`, newest first: `$1` the scope, `$2` the cursor's
+/// id, `$3` the page size plus one.
+macro_rules! scoped_page_sql {
+    ($table:literal) => {
+        concat!(
+            "SELECT * FROM ",
+            $table,
+            " WHERE ",
+            scope_of_row!(),
+            " = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        )
+    };
+}
+
 fn scope_key(scope: Scope) -> Uuid {
     scope.chain().as_uuid()
 }
@@ -93,22 +108,11 @@ impl ApiKeyRepo for PostgresStore {
     }
 
     async fn list_api_keys(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<ApiKey>> {
-        let query = sqlx::query(concat!(
-            "SELECT * FROM api_keys WHERE ",
-            scope_of_row!(),
-            " = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(scope_key(scope))
-        .bind(page.cursor().map(|cursor| cursor.id()))
-        .bind(i64::from(page.limit()) + 1);
-        let rows = self.fetch_scoped(scope.chain(), query).await?;
-        let keys = rows
-            .iter()
-            .map(|r| row::api_key(r)?.try_into())
-            .collect::<StoreResult<Vec<ApiKey>>>()?;
-        Ok(Page::from_overfetch(keys, page.limit(), |key| {
-            Cursor::after(key.id.as_uuid())
-        }))
+        let sql = scoped_page_sql!("api_keys");
+        self.list_scoped(sql, scope, page, row::api_key, |key: &ApiKey| {
+            key.id.as_uuid()
+        })
+        .await
     }
 
     async fn revoke_api_key(
@@ -221,22 +225,9 @@ impl UserRepo for PostgresStore {
     }
 
     async fn list_users(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<User>> {
-        let query = sqlx::query(concat!(
-            "SELECT * FROM users WHERE ",
-            scope_of_row!(),
-            " = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(scope_key(scope))
-        .bind(page.cursor().map(|cursor| cursor.id()))
-        .bind(i64::from(page.limit()) + 1);
-        let rows = self.fetch_scoped(scope.chain(), query).await?;
-        let users = rows
-            .iter()
-            .map(|r| row::user(r)?.try_into())
-            .collect::<StoreResult<Vec<User>>>()?;
-        Ok(Page::from_overfetch(users, page.limit(), |user| {
-            Cursor::after(user.id.as_uuid())
-        }))
+        let sql = scoped_page_sql!("users");
+        self.list_scoped(sql, scope, page, row::user, |user: &User| user.id.as_uuid())
+            .await
     }
 
     async fn find_user_by_email(&self, scope: Scope, email: &Email) -> StoreResult<Option<User>> {
@@ -302,6 +293,34 @@ async fn check_user_in(conn: &mut PgConnection, scope: Scope, id: UserId) -> Sto
         None => Err(StoreError::Conflict(
             "the session's user does not exist".into(),
         )),
+    }
+}
+
+impl PostgresStore {
+    /// One page of a scope's keys, users or sessions (see `scoped_page_sql`).
+    async fn list_scoped<T, R>(
+        &self,
+        sql: &'static str,
+        scope: Scope,
+        page: PageRequest,
+        decode: fn(&PgRow) -> StoreResult<R>,
+        id_of: fn(&T) -> uuid::Uuid,
+    ) -> StoreResult<Page<T>>
+    where
+        T: TryFrom<R, Error = StoreError>,
+    {
+        let query = sqlx::query(sql)
+            .bind(scope_key(scope))
+            .bind(page.cursor().map(|cursor| cursor.id()))
+            .bind(i64::from(page.limit()) + 1);
+        let rows = self.fetch_scoped(scope.chain(), query).await?;
+        let items = rows
+            .iter()
+            .map(|r| T::try_from(decode(r)?))
+            .collect::<StoreResult<Vec<T>>>()?;
+        Ok(Page::from_overfetch(items, page.limit(), |item| {
+            Cursor::after(id_of(item))
+        }))
     }
 }
 
@@ -421,22 +440,10 @@ impl SessionRepo for PostgresStore {
     }
 
     async fn list_sessions(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<Session>> {
-        let query = sqlx::query(concat!(
-            "SELECT * FROM sessions WHERE ",
-            scope_of_row!(),
-            " = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(scope_key(scope))
-        .bind(page.cursor().map(|cursor| cursor.id()))
-        .bind(i64::from(page.limit()) + 1);
-        let rows = self.fetch_scoped(scope.chain(), query).await?;
-        let sessions = rows
-            .iter()
-            .map(|r| row::session(r)?.try_into())
-            .collect::<StoreResult<Vec<Session>>>()?;
-        Ok(Page::from_overfetch(sessions, page.limit(), |session| {
-            Cursor::after(session.id.as_uuid())
-        }))
+        let sql = scoped_page_sql!("sessions");
+        let id_of = |session: &Session| session.id.as_uuid();
+        self.list_scoped(sql, scope, page, row::session, id_of)
+            .await
     }
 
     async fn rotate_session(

@@ -28,6 +28,44 @@ fn page_params(scope: Scope, page: PageRequest) -> (Option<String>, Option<Strin
     )
 }
 
+/// One page of a scope's rows of `$table`, newest first: `?1` the scope, `?2` the cursor's
+/// id, `?3` the page size plus one.
+macro_rules! scoped_page_sql {
+    ($columns:expr, $table:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+        )
+    };
+}
+
+impl SqliteStore {
+    /// One page of a scope's keys, users or sessions (see `scoped_page_sql`).
+    async fn list_scoped<T, R>(
+        &self,
+        sql: &'static str,
+        scope: Scope,
+        page: PageRequest,
+        decode: fn(&rusqlite::Row<'_>) -> StoreResult<R>,
+        id_of: fn(&T) -> uuid::Uuid,
+    ) -> StoreResult<Page<T>>
+    where
+        T: TryFrom<R, Error = StoreError> + Send + 'static,
+        R: 'static,
+    {
+        self.read(move |conn| {
+            let items: Vec<T> = query_all(conn, sql, page_params(scope, page), decode)?;
+            Ok(Page::from_overfetch(items, page.limit(), |item| {
+                Cursor::after(id_of(item))
+            }))
+        })
+        .await
+    }
+}
+
 fn key_in(conn: &Connection, scope: Scope, id: ApiKeyId) -> StoreResult<ApiKey> {
     query_one(
         conn,
@@ -86,14 +124,9 @@ impl ApiKeyRepo for SqliteStore {
     }
 
     async fn list_api_keys(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<ApiKey>> {
-        self.read(move |conn| {
-            let keys: Vec<ApiKey> = query_all(
-                conn,
-                concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
-                page_params(scope, page),
-                row::api_key,
-            )?;
-            Ok(Page::from_overfetch(keys, page.limit(), |key| Cursor::after(key.id.as_uuid())))
+        let sql = scoped_page_sql!(api_key_columns!(), "api_keys");
+        self.list_scoped(sql, scope, page, row::api_key, |key: &ApiKey| {
+            key.id.as_uuid()
         })
         .await
     }
@@ -198,16 +231,9 @@ impl UserRepo for SqliteStore {
     }
 
     async fn list_users(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<User>> {
-        self.read(move |conn| {
-            let users: Vec<User> = query_all(
-                conn,
-                concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
-                page_params(scope, page),
-                row::user,
-            )?;
-            Ok(Page::from_overfetch(users, page.limit(), |user| Cursor::after(user.id.as_uuid())))
-        })
-        .await
+        let sql = scoped_page_sql!(user_columns!(), "users");
+        self.list_scoped(sql, scope, page, row::user, |user: &User| user.id.as_uuid())
+            .await
     }
 
     async fn find_user_by_email(&self, scope: Scope, email: &Email) -> StoreResult<Option<User>> {
@@ -369,16 +395,10 @@ impl SessionRepo for SqliteStore {
     }
 
     async fn list_sessions(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<Session>> {
-        self.read(move |conn| {
-            let sessions: Vec<Session> = query_all(
-                conn,
-                concat!("SELECT ", session_columns!(), " FROM sessions WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
-                page_params(scope, page),
-                row::session,
-            )?;
-            Ok(Page::from_overfetch(sessions, page.limit(), |session| Cursor::after(session.id.as_uuid())))
-        })
-        .await
+        let sql = scoped_page_sql!(session_columns!(), "sessions");
+        let id_of = |session: &Session| session.id.as_uuid();
+        self.list_scoped(sql, scope, page, row::session, id_of)
+            .await
     }
 
     async fn rotate_session(
