@@ -454,16 +454,9 @@ impl SessionRepo for PostgresStore {
         expected: &Sha256Hex,
         next: &Sha256Hex,
     ) -> StoreResult<Session> {
-        self.edit_session(scope, change, id, "session.refresh", |before| {
-            if before.refresh_hash != *expected {
-                return Err(StoreError::Conflict("refresh token already used".into()));
-            }
-            Ok(Session {
-                previous_refresh_hash: Some(before.refresh_hash.clone()),
-                refresh_hash: next.clone(),
-                refreshed_at: Timestamp::now(),
-                ..before.clone()
-            })
+        let (expected, next) = (expected.clone(), next.clone());
+        self.edit_session(scope, change, id, "session.refresh", move |before| {
+            before.rotated(&expected, next, Timestamp::now())
         })
         .await
     }
@@ -475,10 +468,7 @@ impl SessionRepo for PostgresStore {
         id: SessionId,
     ) -> StoreResult<Session> {
         self.edit_session(scope, change, id, "session.revoke", |before| {
-            Ok(Session {
-                revoked_at: before.revoked_at.or(Some(Timestamp::now())),
-                ..before.clone()
-            })
+            Ok(before.revoked(Timestamp::now()))
         })
         .await
     }
@@ -490,11 +480,8 @@ impl SessionRepo for PostgresStore {
         id: SessionId,
         expires_at: Timestamp,
     ) -> StoreResult<Session> {
-        self.edit_session(scope, change, id, "session.expiry", |before| {
-            Ok(Session {
-                expires_at,
-                ..before.clone()
-            })
+        self.edit_session(scope, change, id, "session.expiry", move |before| {
+            Ok(before.with_expiry(expires_at))
         })
         .await
     }

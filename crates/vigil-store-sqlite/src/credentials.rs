@@ -411,15 +411,7 @@ impl SessionRepo for SqliteStore {
     ) -> StoreResult<Session> {
         let (expected, next) = (expected.clone(), next.clone());
         self.edit_session(scope, change, id, "session.refresh", move |before| {
-            if before.refresh_hash != expected {
-                return Err(StoreError::Conflict("refresh token already used".into()));
-            }
-            Ok(Session {
-                previous_refresh_hash: Some(before.refresh_hash.clone()),
-                refresh_hash: next,
-                refreshed_at: Timestamp::now(),
-                ..before.clone()
-            })
+            before.rotated(&expected, next, Timestamp::now())
         })
         .await
     }
@@ -431,10 +423,7 @@ impl SessionRepo for SqliteStore {
         id: SessionId,
     ) -> StoreResult<Session> {
         self.edit_session(scope, change, id, "session.revoke", |before| {
-            Ok(Session {
-                revoked_at: before.revoked_at.or(Some(Timestamp::now())),
-                ..before.clone()
-            })
+            Ok(before.revoked(Timestamp::now()))
         })
         .await
     }
@@ -447,10 +436,7 @@ impl SessionRepo for SqliteStore {
         expires_at: Timestamp,
     ) -> StoreResult<Session> {
         self.edit_session(scope, change, id, "session.expiry", move |before| {
-            Ok(Session {
-                expires_at,
-                ..before.clone()
-            })
+            Ok(before.with_expiry(expires_at))
         })
         .await
     }

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::{StoreError, StoreResult};
+
 use vigil_domain::{
     ApiKeyId, Cursor, Email, Role, SessionId, Sha256Hex, TenantId, Timestamp, UserId,
 };
@@ -159,6 +161,40 @@ impl Session {
 
     pub fn scope(&self) -> Scope {
         self.tenant_id.map_or(Scope::Platform, Scope::Tenant)
+    }
+
+    /// The session after its refresh token `expected` is traded for `next`. `Conflict` when
+    /// `expected` is not the current token (it was already used).
+    pub fn rotated(
+        &self,
+        expected: &Sha256Hex,
+        next: Sha256Hex,
+        now: Timestamp,
+    ) -> StoreResult<Session> {
+        if self.refresh_hash != *expected {
+            return Err(StoreError::Conflict("refresh token already used".into()));
+        }
+        Ok(Session {
+            previous_refresh_hash: Some(self.refresh_hash.clone()),
+            refresh_hash: next,
+            refreshed_at: now,
+            ..self.clone()
+        })
+    }
+
+    /// The session revoked at `now`; a second revocation keeps the first time.
+    pub fn revoked(&self, now: Timestamp) -> Session {
+        Session {
+            revoked_at: self.revoked_at.or(Some(now)),
+            ..self.clone()
+        }
+    }
+
+    pub fn with_expiry(&self, expires_at: Timestamp) -> Session {
+        Session {
+            expires_at,
+            ..self.clone()
+        }
     }
 }
 
