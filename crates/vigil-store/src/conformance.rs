@@ -8,7 +8,9 @@ use vigil_domain::{
     TenantName, Timestamp, Tlp, UserId,
 };
 
-use crate::{AuditFilter, Change, NewApiKey, NewSession, NewUser, Scope, Store, StoreError};
+use crate::{
+    AuditFilter, Change, NewApiKey, NewSession, NewUser, Scope, Session, Store, StoreError, User,
+};
 
 /// Runs every part of the story, in order, on one store.
 pub async fn story(store: &dyn Store) {
@@ -109,6 +111,10 @@ async fn api_keys(store: &dyn Store, acme: TenantId, globex: TenantId) {
         "expired keys do not count"
     );
 
+    tenant_keys(store, acme, globex).await;
+}
+
+async fn tenant_keys(store: &dyn Store, acme: TenantId, globex: TenantId) {
     let key = store
         .create_api_key(
             Scope::Tenant(acme),
@@ -231,6 +237,10 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
         vec![user.clone()]
     );
 
+    sessions(store, acme, globex, user).await;
+}
+
+async fn sessions(store: &dyn Store, acme: TenantId, globex: TenantId, user: User) {
     let now = Timestamp::now();
     let first_hash = Sha256Hex::digest(b"refresh-1");
     let session = store
@@ -271,13 +281,19 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
         None
     );
 
+    rotation(store, acme, &session, &first_hash).await;
+    session_admin(store, (acme, globex), &session, now, first_hash).await;
+}
+
+/// A refresh token is traded once; the old hash is remembered.
+async fn rotation(store: &dyn Store, acme: TenantId, session: &Session, first_hash: &Sha256Hex) {
     let next_hash = Sha256Hex::digest(b"refresh-2");
     let rotated = store
         .rotate_session(
             Scope::Tenant(acme),
             &change(),
             session.id,
-            &first_hash,
+            first_hash,
             &next_hash,
         )
         .await
@@ -297,7 +313,7 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
             Scope::Tenant(acme),
             &change(),
             session.id,
-            &first_hash,
+            first_hash,
             &Sha256Hex::digest(b"x"),
         )
         .await;
@@ -305,7 +321,16 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
         matches!(reused, Err(StoreError::Conflict(_))),
         "a used refresh hash is a conflict: {reused:?}"
     );
+}
 
+/// What admins do to a session: move its expiry, list, revoke; and a session needs a user.
+async fn session_admin(
+    store: &dyn Store,
+    (acme, globex): (TenantId, TenantId),
+    session: &Session,
+    now: Timestamp,
+    first_hash: Sha256Hex,
+) {
     let later = now.plus_seconds(60);
     let moved = store
         .set_session_expiry(Scope::Tenant(acme), &change(), session.id, later)
@@ -543,6 +568,10 @@ async fn audit(store: &dyn Store, acme: TenantId, globex: TenantId) {
         assert_eq!(report.n_events, u64::try_from(head.seq).unwrap());
     }
 
+    audit_lists(store, acme, globex).await;
+}
+
+async fn audit_lists(store: &dyn Store, acme: TenantId, globex: TenantId) {
     let platform = store
         .list_audit(
             TenantId::PLATFORM_CHAIN,
