@@ -5,6 +5,7 @@
 #   bench/api.sh                 # defaults below
 #   RISKS=10000 DURATION=20s CONNECTIONS=32 THREADS=2 bench/api.sh
 #
+# KEEP_DATA=DIR copies the seeded data directory there at the end, to profile against it.
 # Needs wrk (Debian: apt-get install wrk) and python3 (seeding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ command -v wrk >/dev/null || { echo "bench/api.sh: wrk not found (apt-get instal
 cargo build --release --locked -p vigil >&2
 BIN=target/release/vigil
 DATA=$(mktemp -d)
-trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; [ -n "${KEEP_DATA:-}" ] && cp -r "$DATA" "$KEEP_DATA"; rm -rf "$DATA"' EXIT
 
 "$BIN" --data-dir "$DATA" tenant create bench >/dev/null
 KEY=$("$BIN" --data-dir "$DATA" apikey create --tenant bench --role analyst | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')

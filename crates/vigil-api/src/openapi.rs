@@ -35,7 +35,8 @@ fn op(
         "tags": [tag],
         "parameters": params.iter().map(|p| json!({"$ref": format!("#/components/parameters/{p}")})).collect::<Vec<_>>(),
         "responses": {
-            "400": problem(), "401": problem(), "403": problem(), "404": problem(), "422": problem(),
+            "400": problem(), "401": problem(), "403": problem(), "404": problem(), "409": problem(),
+            "413": problem(), "415": problem(), "422": problem(), "503": problem(),
         },
     });
     if let Some(body) = body {
@@ -157,10 +158,10 @@ fn schemas() -> Value {
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
         "Status": {"type": "object", "properties": {"status": text}},
-        "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": text})),
+        "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": opt_text})),
         "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
         "TenantPage": page_of("Tenant"),
-        "ApiKeyIn": object(&["name", "role"], json!({"name": text, "role": role, "expires_at": at})),
+        "ApiKeyIn": object(&["name", "role"], json!({"name": text, "role": role, "expires_at": {"type": ["string", "null"], "format": "date-time"}})),
         "ApiKey": object(&["id", "name", "role", "prefix", "created_at"], api_key.clone()),
         "CreatedApiKey": object(&["id", "name", "role", "prefix", "created_at", "key"], {
             let mut created = api_key;
@@ -168,7 +169,7 @@ fn schemas() -> Value {
             created
         }),
         "ApiKeyPage": page_of("ApiKey"),
-        "LoginIn": object(&["email", "password"], json!({"tenant": {"type": "string", "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
+        "LoginIn": object(&["email", "password"], json!({"tenant": {"type": ["string", "null"], "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
         "RefreshIn": object(&["refresh_token"], json!({"refresh_token": text})),
         "Tokens": object(&["access_token", "token_type", "expires_in", "refresh_token", "session"], json!({
             "access_token": text, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}, "refresh_token": text, "session": schema("Session"),
@@ -183,8 +184,8 @@ fn schemas() -> Value {
         "SessionPage": page_of("Session"),
         "RiskStatus": {"type": "string", "enum": ["open", "mitigating", "accepted", "closed"]},
         "RiskIn": object(&["title", "impact", "probability"], json!({
-            "title": text, "description": text, "impact": level, "probability": level, "status": schema("RiskStatus"),
-            "owner": text, "tags": {"type": "array", "items": text, "maxItems": 32}, "tlp": tlp, "source": text, "external_id": text,
+            "title": text, "description": opt_text, "impact": level, "probability": level, "status": schema("RiskStatus"),
+            "owner": opt_text, "tags": {"type": "array", "items": text, "maxItems": 32}, "tlp": tlp, "source": opt_text, "external_id": opt_text,
         })),
         "RiskPatch": object(&[], json!({
             "title": text, "description": opt_text, "impact": level, "probability": level, "status": schema("RiskStatus"),

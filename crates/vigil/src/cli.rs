@@ -34,6 +34,11 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Serve the HTTP API (creates and migrates the store; on first start writes a
     /// platform-admin key to DATA_DIR/initial-admin-key).
+    #[command(
+        after_help = "Environment only (never a flag, so it stays out of the process list):\n  \
+        VIGIL_JWT_SECRET  key that signs access tokens, at least 32 bytes; every node of a\n                    \
+        deployment needs the same [default: generated once into DATA_DIR/jwt-secret]"
+    )]
     Serve,
     /// Create or migrate the store, then exit.
     Migrate,

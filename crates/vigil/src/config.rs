@@ -15,6 +15,10 @@ use vigil_api::HttpLimits;
 pub(crate) const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub(crate) const DATA_DIR_DEFAULT: &str = "./vigil-data";
 pub(crate) const LOG_DEFAULT: &str = "info";
+/// The key that signs access tokens, at least 32 bytes; every node of a deployment needs the
+/// same. Read from the environment (or `jwt_secret` in the TOML file), never from a flag.
+/// Default: generated once into DATA_DIR/jwt-secret.
+pub(crate) const JWT_SECRET_VAR: &str = "VIGIL_JWT_SECRET";
 
 /// Settings shared by every subcommand. No `Debug`: until resolved, secrets are plain strings.
 #[derive(Args)]
@@ -44,16 +48,6 @@ pub(crate) struct SettingsArgs {
     /// stderr.
     #[arg(long, global = true, env = "VIGIL_LOG", value_name = "FILTER")]
     log: Option<String>,
-    /// Key that signs access tokens, at least 32 bytes. Every node of one deployment needs
-    /// the same. [default: generated once into DATA_DIR/jwt-secret]
-    #[arg(
-        long,
-        global = true,
-        env = "VIGIL_JWT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    jwt_secret: Option<String>,
     /// Largest request body in bytes [default: 1048576].
     #[arg(
         long,
@@ -168,7 +162,8 @@ impl SettingsArgs {
                     .unwrap_or(defaults.concurrency_max),
             )?,
         };
-        let jwt_secret = self.jwt_secret.or(file.jwt_secret);
+        // Env or file only: a flag would leave the secret in the process list.
+        let jwt_secret = std::env::var(JWT_SECRET_VAR).ok().or(file.jwt_secret);
         if jwt_secret
             .as_ref()
             .is_some_and(|secret| secret.len() < vigil_service::JWT_KEY_LEN_MIN)
