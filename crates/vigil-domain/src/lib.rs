@@ -1,4 +1,5 @@
-//! vigil-domain: Vigil's vocabulary — tenants, roles, TLP markings, risks, the audit hash chain —
+//! vigil-domain: Vigil's vocabulary — tenants, roles, TLP markings, risks, indicators of
+//! compromise, the audit hash chain —
 //! as plain types whose `parse` constructors reject invalid values, so an invalid value cannot
 //! exist past the edge. No I/O, no async, no serialization formats: those belong to the layers
 //! above.
@@ -6,6 +7,7 @@
 mod audit;
 mod error;
 mod ids;
+mod indicator;
 mod page;
 mod risk;
 mod role;
@@ -20,6 +22,11 @@ pub use audit::{
 };
 pub use error::ParseError;
 pub use ids::{ApiKeyId, AuditEventId, RiskId, SessionId, TenantId, UserId};
+pub use indicator::{
+    CIDR_V4_PREFIX_LEN_MIN, CIDR_V6_PREFIX_LEN_MIN, DOMAIN_LABEL_LEN_MAX, DOMAIN_LEN_MAX,
+    EMAIL_LEN_MAX, EMAIL_LOCAL_LEN_MAX, FILE_NAME_LEN_MAX, INDICATOR_RAW_LEN_MAX, IndicatorKind,
+    IndicatorValue, REGISTRY_KEY_LEN_MAX, URL_LEN_MAX,
+};
 pub use page::{Cursor, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PageRequest};
 pub use risk::{
     BoundedText, DESCRIPTION_LEN_MAX, ExternalId, Level, NewRisk, OWNER_LEN_MAX, Risk, RiskFilter,

@@ -1,0 +1,18 @@
+//! vigil-matcher: matches telemetry values against a tenant's indicators in memory. No I/O;
+//! knows nothing of HTTP or SQL.
+//!
+//! Three steps: [`candidates`] pulls the values of an event's IOC-bearing fields (the
+//! whitelist [`FIELDS`]) and normalizes them with the same `IndicatorValue::parse` the
+//! catalogue uses; [`Index::build`] compiles a catalogue once; [`Index::matches`] answers for one
+//! candidate with about one hash probe. Validity windows, suppression and what a match causes
+//! belong to the caller.
+
+mod extract;
+mod fields;
+mod index;
+
+pub use extract::{
+    CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, FIELD_LEN_MAX, KindSet, candidates,
+};
+pub use fields::{FIELDS, OBSERVABLE_TYPES, OBSERVABLES_KEY, field_kinds};
+pub use index::{Index, IndexedIndicator};
