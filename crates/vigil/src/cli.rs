@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate` and the operator tasks. Results are JSON on stdout;
-//! logs and errors go to stderr.
+//! The command line: `serve`, `migrate`, the operator tasks and `hunt`. Results are JSON on
+//! stdout (`hunt` prints TSV or JSON Lines); logs and errors go to stderr.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -15,6 +15,7 @@ use vigil_domain::{
 use vigil_service::{KeyOwner, NewApiKeyRequest, Principal, Services};
 
 use crate::config::{Settings, SettingsArgs};
+use crate::hunt::HuntArgs;
 use crate::{serve, setup};
 
 #[derive(Parser)]
@@ -54,6 +55,9 @@ pub(crate) enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Match JSON Lines events against an indicator CSV offline; one line per match. Exit 0
+    /// when something matched, 1 when nothing did, 2 on error.
+    Hunt(HuntArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +139,7 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
     let services = setup::services(&settings).await?;
     match command {
         Command::Serve => unreachable!("handled above"),
+        Command::Hunt(_) => unreachable!("main runs hunt without settings or a store"),
         Command::Migrate => {
             print(&serde_json::json!({"migrated": true, "store": services.store().backend()}))?
         }

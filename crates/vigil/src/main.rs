@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod hunt;
 mod serve;
 mod setup;
 
@@ -19,6 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Offline and store-free: no settings, logging or runtime to set up.
+    if let cli::Command::Hunt(args) = &cli.command {
+        return hunt::run(args);
+    }
     let settings = match cli.settings.resolve() {
         Ok(settings) => settings,
         Err(err) => {

@@ -1,0 +1,710 @@
+//! `vigil hunt`: the correlator's matcher, offline. Reads an indicator CSV and JSON Lines
+//! events, prints one line per match, exits like grep (0 matched, 1 nothing matched, 2 error).
+//!
+//! Only whitelisted IOC-bearing fields are matched (`vigil_matcher::candidates`), so a value
+//! mentioned in free text such as `message` is not a match: the structured answer to
+//! `grep -F -f iocs.txt events.jsonl`.
+//!
+//! Events are read in bounded chunks on the main thread while up to `--threads` workers match
+//! the previous batch against one shared index; results are written in input order.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::Value;
+use vigil_domain::{IndicatorKind, IndicatorValue};
+use vigil_matcher::{Index, IndexedIndicator, candidates};
+
+/// Most matching threads `--threads` accepts.
+pub(crate) const HUNT_THREADS_MAX: usize = 64;
+/// Most event lines one worker matches at a time.
+pub(crate) const HUNT_CHUNK_LINES: usize = 4096;
+/// A chunk is closed once it holds this many bytes, so that long lines keep memory bounded.
+pub(crate) const HUNT_CHUNK_BYTES: usize = 4 << 20;
+/// Longest event line looked at; longer lines are skipped with a warning.
+pub(crate) const HUNT_LINE_BYTES_MAX: usize = 1 << 20;
+/// Largest indicator file read.
+pub(crate) const HUNT_INDICATORS_BYTES_MAX: u64 = 256 << 20;
+/// Warnings printed per run; the rest are only counted.
+pub(crate) const HUNT_WARNINGS_MAX: u64 = 100;
+/// Least time between two redraws of the progress line.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+const READ_BUFFER_BYTES: usize = 256 << 10;
+const WRITE_BUFFER_BYTES: usize = 64 << 10;
+
+const _: () = assert!(HUNT_THREADS_MAX >= 1 && HUNT_CHUNK_LINES >= 1);
+const _: () = assert!(HUNT_LINE_BYTES_MAX <= HUNT_CHUNK_BYTES);
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct HuntArgs {
+    /// Indicator CSV with a header row naming at least `type` and `value` (optionally
+    /// `match_subdomains`: true/false).
+    #[arg(long, value_name = "FILE")]
+    indicators: PathBuf,
+    /// Events as JSON Lines, one object per line; `-` reads stdin.
+    #[arg(long, value_name = "FILE|-")]
+    events: PathBuf,
+    /// Output: `tsv` (event_id, field, value, indicator_type) or `jsonl`.
+    #[arg(long, value_enum, default_value_t = Format::Tsv)]
+    format: Format,
+    /// Matching threads [default: available parallelism, at most 64].
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Tsv,
+    Jsonl,
+}
+
+fn parse_threads(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=HUNT_THREADS_MAX).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number from 1 to {HUNT_THREADS_MAX}")),
+    }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .clamp(1, HUNT_THREADS_MAX)
+}
+
+/// Runs `vigil hunt` and answers with its exit status.
+pub(crate) fn run(args: &HuntArgs) -> ExitCode {
+    let mut diagnostics = Diagnostics::new(io::stderr().is_terminal());
+    let result = hunt(args, &mut diagnostics);
+    diagnostics.finish();
+    match result {
+        Ok(n_matches) if n_matches > 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("vigil hunt: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The number of matches found.
+fn hunt(args: &HuntArgs, diagnostics: &mut Diagnostics) -> anyhow::Result<u64> {
+    let catalogue = load_catalogue(&args.indicators, diagnostics)?;
+    let mut input = Input::open(&args.events)?;
+    let threads = args.threads.unwrap_or_else(default_threads);
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, io::stdout().lock());
+    let scan = Scan {
+        catalogue: &catalogue,
+        format: args.format,
+        threads,
+    };
+    let n_matches = scan.run(&mut input, &mut out, diagnostics)?;
+    match out.flush() {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(err).context("write to stdout"),
+        _ => Ok(n_matches),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indicators
+
+/// The compiled index and, by indicator id, each indicator's kind.
+struct Catalogue {
+    index: Index,
+    kinds: Vec<IndicatorKind>,
+}
+
+fn load_catalogue(path: &Path, diagnostics: &mut Diagnostics) -> anyhow::Result<Catalogue> {
+    let label = path.display().to_string();
+    let text = read_indicators(path)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    if text.trim_start().starts_with('{') {
+        bail!(
+            "{label}: STIX bundles are not supported by `vigil hunt` yet; give a CSV file \
+             with a header row `type,value[,match_subdomains]`"
+        );
+    }
+    let mut records = csv_records(text)
+        .into_iter()
+        .filter(|record| !record.is_blank());
+    let header = records
+        .next()
+        .with_context(|| format!("{label}: empty; expected a header row `type,value`"))?;
+    let columns = Columns::from_header(&header).with_context(|| format!("{label}: header"))?;
+    let mut indicators = Vec::new();
+    let mut kinds = Vec::new();
+    for record in records {
+        match columns.indicator(&record) {
+            Ok((value, match_subdomains)) => {
+                indicators.push(IndexedIndicator {
+                    id: kinds.len() as u64,
+                    value: value.clone(),
+                    match_subdomains,
+                });
+                kinds.push(value.kind());
+            }
+            Err(reason) => diagnostics.warn(&label, record.line, &format!("skipped: {reason}")),
+        }
+    }
+    if indicators.is_empty() {
+        bail!("{label}: no valid indicator");
+    }
+    Ok(Catalogue {
+        index: Index::build(indicators),
+        kinds,
+    })
+}
+
+fn read_indicators(path: &Path) -> anyhow::Result<String> {
+    let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(HUNT_INDICATORS_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("read {}", path.display()))?;
+    if bytes.len() as u64 > HUNT_INDICATORS_BYTES_MAX {
+        bail!(
+            "{}: larger than {HUNT_INDICATORS_BYTES_MAX} bytes",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))
+}
+
+/// Where the indicator fields are in a row.
+struct Columns {
+    kind: usize,
+    value: usize,
+    match_subdomains: Option<usize>,
+}
+
+impl Columns {
+    fn from_header(header: &CsvRecord) -> anyhow::Result<Self> {
+        let names = header
+            .fields
+            .as_ref()
+            .map_err(|reason| anyhow::anyhow!("{reason}"))?;
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|column| column.trim().eq_ignore_ascii_case(name))
+        };
+        let (Some(kind), Some(value)) = (find("type"), find("value")) else {
+            bail!("expected columns `type` and `value`, found {names:?}");
+        };
+        Ok(Self {
+            kind,
+            value,
+            match_subdomains: find("match_subdomains"),
+        })
+    }
+
+    fn indicator(&self, record: &CsvRecord) -> Result<(IndicatorValue, bool), String> {
+        let fields = record.fields.as_ref().map_err(Clone::clone)?;
+        let get = |i: usize| fields.get(i).map_or("", |field| field.trim());
+        let raw_kind = get(self.kind);
+        let kind = IndicatorKind::parse(&raw_kind.to_ascii_lowercase())
+            .map_err(|err| format!("type {raw_kind:?}: {err}"))?;
+        let value = IndicatorValue::parse(kind, get(self.value)).map_err(|err| err.to_string())?;
+        let match_subdomains = match self.match_subdomains.map(get).unwrap_or("") {
+            "" => false,
+            raw => parse_bool(raw)
+                .ok_or_else(|| format!("match_subdomains {raw:?}: expected true or false"))?,
+        };
+        Ok((value, match_subdomains))
+    }
+}
+
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// One CSV record and the line it starts on (1-based).
+struct CsvRecord {
+    line: u64,
+    fields: Result<Vec<String>, String>,
+}
+
+impl CsvRecord {
+    fn is_blank(&self) -> bool {
+        matches!(&self.fields, Ok(fields) if fields.len() == 1 && fields[0].trim().is_empty())
+    }
+}
+
+/// The records of RFC 4180 `text`: comma-separated fields, `"`-quoted fields may hold commas,
+/// line breaks and `""` for a quote; lines end in LF or CRLF. A malformed record is an `Err`
+/// with the reason, and parsing resumes at the next line.
+fn csv_records(text: &str) -> Vec<CsvRecord> {
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    let mut records = Vec::new();
+    while chars.peek().is_some() {
+        let start = line;
+        let fields = csv_record(&mut chars, &mut line);
+        records.push(CsvRecord {
+            line: start,
+            fields,
+        });
+    }
+    records
+}
+
+fn csv_record(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    line: &mut u64,
+) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut error = None;
+    loop {
+        let mut field = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err("unterminated quoted field".to_owned()),
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => {
+                        *line += u64::from(c == '\n');
+                        field.push(c);
+                    }
+                }
+            }
+        }
+        // The rest of the field: all of an unquoted one, nothing after a closing quote.
+        let end = loop {
+            match chars.next() {
+                None => break None,
+                Some(',') => break Some(','),
+                Some('\n') => break Some('\n'),
+                Some('\r') if chars.peek() == Some(&'\n') => {}
+                Some(c) if quoted => {
+                    error.get_or_insert_with(|| format!("{c:?} after a closing quote"));
+                }
+                Some(c) => field.push(c),
+            }
+        };
+        fields.push(field);
+        if end != Some(',') {
+            *line += u64::from(end == Some('\n'));
+            return error.map_or(Ok(fields), Err);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+struct Input {
+    label: String,
+    reader: Box<dyn BufRead>,
+}
+
+impl Input {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        if path.as_os_str() == "-" {
+            return Ok(Self {
+                label: "stdin".to_owned(),
+                reader: Box::new(io::stdin().lock()),
+            });
+        }
+        let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
+        Ok(Self {
+            label: path.display().to_string(),
+            reader: Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, file)),
+        })
+    }
+}
+
+/// Event lines stored back to back.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    lines: Vec<LineSpan>,
+}
+
+struct LineSpan {
+    number: u64,
+    start: usize,
+    end: usize,
+    too_long: bool,
+}
+
+/// Up to `n_chunks` chunks; empty at the end of the input.
+fn read_batch(
+    reader: &mut dyn BufRead,
+    n_lines: &mut u64,
+    n_chunks: usize,
+) -> io::Result<Vec<Chunk>> {
+    let mut batch = Vec::with_capacity(n_chunks);
+    while batch.len() < n_chunks {
+        let mut chunk = Chunk::default();
+        while chunk.lines.len() < HUNT_CHUNK_LINES && chunk.data.len() < HUNT_CHUNK_BYTES {
+            let start = chunk.data.len();
+            let Some(too_long) = read_line(reader, &mut chunk.data)? else {
+                break;
+            };
+            *n_lines += 1;
+            chunk.lines.push(LineSpan {
+                number: *n_lines,
+                start,
+                end: chunk.data.len(),
+                too_long,
+            });
+        }
+        if chunk.lines.is_empty() {
+            break;
+        }
+        batch.push(chunk);
+    }
+    Ok(batch)
+}
+
+/// Appends one line to `buf`, without its line break. `None` at the end of the input;
+/// `Some(true)` when the line was longer than [`HUNT_LINE_BYTES_MAX`]: then nothing is kept
+/// of it.
+fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    let start = buf.len();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            break;
+        }
+        any = true;
+        let newline = available.iter().position(|byte| *byte == b'\n');
+        let part = &available[..newline.unwrap_or(available.len())];
+        if !too_long && buf.len() - start + part.len() > HUNT_LINE_BYTES_MAX {
+            too_long = true;
+            buf.truncate(start);
+        }
+        if !too_long {
+            buf.extend_from_slice(part);
+        }
+        let used = newline.map_or(part.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            break;
+        }
+    }
+    if buf.len() > start && buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(any.then_some(too_long))
+}
+
+/// What one worker made of a chunk: formatted output and warnings, in line order.
+#[derive(Default)]
+struct ChunkOut {
+    text: Vec<u8>,
+    n_matches: u64,
+    warnings: Vec<(u64, String)>,
+}
+
+struct Scan<'a> {
+    catalogue: &'a Catalogue,
+    format: Format,
+    threads: usize,
+}
+
+impl Scan<'_> {
+    /// Matches every event of `input`, writing to `out`; the number of matches. Stops
+    /// quietly when `out` is a closed pipe.
+    fn run(
+        &self,
+        input: &mut Input,
+        out: &mut impl Write,
+        diagnostics: &mut Diagnostics,
+    ) -> anyhow::Result<u64> {
+        let Input { label, reader } = input;
+        let read_error = |err| anyhow::Error::new(err).context(format!("read {label}"));
+        let mut n_lines = 0;
+        let mut n_matches = 0;
+        let mut batch = read_batch(reader, &mut n_lines, self.threads).map_err(read_error)?;
+        while !batch.is_empty() {
+            // Read the next batch while the workers match this one.
+            let (outs, next) = std::thread::scope(|scope| {
+                let workers: Vec<_> = batch
+                    .iter()
+                    .map(|chunk| scope.spawn(move || self.match_chunk(chunk)))
+                    .collect();
+                let next = read_batch(reader, &mut n_lines, self.threads);
+                let outs: Vec<ChunkOut> = workers
+                    .into_iter()
+                    .map(|worker| {
+                        worker
+                            .join()
+                            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    })
+                    .collect();
+                (outs, next)
+            });
+            for chunk_out in outs {
+                for (line, reason) in &chunk_out.warnings {
+                    diagnostics.warn(label, *line, reason);
+                }
+                n_matches += chunk_out.n_matches;
+                match out.write_all(&chunk_out.text) {
+                    Err(err) if err.kind() == io::ErrorKind::BrokenPipe => return Ok(n_matches),
+                    other => other.context("write to stdout")?,
+                }
+            }
+            diagnostics.progress(n_lines, n_matches);
+            batch = next.map_err(read_error)?;
+        }
+        Ok(n_matches)
+    }
+
+    fn match_chunk(&self, chunk: &Chunk) -> ChunkOut {
+        let mut out = ChunkOut::default();
+        for span in &chunk.lines {
+            if span.too_long {
+                let reason = format!("skipped: longer than {HUNT_LINE_BYTES_MAX} bytes");
+                out.warnings.push((span.number, reason));
+                continue;
+            }
+            let mut bytes = &chunk.data[span.start..span.end];
+            if span.number == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Value>(bytes) {
+                Ok(event @ Value::Object(_)) => self.match_event(span.number, &event, &mut out),
+                Ok(_) => out
+                    .warnings
+                    .push((span.number, "skipped: not a JSON object".to_owned())),
+                Err(err) => out
+                    .warnings
+                    .push((span.number, format!("skipped: not JSON ({err})"))),
+            }
+        }
+        out
+    }
+
+    fn match_event(&self, line: u64, event: &Value, out: &mut ChunkOut) {
+        let mut kinds = Vec::new();
+        let mut event_id = None;
+        for candidate in candidates(event) {
+            kinds.clear();
+            self.catalogue.index.for_each_match(&candidate, |id| {
+                kinds.push(self.catalogue.kinds[usize::try_from(id).expect("ids are indices")]);
+            });
+            // Two indicators of one kind (10.0.0.0/8 and 10.1.0.0/16) make one line.
+            kinds.sort_unstable();
+            kinds.dedup();
+            for kind in &kinds {
+                let event_id = event_id.get_or_insert_with(|| event_id_of(event, line));
+                let found = Match {
+                    event_id,
+                    line,
+                    field: candidate.field(),
+                    value: candidate.value(),
+                    indicator_type: kind.as_str(),
+                };
+                found.write(self.format, &mut out.text);
+                out.n_matches += 1;
+            }
+        }
+    }
+}
+
+/// The event's `event.id` (nested or dotted) or `id`, when a non-empty string or a number;
+/// else its line number.
+fn event_id_of(event: &Value, line: u64) -> String {
+    let nested = event.get("event").and_then(|inner| inner.get("id"));
+    [nested, event.get("event.id"), event.get("id")]
+        .into_iter()
+        .flatten()
+        .find_map(|id| match id {
+            Value::String(id) if !id.is_empty() => Some(id.clone()),
+            Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| line.to_string())
+}
+
+#[derive(Serialize)]
+struct Match<'a> {
+    event_id: &'a str,
+    line: u64,
+    field: &'a str,
+    value: &'a str,
+    indicator_type: &'a str,
+}
+
+impl Match<'_> {
+    fn write(&self, format: Format, out: &mut Vec<u8>) {
+        match format {
+            Format::Tsv => {
+                for (i, field) in [self.event_id, self.field, self.value, self.indicator_type]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if i > 0 {
+                        out.push(b'\t');
+                    }
+                    push_tsv_field(out, field);
+                }
+            }
+            Format::Jsonl => {
+                serde_json::to_writer(&mut *out, self).expect("a Vec takes any JSON");
+            }
+        }
+        out.push(b'\n');
+    }
+}
+
+/// `field` with tabs and line breaks written as `\t`, `\n` and `\r`, so that a match stays one
+/// line of four columns. Backslashes are left alone (registry keys are full of them); JSONL is
+/// the exact format.
+fn push_tsv_field(out: &mut Vec<u8>, field: &str) {
+    for byte in field.bytes() {
+        match byte {
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            byte => out.push(byte),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stderr
+
+/// Warnings (at most [`HUNT_WARNINGS_MAX`] printed) and, on a terminal, a progress line.
+struct Diagnostics {
+    progress: bool,
+    progress_drawn: bool,
+    last_draw: Option<Instant>,
+    n_warnings: u64,
+}
+
+impl Diagnostics {
+    fn new(progress: bool) -> Self {
+        Self {
+            progress,
+            progress_drawn: false,
+            last_draw: None,
+            n_warnings: 0,
+        }
+    }
+
+    fn warn(&mut self, source: &str, line: u64, reason: &str) {
+        self.n_warnings += 1;
+        if self.n_warnings <= HUNT_WARNINGS_MAX {
+            self.clear_progress();
+            eprintln!("vigil hunt: {source}:{line}: {reason}");
+        }
+    }
+
+    fn progress(&mut self, n_lines: u64, n_matches: u64) {
+        if !self.progress
+            || self
+                .last_draw
+                .is_some_and(|last| last.elapsed() < PROGRESS_INTERVAL)
+        {
+            return;
+        }
+        eprint!("\r\x1b[K{n_lines} lines, {n_matches} matches");
+        self.progress_drawn = true;
+        self.last_draw = Some(Instant::now());
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_drawn {
+            eprint!("\r\x1b[K");
+            self.progress_drawn = false;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.clear_progress();
+        if self.n_warnings > HUNT_WARNINGS_MAX {
+            let n_more = self.n_warnings - HUNT_WARNINGS_MAX;
+            eprintln!("vigil hunt: {n_more} more warnings not shown");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_csv(text: &str, expected: &[(u64, Result<&[&str], &str>)]) {
+        let records: Vec<(u64, Result<Vec<String>, String>)> = csv_records(text)
+            .into_iter()
+            .map(|record| (record.line, record.fields))
+            .collect();
+        let expected: Vec<(u64, Result<Vec<String>, String>)> = expected
+            .iter()
+            .map(|(line, fields)| {
+                let fields = fields
+                    .map(|fields| fields.iter().map(|f| (*f).to_owned()).collect())
+                    .map_err(str::to_owned);
+                (*line, fields)
+            })
+            .collect();
+        assert_eq!(records, expected, "{text:?}");
+    }
+
+    #[test]
+    fn csv_records_follow_rfc_4180() {
+        check_csv(
+            "a,b\r\n1,2\n",
+            &[(1, Ok(&["a", "b"])), (2, Ok(&["1", "2"]))],
+        );
+        check_csv("a,,\n", &[(1, Ok(&["a", "", ""]))]);
+        check_csv(
+            "\"x,y\",\"say \"\"hi\"\"\"",
+            &[(1, Ok(&["x,y", "say \"hi\""]))],
+        );
+        check_csv(
+            "\"two\nlines\",b\nc,d",
+            &[(1, Ok(&["two\nlines", "b"])), (3, Ok(&["c", "d"]))],
+        );
+        check_csv(
+            "\"a\"b,c\nd,e\n",
+            &[(1, Err("'b' after a closing quote")), (2, Ok(&["d", "e"]))],
+        );
+        check_csv("a,\"open", &[(1, Err("unterminated quoted field"))]);
+    }
+
+    #[test]
+    fn tsv_fields_stay_on_one_line() {
+        let mut out = Vec::new();
+        push_tsv_field(&mut out, "a\tb\nc\r\\d");
+        assert_eq!(out, b"a\\tb\\nc\\r\\d");
+    }
+
+    #[test]
+    fn event_ids_prefer_event_id_then_id_then_line() {
+        let id = |event: Value| event_id_of(&event, 7);
+        assert_eq!(
+            id(serde_json::json!({"event": {"id": "e1"}, "id": "x"})),
+            "e1"
+        );
+        assert_eq!(id(serde_json::json!({"event.id": "e2"})), "e2");
+        assert_eq!(id(serde_json::json!({"id": 42})), "42");
+        assert_eq!(id(serde_json::json!({"id": ""})), "7");
+        assert_eq!(id(serde_json::json!({"event": "x"})), "7");
+    }
+}

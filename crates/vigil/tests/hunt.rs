@@ -1,0 +1,279 @@
+//! End-to-end tests of `vigil hunt`: each runs the binary on temporary indicator and event
+//! files, with no `VIGIL_*` setting inherited from the developer's environment.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+const IOCS: &str = "type,value,match_subdomains\n\
+    ipv4,203.0.113.7,\n\
+    cidr,198.51.100.0/24,false\n\
+    domain,evil.example,true\n\
+    sha256,\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\",\n";
+
+struct Files {
+    dir: TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("create a temporary directory"),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write a test file");
+        path
+    }
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VIGIL_") {
+            command.env_remove(key);
+        }
+    }
+    command.arg("hunt").args(args).stdin(Stdio::null());
+    command
+}
+
+fn run(indicators: &Path, events: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--indicators".to_owned(),
+        indicators.display().to_string(),
+        "--events".to_owned(),
+        events.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    command(&args).output().expect("run vigil hunt")
+}
+
+/// `vigil hunt` on `iocs` and `events` written to files.
+fn hunt(iocs: &str, events: &str, extra: &[&str]) -> Output {
+    let files = Files::new();
+    run(
+        &files.write("iocs.csv", iocs),
+        &files.write("events.jsonl", events),
+        extra,
+    )
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts exit status `code` and answers stdout.
+fn expect(output: &Output, code: i32) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+#[test]
+fn nested_and_flat_addresses_match_with_event_ids_or_line_numbers() {
+    let events = "{\"event\":{\"id\":\"e-1\"},\"destination\":{\"ip\":\"203.0.113.7\"}}\n\
+        {\"dst_ip\":\"203.0.113.7\"}\n\
+        {\"event.id\":\"e-3\",\"src_ip\":\"192.0.2.1\"}\n\
+        {\"id\":\"e-4\",\"source\":{\"ip\":\"203.0.113.7\"}}\n";
+    let out = expect(&hunt(IOCS, events, &[]), 0);
+    assert_eq!(
+        out,
+        "e-1\tdestination.ip\t203.0.113.7\tipv4\n\
+         2\tdst_ip\t203.0.113.7\tipv4\n\
+         e-4\tsource.ip\t203.0.113.7\tipv4\n"
+    );
+}
+
+#[test]
+fn cidr_indicator_matches_an_address_inside_it() {
+    let events = "{\"event.id\":\"c\",\"destination\":{\"ip\":\"198.51.100.200\"}}\n\
+        {\"destination\":{\"ip\":\"198.51.101.1\"}}\n";
+    let out = expect(&hunt(IOCS, events, &[]), 0);
+    assert_eq!(out, "c\tdestination.ip\t198.51.100.200\tcidr\n");
+}
+
+#[test]
+fn domain_with_match_subdomains_matches_a_subdomain_normalized() {
+    let events = "{\"dns\":{\"question\":{\"name\":\"CDN.a.Evil.Example.\"}}}\n\
+        {\"dns\":{\"question\":{\"name\":\"notevil.example\"}}}\n";
+    let out = expect(&hunt(IOCS, events, &[]), 0);
+    assert_eq!(out, "1\tdns.question.name\tcdn.a.evil.example\tdomain\n");
+}
+
+#[test]
+fn value_only_in_message_does_not_match() {
+    let events = "{\"message\":\"connection to 203.0.113.7 from evil.example\"}\n";
+    let output = hunt(IOCS, events, &[]);
+    assert_eq!(expect(&output, 1), "");
+}
+
+#[test]
+fn nothing_matching_exits_1() {
+    let events = "{\"destination\":{\"ip\":\"192.0.2.1\"}}\n";
+    assert_eq!(expect(&hunt(IOCS, events, &[]), 1), "");
+}
+
+#[test]
+fn missing_files_exit_2() {
+    let files = Files::new();
+    let iocs = files.write("iocs.csv", IOCS);
+    let events = files.write("events.jsonl", "{}\n");
+    let missing = files.dir.path().join("missing");
+    let output = run(&missing, &events, &[]);
+    expect(&output, 2);
+    assert!(stderr(&output).contains("missing"), "{}", stderr(&output));
+    expect(&run(&iocs, &missing, &[]), 2);
+}
+
+#[test]
+fn stix_bundle_is_refused_with_exit_2() {
+    let bundle = "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[]}";
+    let output = hunt(bundle, "{}\n", &[]);
+    expect(&output, 2);
+    assert!(
+        stderr(&output).contains("STIX bundles are not supported"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn malformed_json_line_is_skipped_and_later_lines_match() {
+    let events = "{\"dst_ip\":\"203.0.113.7\"}\n\
+        {\"dst_ip\": oops\n\
+        [1,2]\n\
+        {\"dst_ip\":\"203.0.113.7\"}\n";
+    let output = hunt(IOCS, events, &[]);
+    let out = expect(&output, 0);
+    assert_eq!(
+        out,
+        "1\tdst_ip\t203.0.113.7\tipv4\n4\tdst_ip\t203.0.113.7\tipv4\n"
+    );
+    let err = stderr(&output);
+    assert!(err.contains("events.jsonl:2: skipped: not JSON"), "{err}");
+    assert!(
+        err.contains("events.jsonl:3: skipped: not a JSON object"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dash_reads_events_from_stdin() {
+    let files = Files::new();
+    let iocs = files.write("iocs.csv", IOCS);
+    let iocs = iocs.display().to_string();
+    let mut child = command(&["--indicators", &iocs, "--events", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vigil hunt");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(b"{\"file\":{\"hash\":{\"sha256\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}}}\n")
+        .expect("write events");
+    let output = child.wait_with_output().expect("wait for vigil hunt");
+    let out = expect(&output, 0);
+    assert_eq!(
+        out,
+        "1\tfile.hash.sha256\te3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\tsha256\n"
+    );
+}
+
+#[test]
+fn jsonl_output_parses() {
+    let events = "{\"event\":{\"id\":\"e-1\"},\"destination\":{\"ip\":\"203.0.113.7\"}}\n\
+        {\"dst_ip\":\"198.51.100.1\"}\n";
+    let out = expect(&hunt(IOCS, events, &["--format", "jsonl"]), 0);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"event_id": "e-1", "line": 1, "field": "destination.ip",
+                "value": "203.0.113.7", "indicator_type": "ipv4"}),
+            serde_json::json!({"event_id": "2", "line": 2, "field": "dst_ip",
+                "value": "198.51.100.1", "indicator_type": "cidr"}),
+        ]
+    );
+}
+
+#[test]
+fn one_thread_and_four_threads_print_the_same_lines() {
+    // More lines than one chunk (4096), so that several workers share the input.
+    let mut events = String::new();
+    for i in 0..10_000_u32 {
+        let line = match i % 5 {
+            0 => format!(
+                "{{\"event.id\":\"n{i}\",\"dst_ip\":\"198.51.100.{}\"}}\n",
+                i % 256
+            ),
+            1 => format!("{{\"dst_ip\":\"192.0.2.{}\"}}\n", i % 256),
+            2 => format!("{{\"dns\":{{\"question\":{{\"name\":\"h{i}.evil.example\"}}}}}}\n"),
+            3 => "not json\n".to_owned(),
+            _ => format!("{{\"message\":\"203.0.113.7 #{i}\"}}\n"),
+        };
+        events.push_str(&line);
+    }
+    let files = Files::new();
+    let iocs = files.write("iocs.csv", IOCS);
+    let events = files.write("events.jsonl", &events);
+    let one = run(&iocs, &events, &["--threads", "1"]);
+    let four = run(&iocs, &events, &["--threads", "4"]);
+    let one_out = expect(&one, 0);
+    assert_eq!(one_out.lines().count(), 4000);
+    assert_eq!(one_out, expect(&four, 0));
+    assert_eq!(stderr(&one), stderr(&four));
+}
+
+#[test]
+fn invalid_indicator_rows_warn_and_the_rest_still_match() {
+    let iocs = "type,value\n\
+        ipv4,999.1.1.1\n\
+        sha256,abc\n\
+        planet,mars\n\
+        domain,\n\
+        ipv4,203.0.113.7\n";
+    let output = hunt(iocs, "{\"dst_ip\":\"203.0.113.7\"}\n", &[]);
+    assert_eq!(expect(&output, 0), "1\tdst_ip\t203.0.113.7\tipv4\n");
+    let err = stderr(&output);
+    for line in 2..=5 {
+        assert!(err.contains(&format!("iocs.csv:{line}: skipped")), "{err}");
+    }
+}
+
+#[test]
+fn indicator_file_without_a_valid_indicator_exits_2() {
+    let output = hunt("type,value\nipv4,999.1.1.1\n", "{}\n", &[]);
+    expect(&output, 2);
+    assert!(
+        stderr(&output).contains("no valid indicator"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn zero_threads_is_a_bad_argument() {
+    expect(&hunt(IOCS, "{}\n", &["--threads", "0"]), 2);
+}
