@@ -10,9 +10,14 @@
 mod extract;
 mod fields;
 mod index;
+mod stix;
 
 pub use extract::{
     CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, FIELD_LEN_MAX, KindSet, candidates,
 };
 pub use fields::{FIELDS, OBSERVABLE_TYPES, OBSERVABLES_KEY, field_kinds};
 pub use index::{Index, IndexedIndicator};
+pub use stix::{
+    STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX, STIX_PATTERN_LEN_MAX,
+    StixError, StixImport, StixIndicator, StixRejected, parse_bundle,
+};

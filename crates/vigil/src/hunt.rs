@@ -1,5 +1,6 @@
-//! `vigil hunt`: the correlator's matcher, offline. Reads an indicator CSV and JSON Lines
-//! events, prints one line per match, exits like grep (0 matched, 1 nothing matched, 2 error).
+//! `vigil hunt`: the correlator's matcher, offline. Reads an indicator CSV or STIX 2.1 bundle
+//! and JSON Lines events, prints one line per match, exits like grep (0 matched, 1 nothing
+//! matched, 2 error).
 //!
 //! Only whitelisted IOC-bearing fields are matched (`vigil_matcher::candidates`), so a value
 //! mentioned in free text such as `message` is not a match: the structured answer to
@@ -8,6 +9,7 @@
 //! Events are read in bounded chunks on the main thread while up to `--threads` workers match
 //! the previous batch against one shared index; results are written in input order.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::num::NonZeroUsize;
@@ -19,7 +21,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
 use vigil_domain::{IndicatorKind, IndicatorValue};
-use vigil_matcher::{Index, IndexedIndicator, candidates};
+use vigil_matcher::{Index, IndexedIndicator, candidates, parse_bundle};
 
 /// Most matching threads `--threads` accepts.
 pub(crate) const HUNT_THREADS_MAX: usize = 64;
@@ -44,7 +46,8 @@ const _: () = assert!(HUNT_LINE_BYTES_MAX <= HUNT_CHUNK_BYTES);
 #[derive(Debug, clap::Args)]
 pub(crate) struct HuntArgs {
     /// Indicator CSV with a header row naming at least `type` and `value` (optionally
-    /// `match_subdomains`: true/false).
+    /// `match_subdomains`: true/false), or a STIX 2.1 bundle (JSON; `=` comparisons joined by
+    /// OR are imported, other indicators are skipped with a warning).
     #[arg(long, value_name = "FILE")]
     indicators: PathBuf,
     /// Events as JSON Lines, one object per line; `-` reads stdin.
@@ -123,12 +126,64 @@ fn load_catalogue(path: &Path, diagnostics: &mut Diagnostics) -> anyhow::Result<
     let label = path.display().to_string();
     let text = read_indicators(path)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if text.trim_start().starts_with('{') {
-        bail!(
-            "{label}: STIX bundles are not supported by `vigil hunt` yet; give a CSV file \
-             with a header row `type,value[,match_subdomains]`"
-        );
+    let indicators = if text.trim_start().starts_with('{') {
+        stix_indicators(&label, text, diagnostics)?
+    } else {
+        csv_indicators(&label, text, diagnostics)?
+    };
+    if indicators.is_empty() {
+        bail!("{label}: no valid indicator");
     }
+    let kinds = indicators.iter().map(|i| i.value.kind()).collect();
+    Ok(Catalogue {
+        index: Index::build(indicators),
+        kinds,
+    })
+}
+
+/// The indicators of a STIX 2.1 bundle (`vigil_matcher::parse_bundle`); rejected and revoked
+/// ones are warnings.
+fn stix_indicators(
+    label: &str,
+    text: &str,
+    diagnostics: &mut Diagnostics,
+) -> anyhow::Result<Vec<IndexedIndicator>> {
+    let json: Value =
+        serde_json::from_str(text).with_context(|| format!("{label}: not a JSON document"))?;
+    let import = parse_bundle(&json).with_context(|| label.to_owned())?;
+    for rejected in &import.rejected {
+        let at = rejected
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("objects[{}]", rejected.index));
+        diagnostics.warn_at(label, &at, &format!("skipped: {}", rejected.reason));
+    }
+    let mut indicators = Vec::new();
+    let mut revoked_warned = None;
+    for found in import.indicators {
+        if found.revoked {
+            // One warning per STIX indicator, not per comparison.
+            if revoked_warned.as_ref() != Some(&found.source_ref) {
+                diagnostics.warn_at(label, &found.source_ref, "skipped: revoked");
+                revoked_warned = Some(found.source_ref);
+            }
+            continue;
+        }
+        indicators.push(IndexedIndicator {
+            id: indicators.len() as u64,
+            value: found.value,
+            match_subdomains: false,
+        });
+    }
+    Ok(indicators)
+}
+
+/// The rows of an indicator CSV; invalid rows are warnings.
+fn csv_indicators(
+    label: &str,
+    text: &str,
+    diagnostics: &mut Diagnostics,
+) -> anyhow::Result<Vec<IndexedIndicator>> {
     let mut records = csv_records(text)
         .into_iter()
         .filter(|record| !record.is_blank());
@@ -137,27 +192,17 @@ fn load_catalogue(path: &Path, diagnostics: &mut Diagnostics) -> anyhow::Result<
         .with_context(|| format!("{label}: empty; expected a header row `type,value`"))?;
     let columns = Columns::from_header(&header).with_context(|| format!("{label}: header"))?;
     let mut indicators = Vec::new();
-    let mut kinds = Vec::new();
     for record in records {
         match columns.indicator(&record) {
-            Ok((value, match_subdomains)) => {
-                indicators.push(IndexedIndicator {
-                    id: kinds.len() as u64,
-                    value: value.clone(),
-                    match_subdomains,
-                });
-                kinds.push(value.kind());
-            }
-            Err(reason) => diagnostics.warn(&label, record.line, &format!("skipped: {reason}")),
+            Ok((value, match_subdomains)) => indicators.push(IndexedIndicator {
+                id: indicators.len() as u64,
+                value,
+                match_subdomains,
+            }),
+            Err(reason) => diagnostics.warn(label, record.line, &format!("skipped: {reason}")),
         }
     }
-    if indicators.is_empty() {
-        bail!("{label}: no valid indicator");
-    }
-    Ok(Catalogue {
-        index: Index::build(indicators),
-        kinds,
-    })
+    Ok(indicators)
 }
 
 fn read_indicators(path: &Path) -> anyhow::Result<String> {
@@ -608,11 +653,21 @@ impl Diagnostics {
         }
     }
 
+    /// `vigil hunt: SOURCE:LINE: REASON`.
     fn warn(&mut self, source: &str, line: u64, reason: &str) {
+        self.emit(format_args!("{source}:{line}: {reason}"));
+    }
+
+    /// `vigil hunt: SOURCE: OBJECT: REASON`, for an object of a STIX bundle.
+    fn warn_at(&mut self, source: &str, object: &str, reason: &str) {
+        self.emit(format_args!("{source}: {object}: {reason}"));
+    }
+
+    fn emit(&mut self, warning: fmt::Arguments<'_>) {
         self.n_warnings += 1;
         if self.n_warnings <= HUNT_WARNINGS_MAX {
             self.clear_progress();
-            eprintln!("vigil hunt: {source}:{line}: {reason}");
+            eprintln!("vigil hunt: {warning}");
         }
     }
 

@@ -142,12 +142,94 @@ fn missing_files_exit_2() {
 }
 
 #[test]
-fn stix_bundle_is_refused_with_exit_2() {
-    let bundle = "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[]}";
-    let output = hunt(bundle, "{}\n", &[]);
+fn minimal_stix_bundle_is_read_like_a_csv() {
+    let bundle = "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[\
+        {\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--1\",\
+         \"pattern\":\"[ipv4-addr:value = '203.0.113.7']\",\"pattern_type\":\"stix\",\
+         \"valid_from\":\"2024-01-01T00:00:00Z\"}]}";
+    let output = hunt(bundle, "{\"dst_ip\":\"203.0.113.7\"}\n", &[]);
+    assert_eq!(expect(&output, 0), "1\tdst_ip\t203.0.113.7\tipv4\n");
+}
+
+/// A bundle like the OASIS `stix2` library writes: identity and marking definition alongside,
+/// OR-split patterns, an AND pattern, a sigma rule and a revoked indicator.
+const STIX_BUNDLE: &str = r#"{
+  "type": "bundle",
+  "id": "bundle--65496c4c-95a1-40bc-abb9-daf6e0c7cb43",
+  "objects": [
+    {"type": "identity", "spec_version": "2.1",
+     "id": "identity--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+     "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+     "name": "Example CERT", "identity_class": "organization"},
+    {"type": "marking-definition", "spec_version": "2.1",
+     "id": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+     "created": "2017-01-20T00:00:00.000Z", "definition_type": "tlp",
+     "name": "TLP:GREEN", "definition": {"tlp": "green"}},
+    {"type": "indicator", "spec_version": "2.1",
+     "id": "indicator--2b05794a-39c6-4b52-8474-52597e531d23",
+     "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+     "pattern": "[ipv4-addr:value = '198.51.100.0/24'] OR [domain-name:value = 'evil.example' OR file:name = 'it\\'s.exe']",
+     "pattern_type": "stix", "pattern_version": "2.1", "valid_from": "2024-01-01T00:00:00Z"},
+    {"type": "indicator", "spec_version": "2.1",
+     "id": "indicator--0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b",
+     "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+     "pattern": "[ipv4-addr:value = '203.0.113.7' AND file:name = 'a.exe']",
+     "pattern_type": "stix", "pattern_version": "2.1", "valid_from": "2024-01-01T00:00:00Z"},
+    {"type": "indicator", "spec_version": "2.1",
+     "id": "indicator--7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5e",
+     "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+     "pattern": "title: x", "pattern_type": "sigma", "valid_from": "2024-01-01T00:00:00Z"},
+    {"type": "indicator", "spec_version": "2.1",
+     "id": "indicator--5e4d3c2b-1a09-4f8e-9d7c-6b5a49382716",
+     "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+     "pattern": "[ipv4-addr:value = '192.0.2.1']", "revoked": true,
+     "pattern_type": "stix", "pattern_version": "2.1", "valid_from": "2024-01-01T00:00:00Z"}
+  ]
+}"#;
+
+#[test]
+fn stix_bundle_matches_and_reports_what_it_skipped() {
+    let events = "{\"event.id\":\"a\",\"destination\":{\"ip\":\"198.51.100.9\"}}\n\
+        {\"event.id\":\"b\",\"dns\":{\"question\":{\"name\":\"Evil.Example\"}}}\n\
+        {\"event.id\":\"c\",\"file\":{\"name\":\"it's.exe\"}}\n\
+        {\"event.id\":\"d\",\"destination\":{\"ip\":\"203.0.113.7\"}}\n\
+        {\"event.id\":\"e\",\"destination\":{\"ip\":\"192.0.2.1\"}}\n";
+    let files = Files::new();
+    let output = run(
+        &files.write("bundle.json", STIX_BUNDLE),
+        &files.write("events.jsonl", events),
+        &[],
+    );
+    assert_eq!(
+        expect(&output, 0),
+        "a\tdestination.ip\t198.51.100.9\tcidr\n\
+         b\tdns.question.name\tevil.example\tdomain\n\
+         c\tfile.name\tit's.exe\tfile_name\n"
+    );
+    let err = stderr(&output);
+    for warning in [
+        "bundle.json: indicator--0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b: skipped: pattern: AND",
+        "bundle.json: indicator--7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5e: skipped: pattern_type \"sigma\"",
+        "bundle.json: indicator--5e4d3c2b-1a09-4f8e-9d7c-6b5a49382716: skipped: revoked",
+    ] {
+        assert!(err.contains(warning), "{warning}\n{err}");
+    }
+    assert_eq!(err.lines().count(), 3, "{err}");
+}
+
+#[test]
+fn document_that_is_not_a_bundle_exits_2() {
+    let output = hunt("{\"type\":\"indicator\"}", "{}\n", &[]);
     expect(&output, 2);
     assert!(
-        stderr(&output).contains("STIX bundles are not supported"),
+        stderr(&output).contains("not a STIX bundle"),
+        "{}",
+        stderr(&output)
+    );
+    let output = hunt("{\"type\":\"bundle\",\"objects\":[]}", "{}\n", &[]);
+    expect(&output, 2);
+    assert!(
+        stderr(&output).contains("no valid indicator"),
         "{}",
         stderr(&output)
     );
