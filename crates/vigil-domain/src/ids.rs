@@ -49,6 +49,14 @@ id_type!(UserId, "user id");
 id_type!(SessionId, "session id");
 id_type!(RiskId, "risk id");
 id_type!(AuditEventId, "audit event id");
+id_type!(FindingId, "finding id");
+id_type!(IndicatorId, "indicator id");
+id_type!(SuppressionId, "suppression id");
+id_type!(
+    /// A telemetry event as Vigil stored it (not the agent's own id, which is `client_id`).
+    EventId, "event id"
+);
+id_type!(MatchId, "match id");
 
 impl TenantId {
     /// The audit chain of platform-level changes (tenants, platform keys) is kept under the

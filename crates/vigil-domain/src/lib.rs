@@ -5,12 +5,15 @@
 //! above.
 
 mod audit;
+mod catalogue;
 mod error;
+mod finding;
 mod ids;
 mod indicator;
 mod page;
 mod risk;
 mod role;
+mod telemetry;
 mod tenant;
 mod text;
 mod timestamp;
@@ -20,8 +23,19 @@ pub use audit::{
     AuditEvent, AuditFields, ChainBreak, ChainBreakKind, ChainHead, ChainReport, ChainVerifier,
     GENESIS_HASH, Sha256Hex,
 };
+pub use catalogue::{
+    Confidence, Indicator, IndicatorFilter, IndicatorPatch, NewIndicator, NewSuppression,
+    Suppression,
+};
 pub use error::ParseError;
-pub use ids::{ApiKeyId, AuditEventId, RiskId, SessionId, TenantId, UserId};
+pub use finding::{
+    ASSET_LEN_MAX, Asset, Finding, FindingFilter, FindingPatch, FindingStatus, IllegalTransition,
+    NewFinding, Severity,
+};
+pub use ids::{
+    ApiKeyId, AuditEventId, EventId, FindingId, IndicatorId, MatchId, RiskId, SessionId,
+    SuppressionId, TenantId, UserId,
+};
 pub use indicator::{
     CIDR_V4_PREFIX_LEN_MIN, CIDR_V6_PREFIX_LEN_MIN, DOMAIN_LABEL_LEN_MAX, DOMAIN_LEN_MAX,
     EMAIL_LEN_MAX, EMAIL_LOCAL_LEN_MAX, FILE_NAME_LEN_MAX, INDICATOR_RAW_LEN_MAX, IndicatorKind,
@@ -33,6 +47,10 @@ pub use risk::{
     RiskPatch, RiskStatus, RiskTitle, Source, TAGS_MAX, Tag, Tags,
 };
 pub use role::{Permission, Role};
+pub use telemetry::{
+    CLIENT_EVENT_ID_LEN_MAX, ClientEventId, EVENT_TYPE_LEN_MAX, EventType, IocMatch,
+    MATCH_FIELD_LEN_MAX, MatchField, MatchFilter, NewEvent, NewMatch, ReopenCause, TelemetryEvent,
+};
 pub use tenant::{Email, Slug, Tenant, TenantName};
 pub use timestamp::Timestamp;
 pub use tlp::Tlp;

@@ -51,6 +51,7 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::NotFound => ServiceError::NotFound,
             StoreError::Conflict(reason) => ServiceError::Conflict(reason),
+            StoreError::Invalid(err) => err.into(),
             StoreError::Unavailable(reason) => ServiceError::Unavailable(reason),
             other @ (StoreError::Corrupt { .. } | StoreError::Backend(_)) => {
                 ServiceError::Internal(other.to_string())

@@ -30,10 +30,13 @@ macro_rules! scope_of_row {
 }
 
 mod audit;
+mod catalogue;
 mod credentials;
+mod findings;
 mod migrate;
 mod risks;
 mod row;
+mod telemetry;
 mod tenants;
 
 use std::str::FromStr;
@@ -120,7 +123,28 @@ impl PostgresStore {
         &self,
         chain: TenantId,
     ) -> StoreResult<Transaction<'static, Postgres>> {
+        let tx = self.pool.begin().await.map_err(map_err)?;
+        Self::scope(tx, chain).await
+    }
+
+    /// `begin_scoped` for a read-only transaction that sees one snapshot throughout.
+    pub(crate) async fn begin_scoped_snapshot(
+        &self,
+        chain: TenantId,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Must come before any other statement of the transaction.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        Self::scope(tx, chain).await
+    }
+
+    async fn scope(
+        mut tx: Transaction<'static, Postgres>,
+        chain: TenantId,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
         sqlx::query(concat!("SET LOCAL ROLE ", app_role!()))
             .execute(&mut *tx)
             .await

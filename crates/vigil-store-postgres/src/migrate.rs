@@ -12,11 +12,14 @@ use vigil_store::{StoreError, StoreResult};
 use crate::row::map_err;
 
 /// (version, name, SQL). Append only.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/0001_foundation.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/0001_foundation.sql"),
+    ),
+    (2, "ioc", include_str!("../migrations/0002_ioc.sql")),
+];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.
 const MIGRATION_LOCK: (i32, i32) = (crate::LOCK_CLASS_MIGRATIONS, 0);

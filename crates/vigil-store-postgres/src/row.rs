@@ -6,7 +6,8 @@ use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 use vigil_domain::Timestamp;
 use vigil_store::{
-    ApiKeyRow, AuditRow, RiskRow, SessionRow, StoreError, StoreResult, TenantRow, UserRow,
+    ApiKeyRow, AuditRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow, SessionRow,
+    StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
 };
 
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
@@ -145,5 +146,82 @@ pub(crate) fn audit(row: &PgRow) -> StoreResult<AuditRow> {
         reason: get(row, "reason")?,
         prev_hash: get(row, "prev_hash")?,
         hash: get(row, "hash")?,
+    })
+}
+
+pub(crate) fn finding(row: &PgRow) -> StoreResult<FindingRow> {
+    Ok(FindingRow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        title: get(row, "title")?,
+        description: get(row, "description")?,
+        severity: get(row, "severity")?,
+        status: get(row, "status")?,
+        asset: get(row, "asset")?,
+        source: get(row, "source")?,
+        external_id: get(row, "external_id")?,
+        tlp: get(row, "tlp")?,
+        reopen_count: i64::from(get::<i32>(row, "reopen_count")?),
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn indicator(row: &PgRow) -> StoreResult<IndicatorRow> {
+    Ok(IndicatorRow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        kind: get(row, "kind")?,
+        value: get(row, "value")?,
+        valid_from: opt_at(row, "valid_from")?,
+        valid_until: opt_at(row, "valid_until")?,
+        confidence: get::<Option<i32>>(row, "confidence")?.map(i64::from),
+        tlp: get(row, "tlp")?,
+        active: get(row, "active")?,
+        source: get(row, "source")?,
+        source_ref: get(row, "source_ref")?,
+        finding_id: get(row, "finding_id")?,
+        match_subdomains: get(row, "match_subdomains")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn suppression(row: &PgRow) -> StoreResult<SuppressionRow> {
+    Ok(SuppressionRow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        kind: get(row, "kind")?,
+        value: get(row, "value")?,
+        match_subdomains: get(row, "match_subdomains")?,
+        reason: get(row, "reason")?,
+        created_at: at(row, "created_at")?,
+    })
+}
+
+pub(crate) fn event(row: &PgRow) -> StoreResult<EventRow> {
+    Ok(EventRow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        client_id: get(row, "client_id")?,
+        event_type: get(row, "event_type")?,
+        occurred_at: opt_at(row, "occurred_at")?,
+        body: get(row, "body")?,
+        received_at: at(row, "received_at")?,
+    })
+}
+
+pub(crate) fn ioc_match(row: &PgRow) -> StoreResult<MatchRow> {
+    Ok(MatchRow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        indicator_id: get(row, "indicator_id")?,
+        indicator_kind: get(row, "indicator_kind")?,
+        event_id: get(row, "event_id")?,
+        field: get(row, "field")?,
+        value: get(row, "value")?,
+        finding_id: get(row, "finding_id")?,
+        reopened: get(row, "reopened")?,
+        matched_at: at(row, "matched_at")?,
     })
 }

@@ -9,11 +9,14 @@
 //! own connections and run alongside (WAL).
 
 mod audit;
+mod catalogue;
 mod credentials;
+mod findings;
 mod migrate;
 mod pool;
 mod risks;
 mod row;
+mod telemetry;
 mod tenants;
 
 use std::path::Path;

@@ -7,11 +7,14 @@ use vigil_store::{StoreError, StoreResult};
 use crate::row::map_err;
 
 /// (version, name, SQL). Append only.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/0001_foundation.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/0001_foundation.sql"),
+    ),
+    (2, "ioc", include_str!("../migrations/0002_ioc.sql")),
+];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
     conn.execute_batch(

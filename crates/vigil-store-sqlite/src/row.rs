@@ -8,7 +8,8 @@ use rusqlite::{ErrorCode, Row};
 use uuid::Uuid;
 use vigil_domain::Timestamp;
 use vigil_store::{
-    ApiKeyRow, AuditRow, RiskRow, SessionRow, StoreError, StoreResult, TenantRow, UserRow,
+    ApiKeyRow, AuditRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow, SessionRow,
+    StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
 };
 
 /// Column lists, in the order the decoders below read them.
@@ -45,8 +46,38 @@ macro_rules! audit_columns {
          prev_hash, hash"
     };
 }
+macro_rules! finding_columns {
+    () => {
+        "id, tenant_id, title, description, severity, status, asset, source, external_id, tlp, \
+         reopen_count, created_at, updated_at"
+    };
+}
+macro_rules! indicator_columns {
+    () => {
+        "id, tenant_id, kind, value, valid_from, valid_until, confidence, tlp, active, source, \
+         source_ref, finding_id, match_subdomains, created_at, updated_at"
+    };
+}
+macro_rules! suppression_columns {
+    () => {
+        "id, tenant_id, kind, value, match_subdomains, reason, created_at"
+    };
+}
+macro_rules! event_columns {
+    () => {
+        "id, tenant_id, client_id, event_type, occurred_at, body, received_at"
+    };
+}
+macro_rules! match_columns {
+    () => {
+        "id, tenant_id, indicator_id, indicator_kind, event_id, field, value, finding_id, \
+         reopened, matched_at"
+    };
+}
 pub(crate) use {
-    api_key_columns, audit_columns, risk_columns, session_columns, tenant_columns, user_columns,
+    api_key_columns, audit_columns, event_columns, finding_columns, indicator_columns,
+    match_columns, risk_columns, session_columns, suppression_columns, tenant_columns,
+    user_columns,
 };
 
 pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
@@ -201,6 +232,87 @@ pub(crate) fn audit(row: &Row<'_>) -> StoreResult<AuditRow> {
         reason: opt_text(row, 10)?,
         prev_hash: text(row, 11)?,
         hash: text(row, 12)?,
+    })
+}
+
+fn flag(row: &Row<'_>, column: usize) -> StoreResult<bool> {
+    row.get(column).map_err(map_err)
+}
+
+pub(crate) fn finding(row: &Row<'_>) -> StoreResult<FindingRow> {
+    Ok(FindingRow {
+        id: uuid(row, 0)?,
+        tenant_id: uuid(row, 1)?,
+        title: text(row, 2)?,
+        description: opt_text(row, 3)?,
+        severity: text(row, 4)?,
+        status: text(row, 5)?,
+        asset: opt_text(row, 6)?,
+        source: opt_text(row, 7)?,
+        external_id: opt_text(row, 8)?,
+        tlp: text(row, 9)?,
+        reopen_count: int(row, 10)?,
+        created_at: at(row, 11)?,
+        updated_at: at(row, 12)?,
+    })
+}
+
+pub(crate) fn indicator(row: &Row<'_>) -> StoreResult<IndicatorRow> {
+    Ok(IndicatorRow {
+        id: uuid(row, 0)?,
+        tenant_id: uuid(row, 1)?,
+        kind: text(row, 2)?,
+        value: text(row, 3)?,
+        valid_from: opt_at(row, 4)?,
+        valid_until: opt_at(row, 5)?,
+        confidence: row.get(6).map_err(map_err)?,
+        tlp: text(row, 7)?,
+        active: flag(row, 8)?,
+        source: opt_text(row, 9)?,
+        source_ref: opt_text(row, 10)?,
+        finding_id: opt_uuid(row, 11)?,
+        match_subdomains: flag(row, 12)?,
+        created_at: at(row, 13)?,
+        updated_at: at(row, 14)?,
+    })
+}
+
+pub(crate) fn suppression(row: &Row<'_>) -> StoreResult<SuppressionRow> {
+    Ok(SuppressionRow {
+        id: uuid(row, 0)?,
+        tenant_id: uuid(row, 1)?,
+        kind: text(row, 2)?,
+        value: text(row, 3)?,
+        match_subdomains: flag(row, 4)?,
+        reason: opt_text(row, 5)?,
+        created_at: at(row, 6)?,
+    })
+}
+
+pub(crate) fn event(row: &Row<'_>) -> StoreResult<EventRow> {
+    Ok(EventRow {
+        id: uuid(row, 0)?,
+        tenant_id: uuid(row, 1)?,
+        client_id: opt_text(row, 2)?,
+        event_type: text(row, 3)?,
+        occurred_at: opt_at(row, 4)?,
+        body: text(row, 5)?,
+        received_at: at(row, 6)?,
+    })
+}
+
+pub(crate) fn ioc_match(row: &Row<'_>) -> StoreResult<MatchRow> {
+    Ok(MatchRow {
+        id: uuid(row, 0)?,
+        tenant_id: uuid(row, 1)?,
+        indicator_id: uuid(row, 2)?,
+        indicator_kind: text(row, 3)?,
+        event_id: uuid(row, 4)?,
+        field: text(row, 5)?,
+        value: text(row, 6)?,
+        finding_id: opt_uuid(row, 7)?,
+        reopened: flag(row, 8)?,
+        matched_at: at(row, 9)?,
     })
 }
 

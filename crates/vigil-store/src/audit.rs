@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 use vigil_domain::{
-    AuditEvent, AuditEventId, AuditFields, ChainHead, Risk, Tenant, TenantId, Timestamp,
+    AuditEvent, AuditEventId, AuditFields, ChainHead, Finding, Indicator, ReopenCause, Risk,
+    Suppression, Tenant, TenantId, Timestamp,
 };
 
 use crate::{ApiKey, Session, User};
@@ -103,6 +104,83 @@ impl AuditDraft {
         )
     }
 
+    pub fn finding(action: &'static str, before: Option<&Finding>, after: &Finding) -> Self {
+        Self::new(
+            action,
+            "finding",
+            after.id.to_string(),
+            before.map(finding_json),
+            Some(finding_json(after)),
+        )
+    }
+
+    /// The correlator's reopen: the snapshot after it also names the match that caused it,
+    /// so the trail alone answers "why was this finding reopened?".
+    pub fn finding_reopened(before: &Finding, after: &Finding, cause: &ReopenCause) -> Self {
+        let mut snapshot = finding_json(after);
+        snapshot["reopened_by"] = json!({
+            "indicator_id": cause.indicator_id.to_string(),
+            "event_id": cause.event_id.to_string(),
+            "field": cause.field.as_str(),
+            "value": cause.value,
+        });
+        Self::new(
+            "finding.reopen",
+            "finding",
+            after.id.to_string(),
+            Some(finding_json(before)),
+            Some(snapshot),
+        )
+    }
+
+    pub fn indicator(
+        action: &'static str,
+        before: Option<&Indicator>,
+        after: Option<&Indicator>,
+    ) -> Self {
+        let id = after
+            .or(before)
+            .map(|i| i.id.to_string())
+            .unwrap_or_default();
+        Self::new(
+            action,
+            "indicator",
+            id,
+            before.map(indicator_json),
+            after.map(indicator_json),
+        )
+    }
+
+    /// One event per import, with its counts: an import of a million indicators writes one
+    /// line to the trail, not a million.
+    pub fn indicator_import(label: &str, created: u64, updated: u64, unchanged: u64) -> Self {
+        Self::new(
+            "indicator.import",
+            "indicator_import",
+            label.to_owned(),
+            None,
+            Some(json!({"created": created, "updated": updated, "unchanged": unchanged})),
+        )
+    }
+
+    pub fn suppression(
+        action: &'static str,
+        before: Option<&Suppression>,
+        after: Option<&Suppression>,
+    ) -> Self {
+        let id = after
+            .or(before)
+            .map(|s| s.id.to_string())
+            .unwrap_or_default();
+        Self::new(
+            action,
+            "suppression",
+            id,
+            before.map(suppression_json),
+            after.map(suppression_json),
+        )
+    }
+
     fn new(
         action: &'static str,
         entity_type: &'static str,
@@ -199,5 +277,47 @@ fn risk_json(risk: &Risk) -> Value {
         "tlp": risk.tlp.as_str(),
         "source": risk.source.as_ref().map(|s| s.as_str()),
         "external_id": risk.external_id.as_ref().map(|e| e.as_str()),
+    })
+}
+
+fn finding_json(finding: &Finding) -> Value {
+    json!({
+        "id": finding.id.to_string(),
+        "title": finding.title.as_str(),
+        "description": finding.description.as_ref().map(|d| d.as_str()),
+        "severity": finding.severity.as_str(),
+        "status": finding.status.as_str(),
+        "asset": finding.asset.as_ref().map(|a| a.as_str()),
+        "source": finding.source.as_ref().map(|s| s.as_str()),
+        "external_id": finding.external_id.as_ref().map(|e| e.as_str()),
+        "tlp": finding.tlp.as_str(),
+        "reopen_count": finding.reopen_count,
+    })
+}
+
+fn indicator_json(indicator: &Indicator) -> Value {
+    json!({
+        "id": indicator.id.to_string(),
+        "type": indicator.kind().as_str(),
+        "value": indicator.value.as_str(),
+        "valid_from": indicator.valid_from.map(|at| at.to_string()),
+        "valid_until": indicator.valid_until.map(|at| at.to_string()),
+        "confidence": indicator.confidence.map(|c| c.get()),
+        "tlp": indicator.tlp.as_str(),
+        "active": indicator.active,
+        "source": indicator.source.as_ref().map(|s| s.as_str()),
+        "source_ref": indicator.source_ref.as_ref().map(|s| s.as_str()),
+        "finding_id": indicator.finding_id.map(|id| id.to_string()),
+        "match_subdomains": indicator.match_subdomains,
+    })
+}
+
+fn suppression_json(suppression: &Suppression) -> Value {
+    json!({
+        "id": suppression.id.to_string(),
+        "type": suppression.value.kind().as_str(),
+        "value": suppression.value.as_str(),
+        "match_subdomains": suppression.match_subdomains,
+        "reason": suppression.reason.as_ref().map(|r| r.as_str()),
     })
 }

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// A uniqueness rule or a precondition (such as an expected refresh hash) did not hold.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The change breaks a rule checked inside the store's transaction: an illegal status
+    /// transition, a reference to something the tenant does not have.
+    #[error("{0}")]
+    Invalid(ParseError),
     /// The store could not be reached in time (pool exhausted, connection refused, busy).
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -8,6 +8,7 @@
 
 mod audit;
 mod error;
+mod ioc_rows;
 mod model;
 mod rows;
 
@@ -16,13 +17,20 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use vigil_domain::{
-    ApiKeyId, AuditEvent, ChainHead, Email, NewRisk, PageRequest, Risk, RiskFilter, RiskId,
-    RiskPatch, SessionId, Sha256Hex, Slug, Tenant, TenantId, TenantName, Timestamp, UserId,
+    ApiKeyId, AuditEvent, ChainHead, Email, EventId, Finding, FindingFilter, FindingId,
+    FindingPatch, FindingStatus, Indicator, IndicatorFilter, IndicatorId, IndicatorPatch, IocMatch,
+    MatchFilter, NewEvent, NewFinding, NewIndicator, NewMatch, NewRisk, NewSuppression,
+    PageRequest, ReopenCause, Risk, RiskFilter, RiskId, RiskPatch, SessionId, Sha256Hex, Slug,
+    Suppression, SuppressionId, TelemetryEvent, Tenant, TenantId, TenantName, Timestamp, UserId,
 };
 
 pub use audit::{AuditDraft, AuditFilter, Change, seal};
 pub use error::{StoreError, StoreResult};
-pub use model::{ApiKey, NewApiKey, NewSession, NewUser, Page, PoolStats, Scope, Session, User};
+pub use ioc_rows::{EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow};
+pub use model::{
+    ApiKey, CatalogueSnapshot, ImportCounts, NewApiKey, NewSession, NewUser, Page, PoolStats,
+    Scope, Session, StoredEvent, User,
+};
 pub use rows::{
     ApiKeyRow, AuditRow, RiskRow, SessionRow, TenantRow, UserRow, contains_pattern, tags_json,
 };
@@ -158,9 +166,159 @@ pub trait AuditRepo: Send + Sync {
     async fn audit_head(&self, chain: TenantId) -> StoreResult<Option<ChainHead>>;
 }
 
+#[async_trait]
+pub trait FindingRepo: Send + Sync {
+    /// Fails with `Conflict` when (source, external id) is already taken in the tenant.
+    async fn create_finding(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        finding: NewFinding,
+    ) -> StoreResult<Finding>;
+    async fn get_finding(&self, tenant: TenantId, id: FindingId) -> StoreResult<Finding>;
+    /// Newest first.
+    async fn list_findings(
+        &self,
+        tenant: TenantId,
+        filter: &FindingFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Finding>>;
+    async fn update_finding(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: FindingId,
+        patch: FindingPatch,
+    ) -> StoreResult<Finding>;
+    /// Moves the finding to `to`; `Invalid` when the lifecycle does not allow it from the
+    /// status the finding has when the transaction reads it.
+    async fn transition_finding(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: FindingId,
+        to: FindingStatus,
+    ) -> StoreResult<Finding>;
+    /// The correlator's reopen: a closed finding becomes in progress, atomically, with an
+    /// audit event naming `cause`, and the answer is `true`. Any other status: nothing
+    /// changes, nothing is audited, `false`.
+    async fn reopen_finding(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: FindingId,
+        cause: &ReopenCause,
+    ) -> StoreResult<bool>;
+}
+
+/// The indicator catalogue and the suppression list. Every change bumps the tenant's
+/// catalogue version in its transaction.
+#[async_trait]
+pub trait CatalogueRepo: Send + Sync {
+    /// `Conflict` when the tenant already has this (type, value); `Invalid` when
+    /// `finding_id` names no finding of the tenant.
+    async fn create_indicator(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        indicator: NewIndicator,
+    ) -> StoreResult<Indicator>;
+    /// Adds or refreshes `indicators` in one transaction, keyed by (type, value): new ones
+    /// are created, changed ones updated, identical ones left alone. `label` names the
+    /// import in its one audit event. The caller removes duplicates within the batch.
+    async fn import_indicators(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        indicators: Vec<NewIndicator>,
+        label: &str,
+    ) -> StoreResult<ImportCounts>;
+    async fn get_indicator(&self, tenant: TenantId, id: IndicatorId) -> StoreResult<Indicator>;
+    /// Newest first.
+    async fn list_indicators(
+        &self,
+        tenant: TenantId,
+        filter: &IndicatorFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Indicator>>;
+    async fn update_indicator(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: IndicatorId,
+        patch: IndicatorPatch,
+    ) -> StoreResult<Indicator>;
+    async fn delete_indicator(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: IndicatorId,
+    ) -> StoreResult<()>;
+    /// `Conflict` when the tenant already suppresses this (type, value).
+    async fn create_suppression(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        suppression: NewSuppression,
+    ) -> StoreResult<Suppression>;
+    /// Newest first.
+    async fn list_suppressions(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Suppression>>;
+    async fn delete_suppression(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: SuppressionId,
+    ) -> StoreResult<()>;
+    /// The tenant's catalogue version: 0 before its first change.
+    async fn catalogue_version(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// The active indicators and all suppressions, read in one transaction together with
+    /// the version they belong to.
+    async fn catalogue_snapshot(&self, tenant: TenantId) -> StoreResult<CatalogueSnapshot>;
+}
+
+#[async_trait]
+pub trait TelemetryRepo: Send + Sync {
+    /// Stores `events` in one transaction and answers in the same order. An event whose
+    /// client id the tenant already has is not stored again: its answer names the stored
+    /// event and says `duplicate`.
+    async fn insert_events(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    async fn get_event(&self, tenant: TenantId, id: EventId) -> StoreResult<TelemetryEvent>;
+    /// Stores `matches` in one transaction.
+    async fn record_matches(
+        &self,
+        tenant: TenantId,
+        matches: Vec<NewMatch>,
+    ) -> StoreResult<Vec<IocMatch>>;
+    /// Newest first.
+    async fn list_matches(
+        &self,
+        tenant: TenantId,
+        filter: &MatchFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<IocMatch>>;
+}
+
 /// A storage backend: every repository plus health.
 #[async_trait]
-pub trait Store: TenantRepo + ApiKeyRepo + UserRepo + SessionRepo + RiskRepo + AuditRepo {
+pub trait Store:
+    TenantRepo
+    + ApiKeyRepo
+    + UserRepo
+    + SessionRepo
+    + RiskRepo
+    + AuditRepo
+    + FindingRepo
+    + CatalogueRepo
+    + TelemetryRepo
+{
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// Round-trips a trivial query: what `/readyz` asks.

@@ -3,7 +3,8 @@ use std::fmt;
 use crate::{StoreError, StoreResult};
 
 use vigil_domain::{
-    ApiKeyId, Cursor, Email, Role, SessionId, Sha256Hex, TenantId, Timestamp, UserId,
+    ApiKeyId, Cursor, Email, EventId, Indicator, Role, SessionId, Sha256Hex, Suppression, TenantId,
+    Timestamp, UserId,
 };
 
 /// Whose rows a call may touch: the platform's own (platform-admin keys and users) or one
@@ -217,4 +218,29 @@ pub struct PoolStats {
     pub size: u32,
     pub idle: u32,
     pub max: u32,
+}
+
+/// What an import did, by (type, value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What the correlator compiles: a tenant's active indicators and suppressions as of
+/// `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueSnapshot {
+    pub version: i64,
+    pub indicators: Vec<Indicator>,
+    pub suppressions: Vec<Suppression>,
+}
+
+/// The answer for one event of `insert_events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: EventId,
+    /// The tenant already had an event with this client id; `id` is that event.
+    pub duplicate: bool,
 }
