@@ -48,8 +48,9 @@ async fn nodes_starting_together_migrate_once() {
         // race to migrate the empty schema again.
         let mut conn = PgConnection::connect_with(&fresh.options).await.unwrap();
         conn.execute(
-            "DROP TABLE vigil_migrations, audit_heads, audit_events, risks, sessions, users,
-                api_keys, tenants",
+            "DROP TABLE vigil_migrations, ioc_matches, telemetry_events, catalogue_versions,
+                suppressions, indicators, findings, audit_heads, audit_events, risks, sessions,
+                users, api_keys, tenants",
         )
         .await
         .unwrap();

@@ -123,6 +123,35 @@ async fn rls_hides_other_tenants_from_an_unfiltered_query() {
     .await;
 }
 
+/// Every table that holds a tenant's rows has row-level security on, so a table added later
+/// without its policy fails here.
+#[tokio::test]
+async fn every_tenant_table_has_row_level_security() {
+    with_fresh_store(|Fresh { options, .. }| async move {
+        let mut conn = PgConnection::connect_with(&options).await.unwrap();
+        let unprotected: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+               AND NOT c.relrowsecurity",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(unprotected.is_empty(), "without RLS: {unprotected:?}");
+        let n_tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_class c
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert!(n_tables >= 12, "the query sees the tables: {n_tables}");
+    })
+    .await;
+}
+
 /// The application role appends to the audit trail and nothing more: a tenant transaction
 /// cannot edit or delete its own events, nor touch its tenant row.
 #[tokio::test]
@@ -139,6 +168,11 @@ async fn the_app_role_cannot_rewrite_the_audit_trail() {
             "DELETE FROM audit_events",
             "UPDATE tenants SET name = 'renamed'",
             "DELETE FROM tenants",
+            // Telemetry and matches are evidence, like the trail.
+            "UPDATE telemetry_events SET body = '{}'",
+            "DELETE FROM telemetry_events",
+            "UPDATE ioc_matches SET reopened = false",
+            "DELETE FROM ioc_matches",
         ] {
             let mut tx = begin_as_app(&mut conn, Some(alpha.id)).await;
             let err = sqlx::query(statement)

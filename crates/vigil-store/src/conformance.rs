@@ -21,6 +21,7 @@ pub async fn story(store: &dyn Store) {
     users_and_sessions(store, acme, globex).await;
     risks(store, acme, globex).await;
     audit(store, acme, globex).await;
+    crate::conformance_ioc::story(store, acme, globex).await;
 }
 
 fn change() -> Change {

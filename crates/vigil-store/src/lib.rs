@@ -14,6 +14,8 @@ mod rows;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+mod conformance_ioc;
 
 use async_trait::async_trait;
 use vigil_domain::{
