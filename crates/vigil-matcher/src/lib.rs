@@ -7,11 +7,13 @@
 //! candidate with about one hash probe. Validity windows, suppression and what a match causes
 //! belong to the caller.
 
+mod csv;
 mod extract;
 mod fields;
 mod index;
 mod stix;
 
+pub use csv::{CsvError, CsvImport, CsvIndicator, CsvRejected, parse_indicator_csv};
 pub use extract::{
     CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, FIELD_LEN_MAX, KindSet, candidates,
 };

@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
-use vigil_domain::{IndicatorKind, IndicatorValue};
-use vigil_matcher::{Index, IndexedIndicator, candidates, parse_bundle};
+use vigil_domain::{IndicatorKind, Timestamp};
+use vigil_matcher::{
+    CsvIndicator, Index, IndexedIndicator, candidates, parse_bundle, parse_indicator_csv,
+};
 
 /// Most matching threads `--threads` accepts.
 pub(crate) const HUNT_THREADS_MAX: usize = 64;
@@ -178,29 +180,42 @@ fn stix_indicators(
     Ok(indicators)
 }
 
-/// The rows of an indicator CSV; invalid rows are warnings.
+/// The rows of an indicator CSV (`vigil_matcher::parse_indicator_csv`); invalid rows are
+/// warnings. Inactive and expired indicators are left out, as the service's index does.
 fn csv_indicators(
     label: &str,
     text: &str,
     diagnostics: &mut Diagnostics,
 ) -> anyhow::Result<Vec<IndexedIndicator>> {
-    let mut records = csv_records(text)
-        .into_iter()
-        .filter(|record| !record.is_blank());
-    let header = records
-        .next()
-        .with_context(|| format!("{label}: empty; expected a header row `type,value`"))?;
-    let columns = Columns::from_header(&header).with_context(|| format!("{label}: header"))?;
+    let import = parse_indicator_csv(text).with_context(|| label.to_owned())?;
+    for rejected in &import.rejected {
+        diagnostics.warn(
+            label,
+            rejected.line,
+            &format!("skipped: {}", rejected.reason),
+        );
+    }
+    let now = Timestamp::now();
+    let live = |new: &vigil_domain::NewIndicator| {
+        new.active
+            && new.valid_from.is_none_or(|from| from <= now)
+            && new.valid_until.is_none_or(|until| now < until)
+    };
     let mut indicators = Vec::new();
-    for record in records {
-        match columns.indicator(&record) {
-            Ok((value, match_subdomains)) => indicators.push(IndexedIndicator {
-                id: indicators.len() as u64,
-                value,
-                match_subdomains,
-            }),
-            Err(reason) => diagnostics.warn(label, record.line, &format!("skipped: {reason}")),
+    for CsvIndicator { line, indicator } in import.indicators {
+        if !live(&indicator) {
+            diagnostics.warn(
+                label,
+                line,
+                "skipped: inactive or outside its validity window",
+            );
+            continue;
         }
+        indicators.push(IndexedIndicator {
+            id: indicators.len() as u64,
+            value: indicator.value,
+            match_subdomains: indicator.match_subdomains,
+        });
     }
     Ok(indicators)
 }
@@ -218,135 +233,6 @@ fn read_indicators(path: &Path) -> anyhow::Result<String> {
         );
     }
     String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))
-}
-
-/// Where the indicator fields are in a row.
-struct Columns {
-    kind: usize,
-    value: usize,
-    match_subdomains: Option<usize>,
-}
-
-impl Columns {
-    fn from_header(header: &CsvRecord) -> anyhow::Result<Self> {
-        let names = header
-            .fields
-            .as_ref()
-            .map_err(|reason| anyhow::anyhow!("{reason}"))?;
-        let find = |name: &str| {
-            names
-                .iter()
-                .position(|column| column.trim().eq_ignore_ascii_case(name))
-        };
-        let (Some(kind), Some(value)) = (find("type"), find("value")) else {
-            bail!("expected columns `type` and `value`, found {names:?}");
-        };
-        Ok(Self {
-            kind,
-            value,
-            match_subdomains: find("match_subdomains"),
-        })
-    }
-
-    fn indicator(&self, record: &CsvRecord) -> Result<(IndicatorValue, bool), String> {
-        let fields = record.fields.as_ref().map_err(Clone::clone)?;
-        let get = |i: usize| fields.get(i).map_or("", |field| field.trim());
-        let raw_kind = get(self.kind);
-        let kind = IndicatorKind::parse(&raw_kind.to_ascii_lowercase())
-            .map_err(|err| format!("type {raw_kind:?}: {err}"))?;
-        let value = IndicatorValue::parse(kind, get(self.value)).map_err(|err| err.to_string())?;
-        let match_subdomains = match self.match_subdomains.map(get).unwrap_or("") {
-            "" => false,
-            raw => parse_bool(raw)
-                .ok_or_else(|| format!("match_subdomains {raw:?}: expected true or false"))?,
-        };
-        Ok((value, match_subdomains))
-    }
-}
-
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" => Some(true),
-        "false" | "no" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// One CSV record and the line it starts on (1-based).
-struct CsvRecord {
-    line: u64,
-    fields: Result<Vec<String>, String>,
-}
-
-impl CsvRecord {
-    fn is_blank(&self) -> bool {
-        matches!(&self.fields, Ok(fields) if fields.len() == 1 && fields[0].trim().is_empty())
-    }
-}
-
-/// The records of RFC 4180 `text`: comma-separated fields, `"`-quoted fields may hold commas,
-/// line breaks and `""` for a quote; lines end in LF or CRLF. A malformed record is an `Err`
-/// with the reason, and parsing resumes at the next line.
-fn csv_records(text: &str) -> Vec<CsvRecord> {
-    let mut chars = text.chars().peekable();
-    let mut line = 1;
-    let mut records = Vec::new();
-    while chars.peek().is_some() {
-        let start = line;
-        let fields = csv_record(&mut chars, &mut line);
-        records.push(CsvRecord {
-            line: start,
-            fields,
-        });
-    }
-    records
-}
-
-fn csv_record(
-    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    line: &mut u64,
-) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut error = None;
-    loop {
-        let mut field = String::new();
-        let quoted = chars.peek() == Some(&'"');
-        if quoted {
-            chars.next();
-            loop {
-                match chars.next() {
-                    None => return Err("unterminated quoted field".to_owned()),
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => {
-                        *line += u64::from(c == '\n');
-                        field.push(c);
-                    }
-                }
-            }
-        }
-        // The rest of the field: all of an unquoted one, nothing after a closing quote.
-        let end = loop {
-            match chars.next() {
-                None => break None,
-                Some(',') => break Some(','),
-                Some('\n') => break Some('\n'),
-                Some('\r') if chars.peek() == Some(&'\n') => {}
-                Some(c) if quoted => {
-                    error.get_or_insert_with(|| format!("{c:?} after a closing quote"));
-                }
-                Some(c) => field.push(c),
-            }
-        };
-        fields.push(field);
-        if end != Some(',') {
-            *line += u64::from(end == Some('\n'));
-            return error.map_or(Ok(fields), Err);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,45 +589,6 @@ impl Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check_csv(text: &str, expected: &[(u64, Result<&[&str], &str>)]) {
-        let records: Vec<(u64, Result<Vec<String>, String>)> = csv_records(text)
-            .into_iter()
-            .map(|record| (record.line, record.fields))
-            .collect();
-        let expected: Vec<(u64, Result<Vec<String>, String>)> = expected
-            .iter()
-            .map(|(line, fields)| {
-                let fields = fields
-                    .map(|fields| fields.iter().map(|f| (*f).to_owned()).collect())
-                    .map_err(str::to_owned);
-                (*line, fields)
-            })
-            .collect();
-        assert_eq!(records, expected, "{text:?}");
-    }
-
-    #[test]
-    fn csv_records_follow_rfc_4180() {
-        check_csv(
-            "a,b\r\n1,2\n",
-            &[(1, Ok(&["a", "b"])), (2, Ok(&["1", "2"]))],
-        );
-        check_csv("a,,\n", &[(1, Ok(&["a", "", ""]))]);
-        check_csv(
-            "\"x,y\",\"say \"\"hi\"\"\"",
-            &[(1, Ok(&["x,y", "say \"hi\""]))],
-        );
-        check_csv(
-            "\"two\nlines\",b\nc,d",
-            &[(1, Ok(&["two\nlines", "b"])), (3, Ok(&["c", "d"]))],
-        );
-        check_csv(
-            "\"a\"b,c\nd,e\n",
-            &[(1, Err("'b' after a closing quote")), (2, Ok(&["d", "e"]))],
-        );
-        check_csv("a,\"open", &[(1, Err("unterminated quoted field"))]);
-    }
 
     #[test]
     fn tsv_fields_stay_on_one_line() {
