@@ -93,6 +93,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(reason) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", reason)
             }
+            ServiceError::TooLarge(reason) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
+            }
             ServiceError::Overloaded(reason) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", reason)
             }

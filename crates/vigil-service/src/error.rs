@@ -20,6 +20,9 @@ pub enum ServiceError {
     Invalid { field: String, reason: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request carries more than a named limit allows.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// Too much of one expensive thing at once; worth retrying shortly.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),

@@ -3,6 +3,8 @@
 //! the rule that the tenant comes from the credential. Knows nothing of HTTP or SQL dialects:
 //! it talks to storage only through the `vigil-store` traits.
 
+mod catalogue;
+mod correlate;
 mod error;
 mod key_cache;
 mod principal;
@@ -10,6 +12,14 @@ mod secrets;
 mod services;
 mod tokens;
 
+pub use catalogue::{
+    IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,
+    ImportReport,
+};
+pub use correlate::{
+    BatchFormat, EventProblem, IngestReport, IngestedEvent, Reopener, StoreReopener,
+    TELEMETRY_BATCH_EVENTS_MAX,
+};
 pub use error::{ServiceError, ServiceResult};
 pub use key_cache::{API_KEY_CACHE_MAX, API_KEY_CACHE_TTL};
 pub use principal::{Credential, Principal};

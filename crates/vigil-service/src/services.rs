@@ -89,17 +89,27 @@ pub struct Services {
     jwt: Arc<JwtKey>,
     password_slots: Arc<tokio::sync::Semaphore>,
     keys: Arc<crate::key_cache::KeyCache>,
+    pub(crate) catalogues: Arc<crate::correlate::CatalogueCache>,
+    pub(crate) reopener: Arc<dyn crate::Reopener>,
 }
 
 impl Services {
     pub fn new(store: Arc<dyn Store>, jwt: JwtKey) -> Self {
         let slots = tokio::sync::Semaphore::new(PASSWORD_HASHES_CONCURRENT_MAX);
         Self {
+            reopener: Arc::new(crate::StoreReopener(Arc::clone(&store))),
             store,
             jwt: Arc::new(jwt),
             password_slots: Arc::new(slots),
             keys: Arc::default(),
+            catalogues: Arc::default(),
         }
+    }
+
+    /// The same services with another reopener (tests inject failing ones).
+    pub fn with_reopener(mut self, reopener: Arc<dyn crate::Reopener>) -> Self {
+        self.reopener = reopener;
+        self
     }
 
     /// Runs one argon2id computation on the blocking pool, if a slot is free.

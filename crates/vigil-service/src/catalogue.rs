@@ -1,0 +1,384 @@
+//! Findings, the indicator catalogue (with CSV and STIX import), the suppression list and
+//! the match history: the use cases around IOC correlation that are not ingest.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use vigil_domain::{
+    Confidence, ExternalId, Finding, FindingFilter, FindingId, FindingPatch, FindingStatus,
+    Indicator, IndicatorFilter, IndicatorId, IndicatorPatch, IocMatch, MatchFilter, NewFinding,
+    NewIndicator, NewSuppression, PageRequest, Permission, Source, Suppression, SuppressionId,
+    Timestamp,
+};
+use vigil_matcher::{StixIndicator, parse_bundle, parse_indicator_csv};
+use vigil_store::{ImportCounts, Page};
+
+use crate::{Principal, ServiceError, ServiceResult, Services};
+
+/// Most indicators one import may carry; a larger one is refused as a whole.
+pub const IMPORT_INDICATORS_MAX: usize = 1_000_000;
+/// Most rejected rows or objects an import answer lists one by one; the count is exact.
+pub const IMPORT_REJECTIONS_LISTED_MAX: usize = 1_000;
+
+/// What an import body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// An indicator CSV (see `vigil_matcher::parse_indicator_csv`).
+    Csv,
+    /// A STIX 2.1 bundle.
+    Stix,
+}
+
+/// One row or object an import did not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRejection {
+    /// The CSV line (1-based, the header is line 1) or the bundle's `objects` index.
+    pub index: Option<u64>,
+    /// The STIX object's id, when it has one.
+    pub id: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub counts: ImportCounts,
+    pub n_rejected: u64,
+    /// The first `IMPORT_REJECTIONS_LISTED_MAX` rejections.
+    pub rejected: Vec<ImportRejection>,
+    /// STIX objects of other types (identities, marking definitions, …), not indicators.
+    pub skipped_other: u64,
+}
+
+impl ImportReport {
+    fn reject(&mut self, rejection: ImportRejection) {
+        self.n_rejected += 1;
+        if self.rejected.len() < IMPORT_REJECTIONS_LISTED_MAX {
+            self.rejected.push(rejection);
+        }
+    }
+}
+
+/// The source STIX imports are filed under.
+const STIX_SOURCE: &str = "stix";
+
+impl Services {
+    // ---- findings -------------------------------------------------------------------------
+
+    pub async fn create_finding(
+        &self,
+        principal: &Principal,
+        finding: NewFinding,
+        reason: Option<String>,
+    ) -> ServiceResult<Finding> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        let change = principal.change(reason);
+        Ok(self
+            .store()
+            .create_finding(tenant, &change, finding)
+            .await?)
+    }
+
+    pub async fn get_finding(
+        &self,
+        principal: &Principal,
+        id: FindingId,
+    ) -> ServiceResult<Finding> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store().get_finding(tenant, id).await?)
+    }
+
+    pub async fn list_findings(
+        &self,
+        principal: &Principal,
+        filter: &FindingFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Finding>> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store().list_findings(tenant, filter, page).await?)
+    }
+
+    pub async fn update_finding(
+        &self,
+        principal: &Principal,
+        id: FindingId,
+        patch: FindingPatch,
+        reason: Option<String>,
+    ) -> ServiceResult<Finding> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        if patch.is_empty() {
+            return Err(ServiceError::invalid("body", "names no field to change"));
+        }
+        let change = principal.change(reason);
+        Ok(self
+            .store()
+            .update_finding(tenant, &change, id, patch)
+            .await?)
+    }
+
+    pub async fn transition_finding(
+        &self,
+        principal: &Principal,
+        id: FindingId,
+        to: FindingStatus,
+        reason: Option<String>,
+    ) -> ServiceResult<Finding> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        let change = principal.change(reason);
+        Ok(self
+            .store()
+            .transition_finding(tenant, &change, id, to)
+            .await?)
+    }
+
+    /// The matches that reopened `id`, newest first: why the finding was reopened.
+    pub async fn finding_reopens(
+        &self,
+        principal: &Principal,
+        id: FindingId,
+        page: PageRequest,
+    ) -> ServiceResult<Page<IocMatch>> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        self.store().get_finding(tenant, id).await?;
+        let filter = MatchFilter {
+            finding_id: Some(id),
+            reopened: Some(true),
+            ..MatchFilter::default()
+        };
+        Ok(self.store().list_matches(tenant, &filter, page).await?)
+    }
+
+    pub async fn list_matches(
+        &self,
+        principal: &Principal,
+        filter: &MatchFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<IocMatch>> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store().list_matches(tenant, filter, page).await?)
+    }
+
+    // ---- indicators -----------------------------------------------------------------------
+
+    pub async fn create_indicator(
+        &self,
+        principal: &Principal,
+        indicator: NewIndicator,
+        reason: Option<String>,
+    ) -> ServiceResult<Indicator> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        indicator.validate()?;
+        let change = principal.change(reason);
+        Ok(self
+            .store()
+            .create_indicator(tenant, &change, indicator)
+            .await?)
+    }
+
+    pub async fn get_indicator(
+        &self,
+        principal: &Principal,
+        id: IndicatorId,
+    ) -> ServiceResult<Indicator> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store().get_indicator(tenant, id).await?)
+    }
+
+    pub async fn list_indicators(
+        &self,
+        principal: &Principal,
+        filter: &IndicatorFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Indicator>> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store().list_indicators(tenant, filter, page).await?)
+    }
+
+    pub async fn update_indicator(
+        &self,
+        principal: &Principal,
+        id: IndicatorId,
+        patch: IndicatorPatch,
+        reason: Option<String>,
+    ) -> ServiceResult<Indicator> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        if patch.is_empty() {
+            return Err(ServiceError::invalid("body", "names no field to change"));
+        }
+        let change = principal.change(reason);
+        Ok(self
+            .store()
+            .update_indicator(tenant, &change, id, patch)
+            .await?)
+    }
+
+    pub async fn delete_indicator(
+        &self,
+        principal: &Principal,
+        id: IndicatorId,
+        reason: Option<String>,
+    ) -> ServiceResult<()> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        let change = principal.change(reason);
+        Ok(self.store().delete_indicator(tenant, &change, id).await?)
+    }
+
+    /// Imports a CSV or a STIX bundle: every valid indicator is created or refreshed in one
+    /// transaction, every invalid one is listed with its reason, and a document that is not
+    /// a CSV or a bundle at all is refused whole.
+    pub async fn import_indicators(
+        &self,
+        principal: &Principal,
+        format: ImportFormat,
+        body: &str,
+        reason: Option<String>,
+    ) -> ServiceResult<ImportReport> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        let (indicators, mut report) = match format {
+            ImportFormat::Csv => read_csv(body)?,
+            ImportFormat::Stix => read_stix(body)?,
+        };
+        if indicators.len() > IMPORT_INDICATORS_MAX {
+            return Err(ServiceError::invalid(
+                "body",
+                format!("holds more than {IMPORT_INDICATORS_MAX} indicators; split it"),
+            ));
+        }
+        let label = match format {
+            ImportFormat::Csv => "csv",
+            ImportFormat::Stix => "stix",
+        };
+        let change = principal.change(reason);
+        let indicators = last_wins(indicators);
+        report.counts = self
+            .store()
+            .import_indicators(tenant, &change, indicators, label)
+            .await?;
+        Ok(report)
+    }
+
+    // ---- suppressions ---------------------------------------------------------------------
+
+    pub async fn create_suppression(
+        &self,
+        principal: &Principal,
+        suppression: NewSuppression,
+        reason: Option<String>,
+    ) -> ServiceResult<Suppression> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        suppression.validate()?;
+        let change = principal.change(reason);
+        Ok(self
+            .store()
+            .create_suppression(tenant, &change, suppression)
+            .await?)
+    }
+
+    pub async fn list_suppressions(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Suppression>> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        Ok(self.store().list_suppressions(tenant, page).await?)
+    }
+
+    pub async fn delete_suppression(
+        &self,
+        principal: &Principal,
+        id: SuppressionId,
+        reason: Option<String>,
+    ) -> ServiceResult<()> {
+        let tenant = principal.require_tenant(Permission::WriteData)?;
+        let change = principal.change(reason);
+        Ok(self.store().delete_suppression(tenant, &change, id).await?)
+    }
+}
+
+/// One indicator per (type, value): a later row of the same document wins.
+fn last_wins(indicators: Vec<NewIndicator>) -> Vec<NewIndicator> {
+    let mut position: HashMap<(vigil_domain::IndicatorKind, String), usize> = HashMap::new();
+    let mut out: Vec<NewIndicator> = Vec::with_capacity(indicators.len());
+    for indicator in indicators {
+        let key = (indicator.value.kind(), indicator.value.as_str().to_owned());
+        match position.get(&key) {
+            Some(&i) => out[i] = indicator,
+            None => {
+                position.insert(key, out.len());
+                out.push(indicator);
+            }
+        }
+    }
+    out
+}
+
+fn read_csv(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
+    let import =
+        parse_indicator_csv(body).map_err(|err| ServiceError::invalid("body", err.to_string()))?;
+    let mut report = ImportReport::default();
+    for rejected in import.rejected {
+        report.reject(ImportRejection {
+            index: Some(rejected.line),
+            id: None,
+            reason: rejected.reason,
+        });
+    }
+    let indicators = import
+        .indicators
+        .into_iter()
+        .map(|row| row.indicator)
+        .collect();
+    Ok((indicators, report))
+}
+
+fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
+    let json: Value = serde_json::from_str(body)
+        .map_err(|err| ServiceError::invalid("body", format!("not JSON: {err}")))?;
+    let import =
+        parse_bundle(&json).map_err(|err| ServiceError::invalid("body", err.to_string()))?;
+    let mut report = ImportReport {
+        skipped_other: import.skipped_other as u64,
+        ..ImportReport::default()
+    };
+    for rejected in import.rejected {
+        report.reject(ImportRejection {
+            index: Some(rejected.index as u64),
+            id: rejected.id,
+            reason: rejected.reason,
+        });
+    }
+    let mut indicators = Vec::with_capacity(import.indicators.len());
+    for found in import.indicators {
+        let id = found.source_ref.clone();
+        match stix_indicator(found) {
+            Ok(indicator) => indicators.push(indicator),
+            Err(reason) => report.reject(ImportRejection {
+                index: None,
+                id: Some(id),
+                reason,
+            }),
+        }
+    }
+    Ok((indicators, report))
+}
+
+/// A STIX indicator as a catalogue entry: a revoked one is kept but inactive, so a feed that
+/// revokes an indicator switches it off.
+fn stix_indicator(found: StixIndicator) -> Result<NewIndicator, String> {
+    let at = |what: &str, raw: Option<String>| {
+        raw.map(|raw| Timestamp::parse(&raw).map_err(|err| format!("{what}: {err}")))
+            .transpose()
+    };
+    let mut new = NewIndicator::new(found.value);
+    new.valid_from = at("valid_from", found.valid_from)?;
+    new.valid_until = at("valid_until", found.valid_until)?;
+    new.confidence = found
+        .confidence
+        .map(|c| Confidence::parse(i64::from(c)))
+        .transpose()
+        .map_err(|err| err.to_string())?;
+    new.active = !found.revoked;
+    new.source = Some(Source::parse(STIX_SOURCE).map_err(|err| err.to_string())?);
+    new.source_ref = Some(ExternalId::parse(&found.source_ref).map_err(|err| err.to_string())?);
+    new.validate().map_err(|err| err.to_string())?;
+    Ok(new)
+}

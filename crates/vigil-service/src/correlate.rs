@@ -1,0 +1,455 @@
+//! Telemetry ingest and IOC correlation.
+//!
+//! A batch is parsed event by event (an invalid event is rejected with its reason, the others
+//! go on), the valid events are stored in one transaction — from then on they are never lost
+//! or altered — and the new ones are matched against the tenant's compiled catalogue. Each
+//! match that points at a closed finding reopens it through the [`Reopener`] port; then the
+//! matches are recorded. A failed reopen or match write is reported for its event and does
+//! not stop the rest of the batch.
+//!
+//! The compiled catalogue is cached per tenant and rebuilt when the tenant's catalogue version
+//! moves, which every indicator or suppression change does in its own transaction: one store
+//! read per batch, never one per event or per indicator.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use vigil_domain::{
+    ClientEventId, EventId, EventType, FindingId, IndicatorId, IndicatorKind, IocMatch, MatchField,
+    NewEvent, NewMatch, Permission, ReopenCause, TenantId, Timestamp,
+};
+use vigil_matcher::{Candidate, Index, IndexedIndicator, candidates};
+use vigil_store::{CatalogueSnapshot, Change, Store, StoreResult};
+
+use crate::{Principal, ServiceError, ServiceResult, Services};
+
+/// Most events in one ingest batch; a larger batch is refused whole (413 over HTTP).
+pub const TELEMETRY_BATCH_EVENTS_MAX: usize = 5_000;
+
+/// The keys an event object may have.
+const EVENT_KEYS: [&str; 4] = ["client_id", "type", "timestamp", "properties"];
+
+/// Reopens findings for the correlator: the narrow port between matching and the findings it
+/// points at. `Ok(true)` when the finding was closed and now is in progress, `Ok(false)`
+/// when it was not closed (nothing changes).
+#[async_trait]
+pub trait Reopener: Send + Sync {
+    async fn reopen(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        finding: FindingId,
+        cause: &ReopenCause,
+    ) -> StoreResult<bool>;
+}
+
+/// The production reopener: the store's atomic, audited reopen.
+pub struct StoreReopener(pub Arc<dyn Store>);
+
+#[async_trait]
+impl Reopener for StoreReopener {
+    async fn reopen(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        finding: FindingId,
+        cause: &ReopenCause,
+    ) -> StoreResult<bool> {
+        self.0.reopen_finding(tenant, change, finding, cause).await
+    }
+}
+
+/// How an ingest body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFormat {
+    /// One JSON array of event objects.
+    JsonArray,
+    /// One event object per line.
+    Ndjson,
+}
+
+/// An event of the batch that was stored (or already had been).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedEvent {
+    /// Position in the batch, 0-based.
+    pub index: usize,
+    pub id: EventId,
+    pub duplicate: bool,
+}
+
+/// An event of the batch that was refused, or whose correlation failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventProblem {
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub events: Vec<IngestedEvent>,
+    pub rejected: Vec<EventProblem>,
+    /// Every match recorded, with the batch index of its event.
+    pub matches: Vec<(usize, IocMatch)>,
+    /// Stored events whose reopen or match write failed; they stay stored.
+    pub errors: Vec<EventProblem>,
+}
+
+impl IngestReport {
+    pub fn accepted(&self) -> usize {
+        self.events.iter().filter(|e| !e.duplicate).count()
+    }
+
+    pub fn duplicates(&self) -> usize {
+        self.events.iter().filter(|e| e.duplicate).count()
+    }
+}
+
+/// What the index needs to know about an indicator once it matched.
+struct Meta {
+    id: IndicatorId,
+    kind: IndicatorKind,
+    finding: Option<FindingId>,
+    valid_from: Option<Timestamp>,
+    valid_until: Option<Timestamp>,
+}
+
+impl Meta {
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.valid_from.is_none_or(|from| from <= now)
+            && self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
+/// A tenant's catalogue compiled for matching.
+pub(crate) struct Compiled {
+    version: i64,
+    indicators: Index,
+    meta: Vec<Meta>,
+    suppressions: Index,
+}
+
+impl Compiled {
+    fn build(snapshot: CatalogueSnapshot) -> Self {
+        let mut meta = Vec::with_capacity(snapshot.indicators.len());
+        let mut indexed = Vec::with_capacity(snapshot.indicators.len());
+        for indicator in snapshot.indicators {
+            meta.push(Meta {
+                id: indicator.id,
+                kind: indicator.kind(),
+                finding: indicator.finding_id,
+                valid_from: indicator.valid_from,
+                valid_until: indicator.valid_until,
+            });
+            indexed.push(IndexedIndicator {
+                id: indexed.len() as u64,
+                value: indicator.value,
+                match_subdomains: indicator.match_subdomains,
+            });
+        }
+        let suppressions =
+            snapshot
+                .suppressions
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| IndexedIndicator {
+                    id: i as u64,
+                    value: s.value,
+                    match_subdomains: s.match_subdomains,
+                });
+        Compiled {
+            version: snapshot.version,
+            indicators: Index::build(indexed),
+            meta,
+            suppressions: Index::build(suppressions),
+        }
+    }
+
+    /// The live, unsuppressed indicators `candidate` matches.
+    fn matches<'a>(&'a self, candidate: &Candidate, now: Timestamp, out: &mut Vec<&'a Meta>) {
+        let mut suppressed = false;
+        self.suppressions
+            .for_each_match(candidate, |_| suppressed = true);
+        if suppressed {
+            return;
+        }
+        self.indicators.for_each_match(candidate, |id| {
+            let meta = &self.meta[id as usize];
+            if meta.is_live(now) {
+                out.push(meta);
+            }
+        });
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Compiled>>>>;
+
+/// Compiled catalogues by tenant. A tenant's slot is locked while it is rebuilt, so
+/// concurrent batches wait for one build instead of each making its own.
+#[derive(Default)]
+pub(crate) struct CatalogueCache {
+    slots: Mutex<HashMap<TenantId, Slot>>,
+}
+
+impl CatalogueCache {
+    async fn get(&self, store: &Arc<dyn Store>, tenant: TenantId) -> ServiceResult<Arc<Compiled>> {
+        let version = store.catalogue_version(tenant).await?;
+        let slot = {
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(slots.entry(tenant).or_default())
+        };
+        let mut compiled = slot.lock().await;
+        if let Some(current) = compiled.as_ref().filter(|c| c.version >= version) {
+            return Ok(Arc::clone(current));
+        }
+        let snapshot = store.catalogue_snapshot(tenant).await?;
+        let built = tokio::task::spawn_blocking(move || Compiled::build(snapshot))
+            .await
+            .map_err(|err| ServiceError::Internal(format!("index build failed: {err}")))?;
+        let built = Arc::new(built);
+        *compiled = Some(Arc::clone(&built));
+        Ok(built)
+    }
+}
+
+/// One event of the batch that passed validation.
+struct Parsed {
+    index: usize,
+    event: NewEvent,
+    properties: Value,
+}
+
+/// Splits a body into event texts, by format. A JSON array that does not parse is refused
+/// whole: there is no telling where its events begin.
+fn split_batch(body: &str, format: BatchFormat) -> ServiceResult<Vec<&str>> {
+    match format {
+        BatchFormat::JsonArray => {
+            let events: Vec<&RawValue> = serde_json::from_str(body).map_err(|err| {
+                ServiceError::invalid("body", format!("not a JSON array of events: {err}"))
+            })?;
+            Ok(events.into_iter().map(RawValue::get).collect())
+        }
+        BatchFormat::Ndjson => Ok(body
+            .lines()
+            .map(|line| line.trim_end_matches('\r'))
+            .filter(|line| !line.trim().is_empty())
+            .collect()),
+    }
+}
+
+fn parse_event(raw: &str) -> Result<(NewEvent, Value), String> {
+    let value: Value = serde_json::from_str(raw).map_err(|err| format!("not JSON: {err}"))?;
+    let Value::Object(mut object) = value else {
+        return Err("an event must be a JSON object".into());
+    };
+    if let Some(unknown) = object.keys().find(|k| !EVENT_KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field `{unknown}`; an event has client_id, type, timestamp and properties"
+        ));
+    }
+    let properties = match object.remove("properties") {
+        Some(Value::Object(properties)) => Value::Object(properties),
+        Some(_) => return Err("`properties` must be a JSON object".into()),
+        None => return Err("the event has no `properties`".into()),
+    };
+    let text = |object: &Map<String, Value>, key: &str| match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`{key}` must be a string")),
+    };
+    let event_type = text(&object, "type")?.ok_or("the event has no `type`")?;
+    let event = NewEvent {
+        client_id: text(&object, "client_id")?
+            .map(ClientEventId::parse_owned)
+            .transpose()
+            .map_err(|err| err.to_string())?,
+        event_type: EventType::parse_owned(event_type).map_err(|err| err.to_string())?,
+        occurred_at: text(&object, "timestamp")?
+            .map(|raw| Timestamp::parse(&raw))
+            .transpose()
+            .map_err(|err| err.to_string())?,
+        body: raw.to_owned(),
+    };
+    Ok((event, properties))
+}
+
+/// The matches of one event, one per (indicator, field, value).
+fn match_event(
+    compiled: &Compiled,
+    event_id: EventId,
+    properties: &Value,
+    now: Timestamp,
+) -> Vec<NewMatch> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut hits = Vec::new();
+    for candidate in candidates(properties) {
+        hits.clear();
+        compiled.matches(&candidate, now, &mut hits);
+        for meta in &hits {
+            if !seen.insert((
+                meta.id,
+                candidate.field().to_owned(),
+                candidate.value().to_owned(),
+            )) {
+                continue;
+            }
+            let Ok(field) = MatchField::parse(candidate.field()) else {
+                continue;
+            };
+            out.push(NewMatch {
+                indicator_id: meta.id,
+                indicator_kind: meta.kind,
+                event_id,
+                field,
+                value: candidate.value().to_owned(),
+                finding_id: meta.finding,
+                reopened: false,
+            });
+        }
+    }
+    out
+}
+
+impl Services {
+    /// Stores a batch of telemetry and correlates it (see the module documentation).
+    pub async fn ingest(
+        &self,
+        principal: &Principal,
+        body: &str,
+        format: BatchFormat,
+    ) -> ServiceResult<IngestReport> {
+        let tenant = principal.require_tenant(Permission::IngestTelemetry)?;
+        let raw_events = split_batch(body, format)?;
+        if raw_events.is_empty() {
+            return Err(ServiceError::invalid("body", "the batch holds no events"));
+        }
+        if raw_events.len() > TELEMETRY_BATCH_EVENTS_MAX {
+            return Err(ServiceError::TooLarge(format!(
+                "the batch holds {} events; at most {TELEMETRY_BATCH_EVENTS_MAX} are accepted",
+                raw_events.len()
+            )));
+        }
+        let mut report = IngestReport::default();
+        let mut parsed = Vec::with_capacity(raw_events.len());
+        for (index, raw) in raw_events.into_iter().enumerate() {
+            match parse_event(raw) {
+                Ok((event, properties)) => parsed.push(Parsed {
+                    index,
+                    event,
+                    properties,
+                }),
+                Err(reason) => report.rejected.push(EventProblem { index, reason }),
+            }
+        }
+        if parsed.is_empty() {
+            return Ok(report);
+        }
+        let events = parsed.iter().map(|p| p.event.clone()).collect();
+        let stored = self.store().insert_events(tenant, events).await?;
+        let compiled = self.catalogues.get(self.store(), tenant).await;
+        let now = Timestamp::now();
+        let mut found = Vec::new();
+        for (p, stored) in parsed.iter().zip(&stored) {
+            report.events.push(IngestedEvent {
+                index: p.index,
+                id: stored.id,
+                duplicate: stored.duplicate,
+            });
+            if let (false, Ok(compiled)) = (stored.duplicate, &compiled) {
+                let matches = match_event(compiled, stored.id, &p.properties, now);
+                found.extend(matches.into_iter().map(|m| (p.index, m)));
+            }
+        }
+        if let Err(err) = compiled {
+            // The events are stored; correlation could not run. Say so per event.
+            tracing::error!(error = %err, "catalogue unavailable; batch stored without matching");
+            report
+                .errors
+                .extend(
+                    report
+                        .events
+                        .iter()
+                        .filter(|e| !e.duplicate)
+                        .map(|e| EventProblem {
+                            index: e.index,
+                            reason: "stored, but not correlated: the catalogue could not be read"
+                                .into(),
+                        }),
+                );
+            return Ok(report);
+        }
+        self.reopen_and_record(principal, tenant, found, &mut report)
+            .await;
+        Ok(report)
+    }
+
+    /// Reopens the findings `found` points at, then records the matches. Failures are
+    /// reported per event.
+    async fn reopen_and_record(
+        &self,
+        principal: &Principal,
+        tenant: TenantId,
+        mut found: Vec<(usize, NewMatch)>,
+        report: &mut IngestReport,
+    ) {
+        let change = principal.change(Some("telemetry matched an indicator".into()));
+        // One reopen attempt per finding and batch: once it answered, later matches of the
+        // same finding are not reopens.
+        let mut settled: HashSet<FindingId> = HashSet::new();
+        for (index, m) in &mut found {
+            let Some(finding) = m.finding_id else {
+                continue;
+            };
+            if settled.contains(&finding) {
+                continue;
+            }
+            let cause = ReopenCause {
+                indicator_id: m.indicator_id,
+                event_id: m.event_id,
+                field: m.field.clone(),
+                value: m.value.clone(),
+            };
+            match self.reopener.reopen(tenant, &change, finding, &cause).await {
+                Ok(reopened) => {
+                    m.reopened = reopened;
+                    settled.insert(finding);
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, %finding, "reopen failed");
+                    report.errors.push(EventProblem {
+                        index: *index,
+                        reason: format!(
+                            "finding {finding} could not be reopened (see the server log); \
+                             the match is recorded as not reopening it"
+                        ),
+                    });
+                }
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
+        let (indexes, matches): (Vec<usize>, Vec<NewMatch>) = found.into_iter().unzip();
+        match self.store().record_matches(tenant, matches).await {
+            Ok(recorded) => report.matches.extend(indexes.into_iter().zip(recorded)),
+            Err(err) => {
+                tracing::error!(error = %err, "recording matches failed");
+                let affected: HashSet<usize> = indexes.into_iter().collect();
+                report.errors.extend(affected.into_iter().map(|index| {
+                    EventProblem {
+                        index,
+                        reason:
+                            "stored, but its matches could not be recorded (see the server log)"
+                                .to_owned(),
+                    }
+                }));
+            }
+        }
+    }
+}
