@@ -8,7 +8,7 @@ use vigil_service::AuditVerification;
 use vigil_store::{ApiKey, Page, Session, User};
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`) in PATCH bodies.
-fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

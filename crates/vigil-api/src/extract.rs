@@ -48,6 +48,44 @@ where
     }
 }
 
+/// The request's media type (`text/csv` of `text/csv; charset=utf-8`), lowercased.
+pub(crate) fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+}
+
+/// The whole body as UTF-8 text, whatever its media type (the handler decides); 413 past
+/// the route's body limit.
+pub(crate) struct RawText(pub(crate) String);
+
+impl<S: Send + Sync> FromRequest<S> for RawText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(too_large_or_bad)?;
+        String::from_utf8(bytes.into())
+            .map(RawText)
+            .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))
+    }
+}
+
+fn too_large_or_bad(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "the request body is larger than the limit",
+        )
+    } else {
+        ApiError::bad_request(format!("could not read the request body: {rejection}"))
+    }
+}
+
 /// A JSON body that must parse into `T` exactly: unknown fields, wrong types and missing
 /// fields are 422 naming the field; malformed JSON is 400; too large is 413.
 pub(crate) struct ApiJson<T>(pub(crate) T);
@@ -72,17 +110,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "the request body is larger than the limit",
-                )
-            } else {
-                ApiError::bad_request(format!("could not read the request body: {rejection}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(too_large_or_bad)?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -166,6 +196,17 @@ impl Requirement for WriteData {
     fn check(principal: &Principal) -> vigil_service::ServiceResult<()> {
         principal
             .require_tenant(vigil_domain::Permission::WriteData)
+            .map(drop)
+    }
+}
+
+/// Posts telemetry into the caller's own tenant (the `ingest` role).
+pub(crate) struct IngestTelemetry;
+
+impl Requirement for IngestTelemetry {
+    fn check(principal: &Principal) -> vigil_service::ServiceResult<()> {
+        principal
+            .require_tenant(vigil_domain::Permission::IngestTelemetry)
             .map(drop)
     }
 }

@@ -6,6 +6,7 @@ pub mod dto;
 mod error;
 mod extract;
 mod handlers;
+mod ioc_dto;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -24,6 +25,10 @@ pub use routes::documented_routes;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
+/// Largest telemetry batch body, in bytes (`POST /api/v1/telemetry/events`); past it, 413.
+pub const TELEMETRY_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Largest indicator import body, in bytes (`POST /api/v1/indicators/import`); past it, 413.
+pub const IMPORT_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Longest a request may take, queueing included, before it is answered 503.
 pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// Requests handled at once; more wait for a slot until their timeout.

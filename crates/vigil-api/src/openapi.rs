@@ -108,6 +108,173 @@ fn paths() -> Value {
     })
 }
 
+fn import_op() -> Value {
+    let mut operation = op(
+        "importIndicators",
+        "Import a CSV (text/csv) or a STIX 2.1 bundle (application/json); existing type+value are updated",
+        "indicators",
+        &["reason"],
+        None,
+        200,
+        Some("ImportReport"),
+    );
+    operation["requestBody"] = json!({"required": true, "content": {
+        "text/csv": {"schema": {"type": "string", "description": "Header row with type,value and optionally match_subdomains, valid_from, valid_until, confidence, tlp, active, source, source_ref, finding_id"}},
+        "application/json": {"schema": {"type": "object", "description": "A STIX 2.1 bundle"}},
+    }});
+    operation
+}
+
+fn ingest_op() -> Value {
+    let mut operation = op(
+        "ingestTelemetry",
+        "Store and correlate a batch of events (ingest role)",
+        "telemetry",
+        &[],
+        None,
+        200,
+        Some("IngestReport"),
+    );
+    operation["requestBody"] = json!({"required": true, "content": {
+        "application/json": {"schema": {"type": "array", "items": schema("Event"), "maxItems": vigil_service::TELEMETRY_BATCH_EVENTS_MAX}},
+        "application/x-ndjson": {"schema": {"type": "string", "description": "One Event object per line"}},
+    }});
+    operation
+}
+
+fn ioc_paths() -> Value {
+    let page = ["limit", "cursor"];
+    json!({
+        "/api/v1/findings": {
+            "get": op("listFindings", "List findings, newest first", "findings", &["finding_status", "severity", "limit", "cursor"], None, 200, Some("FindingPage")),
+            "post": op("createFinding", "Create a finding (status open)", "findings", &["reason"], Some("FindingIn"), 201, Some("Finding")),
+        },
+        "/api/v1/findings/{id}": {
+            "get": op("getFinding", "Read a finding", "findings", &["id"], None, 200, Some("Finding")),
+            "patch": op("updateFinding", "Change a finding's content (not its status)", "findings", &["id", "reason"], Some("FindingPatch"), 200, Some("Finding")),
+        },
+        "/api/v1/findings/{id}/transition": {
+            "post": op("transitionFinding", "Move a finding along its lifecycle; 422 on a move the lifecycle forbids", "findings", &["id", "reason"], Some("Transition"), 200, Some("Finding")),
+        },
+        "/api/v1/findings/{id}/reopens": {
+            "get": op("findingReopens", "Why was this finding reopened: the matches that reopened it", "findings", &["id", "limit", "cursor"], None, 200, Some("MatchPage")),
+        },
+        "/api/v1/indicators": {
+            "get": op("listIndicators", "List indicators, newest first", "indicators", &["indicator_type", "value", "finding_id", "limit", "cursor"], None, 200, Some("IndicatorPage")),
+            "post": op("createIndicator", "Add an indicator (normalized; 409 if the type and value exist)", "indicators", &["reason"], Some("IndicatorIn"), 201, Some("Indicator")),
+        },
+        "/api/v1/indicators/import": {
+            "post": import_op(),
+        },
+        "/api/v1/indicators/{id}": {
+            "get": op("getIndicator", "Read an indicator", "indicators", &["id"], None, 200, Some("Indicator")),
+            "patch": op("updateIndicator", "Change an indicator (not its type or value)", "indicators", &["id", "reason"], Some("IndicatorPatch"), 200, Some("Indicator")),
+            "delete": op("deleteIndicator", "Delete an indicator", "indicators", &["id", "reason"], None, 204, None),
+        },
+        "/api/v1/suppressions": {
+            "get": op("listSuppressions", "List suppressions", "indicators", &page, None, 200, Some("SuppressionPage")),
+            "post": op("createSuppression", "Never fire on this value (exact, CIDR, or domain with subdomains)", "indicators", &["reason"], Some("SuppressionIn"), 201, Some("Suppression")),
+        },
+        "/api/v1/suppressions/{id}": {
+            "delete": op("deleteSuppression", "Remove a suppression", "indicators", &["id", "reason"], None, 204, None),
+        },
+        "/api/v1/telemetry/events": {
+            "post": ingest_op(),
+        },
+        "/api/v1/ioc-matches": {
+            "get": op("listMatches", "List IOC matches, newest first", "telemetry", &["finding_id", "indicator_id", "event_id", "reopened", "since", "until", "limit", "cursor"], None, 200, Some("MatchPage")),
+        },
+    })
+}
+
+fn ioc_parameters() -> Value {
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let at = json!({"type": "string", "format": "date-time"});
+    json!({
+        "finding_status": query("status", "Finding status", schema("FindingStatus")),
+        "severity": query("severity", "Finding severity", schema("Severity")),
+        "indicator_type": query("type", "Indicator type", schema("IndicatorType")),
+        "value": query("value", "Indicator value (normalized before comparing; needs type)", json!({"type": "string"})),
+        "finding_id": query("finding_id", "The finding", uuid.clone()),
+        "indicator_id": query("indicator_id", "The indicator", uuid.clone()),
+        "event_id": query("event_id", "The telemetry event", uuid),
+        "reopened": query("reopened", "Only matches that did (true) or did not (false) reopen their finding", json!({"type": "boolean"})),
+        "since": query("since", "Matched at or after", at.clone()),
+        "until": query("until", "Matched before", at),
+    })
+}
+
+fn ioc_schemas() -> Value {
+    let text = json!({"type": "string"});
+    let opt_text = json!({"type": ["string", "null"]});
+    let at = json!({"type": "string", "format": "date-time"});
+    let opt_at = json!({"type": ["string", "null"], "format": "date-time"});
+    let tlp = json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]});
+    let confidence = json!({"type": ["integer", "null"], "minimum": 0, "maximum": 100});
+    let problems = json!({"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "reason": text}}});
+    json!({
+        "FindingStatus": {"type": "string", "enum": ["open", "in_progress", "resolved", "closed"],
+            "description": "open -> in_progress|resolved|closed; in_progress -> open|resolved|closed; resolved -> in_progress|closed; closed -> in_progress (reopen)"},
+        "Severity": {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]},
+        "IndicatorType": {"type": "string", "enum": ["ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256", "email", "file_name", "registry_key"]},
+        "FindingIn": object(&["title"], json!({"title": text, "description": opt_text, "severity": schema("Severity"), "asset": opt_text, "tlp": tlp, "source": opt_text, "external_id": opt_text})),
+        "FindingPatch": object(&[], json!({"title": text, "description": opt_text, "severity": schema("Severity"), "asset": opt_text, "tlp": tlp})),
+        "Transition": object(&["to"], json!({"to": schema("FindingStatus"), "reason": opt_text})),
+        "Finding": object(&["id", "title", "severity", "status", "allowed_transitions", "tlp", "reopen_count", "created_at", "updated_at"], json!({
+            "id": text, "title": text, "description": opt_text, "severity": schema("Severity"), "status": schema("FindingStatus"),
+            "allowed_transitions": {"type": "array", "items": schema("FindingStatus")}, "asset": opt_text, "source": opt_text,
+            "external_id": opt_text, "tlp": tlp, "reopen_count": {"type": "integer"}, "created_at": at, "updated_at": at,
+        })),
+        "FindingPage": page_of("Finding"),
+        "IndicatorIn": object(&["type", "value"], json!({
+            "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
+            "tlp": tlp, "active": {"type": "boolean"}, "finding_id": opt_text, "match_subdomains": {"type": "boolean"}, "source": opt_text, "source_ref": opt_text,
+        })),
+        "IndicatorPatch": object(&[], json!({
+            "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence, "tlp": tlp, "active": {"type": "boolean"},
+            "finding_id": opt_text, "match_subdomains": {"type": "boolean"},
+        })),
+        "Indicator": object(&["id", "type", "value", "tlp", "active", "match_subdomains", "created_at", "updated_at"], json!({
+            "id": text, "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
+            "tlp": tlp, "active": {"type": "boolean"}, "source": opt_text, "source_ref": opt_text, "finding_id": opt_text,
+            "match_subdomains": {"type": "boolean"}, "created_at": at, "updated_at": at,
+        })),
+        "IndicatorPage": page_of("Indicator"),
+        "ImportReport": object(&["accepted", "updated", "unchanged", "rejected_count", "rejected"], json!({
+            "accepted": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
+            "rejected_count": {"type": "integer"}, "skipped_other_objects": {"type": "integer"},
+            "rejected": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "reason": text}}},
+        })),
+        "SuppressionIn": object(&["type", "value"], json!({"type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": "boolean"}, "reason": opt_text})),
+        "Suppression": object(&["id", "type", "value", "match_subdomains", "created_at"], json!({
+            "id": text, "type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": "boolean"}, "reason": opt_text, "created_at": at,
+        })),
+        "SuppressionPage": page_of("Suppression"),
+        "Event": object(&["type", "properties"], json!({
+            "client_id": {"type": "string", "description": "The agent's id; a repeat is a duplicate"}, "type": text, "timestamp": at,
+            "properties": {"type": "object", "description": "ECS (nested or dotted), flat agent keys or OCSF observables"},
+        })),
+        "Match": object(&["id", "event_id", "indicator_id", "indicator_type", "field", "value", "reopened", "matched_at"], json!({
+            "id": text, "index": {"type": "integer"}, "event_id": text, "indicator_id": text, "indicator_type": schema("IndicatorType"),
+            "field": text, "value": text, "finding_id": opt_text, "reopened": {"type": "boolean"}, "matched_at": at,
+        })),
+        "MatchPage": page_of("Match"),
+        "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "reopened", "errors"], json!({
+            "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": problems,
+            "events": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "duplicate": {"type": "boolean"}}}},
+            "matches": {"type": "array", "items": schema("Match")}, "reopened": {"type": "array", "items": text}, "errors": problems,
+        })),
+    })
+}
+
+/// `base` with every key of `more` added.
+fn merged(mut base: Value, more: Value) -> Value {
+    if let (Some(base), Value::Object(more)) = (base.as_object_mut(), more) {
+        base.extend(more);
+    }
+    base
+}
+
 fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
@@ -218,11 +385,11 @@ pub(crate) fn document() -> Value {
         "info": {"title": "Vigil", "version": env!("CARGO_PKG_VERSION"), "description": "Multi-tenant security-operations core"},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": paths(),
+        "paths": merged(paths(), ioc_paths()),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key (vgl_...) or an access token from /api/v1/auth/login"}},
-            "parameters": parameters(),
-            "schemas": schemas(),
+            "parameters": merged(parameters(), ioc_parameters()),
+            "schemas": merged(schemas(), ioc_schemas()),
         },
     })
 }

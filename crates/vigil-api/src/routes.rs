@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::handlers::{audit, auth, health, keys, risks, tenants};
+use crate::handlers::{audit, auth, findings, health, indicators, keys, risks, telemetry, tenants};
 use crate::{ApiError, AppState, middleware, openapi};
 
 struct Table {
@@ -85,6 +85,63 @@ fn table() -> Table {
             "/api/v1/risks/{id}",
             &[M::GET, M::PATCH, M::DELETE],
             get(risks::get).patch(risks::update).delete(risks::delete),
+        )
+        .add(
+            "/api/v1/findings",
+            &[M::GET, M::POST],
+            get(findings::list).post(findings::create),
+        )
+        .add(
+            "/api/v1/findings/{id}",
+            &[M::GET, M::PATCH],
+            get(findings::get).patch(findings::update),
+        )
+        .add(
+            "/api/v1/findings/{id}/transition",
+            &[M::POST],
+            post(findings::transition),
+        )
+        .add(
+            "/api/v1/findings/{id}/reopens",
+            &[M::GET],
+            get(findings::reopens),
+        )
+        .add(
+            "/api/v1/indicators",
+            &[M::GET, M::POST],
+            get(indicators::list).post(indicators::create),
+        )
+        .add(
+            "/api/v1/indicators/import",
+            &[M::POST],
+            post(indicators::import).layer(DefaultBodyLimit::max(crate::IMPORT_BYTES_MAX)),
+        )
+        .add(
+            "/api/v1/indicators/{id}",
+            &[M::GET, M::PATCH, M::DELETE],
+            get(indicators::get)
+                .patch(indicators::update)
+                .delete(indicators::delete),
+        )
+        .add(
+            "/api/v1/suppressions",
+            &[M::GET, M::POST],
+            get(indicators::list_suppressions).post(indicators::create_suppression),
+        )
+        .add(
+            "/api/v1/suppressions/{id}",
+            &[M::DELETE],
+            delete(indicators::delete_suppression),
+        )
+        .add(
+            "/api/v1/telemetry/events",
+            &[M::POST],
+            post(telemetry::ingest).layer(DefaultBodyLimit::max(crate::TELEMETRY_BATCH_BYTES_MAX)),
+        )
+        .add(
+            "/api/v1/ioc-matches",
+            &[M::GET],
+            get(telemetry::list_matches),
         )
         .add("/api/v1/audit", &[M::GET], get(audit::list))
         .add("/api/v1/audit/verify", &[M::GET], get(audit::verify))

@@ -2,9 +2,12 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod findings;
 pub(crate) mod health;
+pub(crate) mod indicators;
 pub(crate) mod keys;
 pub(crate) mod risks;
+pub(crate) mod telemetry;
 pub(crate) mod tenants;
 
 use axum::http::HeaderMap;

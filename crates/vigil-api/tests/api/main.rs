@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod edge;
+mod ioc;
 mod isolation;
 mod logs;
 mod risks;

@@ -200,6 +200,31 @@ impl TestApp {
         self.request(builder.body(body).unwrap()).await
     }
 
+    /// A POST with a raw body of the given media type.
+    pub(crate) async fn send(
+        &self,
+        path: &str,
+        bearer: &str,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> Response {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", content_type)
+            .body(Body::from(body.into()))
+            .unwrap();
+        self.request(request).await
+    }
+
+    /// The same app with another reopener behind the correlator.
+    pub(crate) fn with_reopener(mut self, reopener: Arc<dyn vigil_service::Reopener>) -> Self {
+        let services = self.state.services.clone().with_reopener(reopener);
+        self.state = AppState::new(services, HttpLimits::default());
+        self
+    }
+
     pub(crate) async fn get(&self, path: &str, bearer: &str) -> Response {
         self.call(Method::GET, path, Some(bearer), None).await
     }

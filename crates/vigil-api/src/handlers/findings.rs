@@ -1,0 +1,159 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use vigil_domain::{
+    Asset, BoundedText, ExternalId, FindingFilter, FindingId, FindingPatch, FindingStatus,
+    NewFinding, RiskTitle, Severity, Source, Tlp,
+};
+
+use crate::dto::{PageOut, PageQuery};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, WriteData};
+use crate::handlers::{page, path_id, reason};
+use crate::ioc_dto::{
+    FindingIn, FindingPatchIn, FindingQuery, MatchOut, TransitionIn, finding_out,
+};
+use crate::{ApiError, AppState};
+
+fn new_finding(body: FindingIn) -> Result<NewFinding, ApiError> {
+    let severity = body.severity.as_deref().map(Severity::parse).transpose()?;
+    let mut finding = NewFinding::new(RiskTitle::parse(&body.title)?, severity.unwrap_or_default());
+    finding.description = body
+        .description
+        .as_deref()
+        .map(BoundedText::description)
+        .transpose()?;
+    finding.asset = body.asset.as_deref().map(Asset::parse).transpose()?;
+    if let Some(tlp) = &body.tlp {
+        finding.tlp = Tlp::parse(tlp)?;
+    }
+    let source = body.source.as_deref().map(Source::parse).transpose()?;
+    let external_id = body
+        .external_id
+        .as_deref()
+        .map(ExternalId::parse)
+        .transpose()?;
+    Ok(finding.with_source(source, external_id)?)
+}
+
+fn patch(body: FindingPatchIn) -> Result<FindingPatch, ApiError> {
+    Ok(FindingPatch {
+        title: body.title.as_deref().map(RiskTitle::parse).transpose()?,
+        description: body
+            .description
+            .map(|inner| inner.as_deref().map(BoundedText::description).transpose())
+            .transpose()?,
+        severity: body.severity.as_deref().map(Severity::parse).transpose()?,
+        asset: body
+            .asset
+            .map(|inner| inner.as_deref().map(Asset::parse).transpose())
+            .transpose()?,
+        tlp: body.tlp.as_deref().map(Tlp::parse).transpose()?,
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<FindingIn>,
+) -> Result<Response, ApiError> {
+    let finding = state
+        .services
+        .create_finding(&principal, new_finding(body)?, reason(&headers))
+        .await?;
+    Ok((StatusCode::CREATED, Json(finding_out(&finding))).into_response())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<FindingQuery>,
+) -> Result<Response, ApiError> {
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let filter = FindingFilter {
+        status: query
+            .status
+            .as_deref()
+            .map(FindingStatus::parse)
+            .transpose()?,
+        severity: query.severity.as_deref().map(Severity::parse).transpose()?,
+    };
+    let findings = state
+        .services
+        .list_findings(&principal, &filter, request)
+        .await?;
+    Ok(Json(PageOut::from_page(findings, |f| finding_out(&f))).into_response())
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, FindingId::parse)?;
+    let finding = state.services.get_finding(&principal, id).await?;
+    Ok(Json(finding_out(&finding)).into_response())
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<FindingPatchIn>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, FindingId::parse)?;
+    let finding = state
+        .services
+        .update_finding(&principal, id, patch(body)?, reason(&headers))
+        .await?;
+    Ok(Json(finding_out(&finding)).into_response())
+}
+
+pub(crate) async fn transition(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TransitionIn>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, FindingId::parse)?;
+    let to = FindingStatus::parse(&body.to).map_err(|err| ApiError::invalid("to", err.reason()))?;
+    let why = body
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| reason(&headers));
+    let finding = state
+        .services
+        .transition_finding(&principal, id, to, why)
+        .await?;
+    Ok(Json(finding_out(&finding)).into_response())
+}
+
+/// Why was this finding reopened? The matches that reopened it, newest first.
+pub(crate) async fn reopens(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, FindingId::parse)?;
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let matches = state
+        .services
+        .finding_reopens(&principal, id, request)
+        .await?;
+    let out = PageOut {
+        items: matches
+            .items
+            .iter()
+            .map(|m| MatchOut::new(m, None))
+            .collect(),
+        next_cursor: matches
+            .next_cursor
+            .as_ref()
+            .map(vigil_domain::Cursor::encode),
+    };
+    Ok(Json(out).into_response())
+}

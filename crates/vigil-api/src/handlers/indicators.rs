@@ -1,0 +1,243 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use vigil_domain::{
+    BoundedText, Confidence, ExternalId, FindingId, IndicatorFilter, IndicatorId, IndicatorKind,
+    IndicatorPatch, IndicatorValue, NewIndicator, NewSuppression, Source, SuppressionId, Timestamp,
+    Tlp,
+};
+use vigil_service::ImportFormat;
+
+use crate::dto::{PageOut, PageQuery};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, RawText, WriteData, media_type};
+use crate::handlers::{page, path_id, reason};
+use crate::ioc_dto::{
+    IndicatorIn, IndicatorPatchIn, IndicatorQuery, SuppressionIn, import_out, indicator_out,
+    suppression_out,
+};
+use crate::{ApiError, AppState};
+
+/// A (type, value) pair from a body: the type names the parser, and a value that does not
+/// parse is reported against `value`.
+pub(crate) fn indicator_value(kind: &str, value: &str) -> Result<IndicatorValue, ApiError> {
+    let kind = IndicatorKind::parse(kind).map_err(|err| ApiError::invalid("type", err.reason()))?;
+    IndicatorValue::parse(kind, value).map_err(|err| ApiError::invalid("value", err.to_string()))
+}
+
+fn timestamp(field: &'static str, raw: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    raw.map(Timestamp::parse)
+        .transpose()
+        .map_err(|err| ApiError::invalid(field, err.reason()))
+}
+
+fn new_indicator(body: IndicatorIn) -> Result<NewIndicator, ApiError> {
+    let mut new = NewIndicator::new(indicator_value(&body.kind, &body.value)?);
+    new.valid_from = timestamp("valid_from", body.valid_from.as_deref())?;
+    new.valid_until = timestamp("valid_until", body.valid_until.as_deref())?;
+    new.confidence = body.confidence.map(Confidence::parse).transpose()?;
+    if let Some(tlp) = &body.tlp {
+        new.tlp = Tlp::parse(tlp)?;
+    }
+    new.active = body.active.unwrap_or(true);
+    new.finding_id = body
+        .finding_id
+        .as_deref()
+        .map(FindingId::parse)
+        .transpose()?;
+    new.match_subdomains = body.match_subdomains.unwrap_or(false);
+    new.source = body.source.as_deref().map(Source::parse).transpose()?;
+    new.source_ref = body
+        .source_ref
+        .as_deref()
+        .map(ExternalId::parse)
+        .transpose()?;
+    Ok(new)
+}
+
+fn patch(body: IndicatorPatchIn) -> Result<IndicatorPatch, ApiError> {
+    let at = |field, raw: Option<Option<String>>| {
+        raw.map(|inner| timestamp(field, inner.as_deref()))
+            .transpose()
+    };
+    Ok(IndicatorPatch {
+        valid_from: at("valid_from", body.valid_from)?,
+        valid_until: at("valid_until", body.valid_until)?,
+        confidence: body
+            .confidence
+            .map(|inner| inner.map(Confidence::parse).transpose())
+            .transpose()?,
+        tlp: body.tlp.as_deref().map(Tlp::parse).transpose()?,
+        active: body.active,
+        finding_id: body
+            .finding_id
+            .map(|inner| inner.as_deref().map(FindingId::parse).transpose())
+            .transpose()?,
+        match_subdomains: body.match_subdomains,
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<IndicatorIn>,
+) -> Result<Response, ApiError> {
+    let indicator = state
+        .services
+        .create_indicator(&principal, new_indicator(body)?, reason(&headers))
+        .await?;
+    Ok((StatusCode::CREATED, Json(indicator_out(&indicator))).into_response())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<IndicatorQuery>,
+) -> Result<Response, ApiError> {
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let kind = query
+        .kind
+        .as_deref()
+        .map(IndicatorKind::parse)
+        .transpose()
+        .map_err(|err| ApiError::invalid("type", err.reason()))?;
+    // A value is compared in its normalized form, so `Evil.Example.` finds `evil.example`.
+    let value = match (kind, query.value.as_deref()) {
+        (Some(kind), Some(raw)) => Some(indicator_value(kind.as_str(), raw)?.as_str().to_owned()),
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "value",
+                "filtering by value needs a type",
+            ));
+        }
+        (_, None) => None,
+    };
+    let filter = IndicatorFilter {
+        kind,
+        value,
+        finding_id: query
+            .finding_id
+            .as_deref()
+            .map(FindingId::parse)
+            .transpose()?,
+    };
+    let indicators = state
+        .services
+        .list_indicators(&principal, &filter, request)
+        .await?;
+    Ok(Json(PageOut::from_page(indicators, |i| indicator_out(&i))).into_response())
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, IndicatorId::parse)?;
+    let indicator = state.services.get_indicator(&principal, id).await?;
+    Ok(Json(indicator_out(&indicator)).into_response())
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<IndicatorPatchIn>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, IndicatorId::parse)?;
+    let indicator = state
+        .services
+        .update_indicator(&principal, id, patch(body)?, reason(&headers))
+        .await?;
+    Ok(Json(indicator_out(&indicator)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id, IndicatorId::parse)?;
+    state
+        .services
+        .delete_indicator(&principal, id, reason(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `text/csv` (an indicator CSV) or `application/json` (a STIX 2.1 bundle).
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    headers: HeaderMap,
+    RawText(body): RawText,
+) -> Result<Response, ApiError> {
+    let format = match media_type(&headers).as_deref() {
+        Some("text/csv") => ImportFormat::Csv,
+        Some("application/json" | "application/stix+json") => ImportFormat::Stix,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "expected Content-Type: text/csv (indicator CSV) or application/json (STIX 2.1 bundle)",
+            ));
+        }
+    };
+    let report = state
+        .services
+        .import_indicators(&principal, format, &body, reason(&headers))
+        .await?;
+    Ok(Json(import_out(&report)).into_response())
+}
+
+pub(crate) async fn create_suppression(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SuppressionIn>,
+) -> Result<Response, ApiError> {
+    let new = NewSuppression {
+        value: indicator_value(&body.kind, &body.value)?,
+        match_subdomains: body.match_subdomains.unwrap_or(false),
+        reason: body
+            .reason
+            .as_deref()
+            .map(BoundedText::description)
+            .transpose()?,
+    };
+    let suppression = state
+        .services
+        .create_suppression(&principal, new, reason(&headers))
+        .await?;
+    Ok((StatusCode::CREATED, Json(suppression_out(&suppression))).into_response())
+}
+
+pub(crate) async fn list_suppressions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let request = page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let suppressions = state
+        .services
+        .list_suppressions(&principal, request)
+        .await?;
+    Ok(Json(PageOut::from_page(suppressions, |s| suppression_out(&s))).into_response())
+}
+
+pub(crate) async fn delete_suppression(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<WriteData>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id, SuppressionId::parse)?;
+    state
+        .services
+        .delete_suppression(&principal, id, reason(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

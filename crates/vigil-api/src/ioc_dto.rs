@@ -1,0 +1,291 @@
+//! The wire format of findings, indicators, suppressions, telemetry answers and matches.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use vigil_domain::{Finding, Indicator, IocMatch, Suppression};
+use vigil_service::{ImportReport, IngestReport};
+
+use crate::dto::double_option;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FindingIn {
+    pub(crate) title: String,
+    pub(crate) description: Option<String>,
+    pub(crate) severity: Option<String>,
+    pub(crate) asset: Option<String>,
+    pub(crate) tlp: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FindingPatchIn {
+    pub(crate) title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) description: Option<Option<String>>,
+    pub(crate) severity: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) asset: Option<Option<String>>,
+    pub(crate) tlp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransitionIn {
+    pub(crate) to: String,
+    /// Recorded in the audit event; `X-Audit-Reason` is the fallback.
+    pub(crate) reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FindingQuery {
+    pub(crate) status: Option<String>,
+    pub(crate) severity: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+pub(crate) fn finding_out(f: &Finding) -> Value {
+    json!({
+        "id": f.id.to_string(),
+        "title": f.title.as_str(),
+        "description": f.description.as_ref().map(|d| d.as_str()),
+        "severity": f.severity.as_str(),
+        "status": f.status.as_str(),
+        "allowed_transitions": f.status.next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "asset": f.asset.as_ref().map(|a| a.as_str()),
+        "source": f.source.as_ref().map(|s| s.as_str()),
+        "external_id": f.external_id.as_ref().map(|e| e.as_str()),
+        "tlp": f.tlp.as_str(),
+        "reopen_count": f.reopen_count,
+        "created_at": f.created_at.to_string(),
+        "updated_at": f.updated_at.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IndicatorIn {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) value: String,
+    pub(crate) valid_from: Option<String>,
+    pub(crate) valid_until: Option<String>,
+    pub(crate) confidence: Option<i64>,
+    pub(crate) tlp: Option<String>,
+    pub(crate) active: Option<bool>,
+    pub(crate) finding_id: Option<String>,
+    pub(crate) match_subdomains: Option<bool>,
+    pub(crate) source: Option<String>,
+    pub(crate) source_ref: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IndicatorPatchIn {
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) valid_from: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) valid_until: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) confidence: Option<Option<i64>>,
+    pub(crate) tlp: Option<String>,
+    pub(crate) active: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub(crate) finding_id: Option<Option<String>>,
+    pub(crate) match_subdomains: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IndicatorQuery {
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
+    pub(crate) value: Option<String>,
+    pub(crate) finding_id: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+pub(crate) fn indicator_out(i: &Indicator) -> Value {
+    json!({
+        "id": i.id.to_string(),
+        "type": i.kind().as_str(),
+        "value": i.value.as_str(),
+        "valid_from": i.valid_from.map(|at| at.to_string()),
+        "valid_until": i.valid_until.map(|at| at.to_string()),
+        "confidence": i.confidence.map(|c| c.get()),
+        "tlp": i.tlp.as_str(),
+        "active": i.active,
+        "source": i.source.as_ref().map(|s| s.as_str()),
+        "source_ref": i.source_ref.as_ref().map(|s| s.as_str()),
+        "finding_id": i.finding_id.map(|id| id.to_string()),
+        "match_subdomains": i.match_subdomains,
+        "created_at": i.created_at.to_string(),
+        "updated_at": i.updated_at.to_string(),
+    })
+}
+
+pub(crate) fn import_out(report: &ImportReport) -> Value {
+    let rejected: Vec<Value> = report
+        .rejected
+        .iter()
+        .map(|r| {
+            let mut out = json!({"reason": r.reason});
+            if let Some(index) = r.index {
+                out["index"] = json!(index);
+            }
+            if let Some(id) = &r.id {
+                out["id"] = json!(id);
+            }
+            out
+        })
+        .collect();
+    json!({
+        "accepted": report.counts.created,
+        "updated": report.counts.updated,
+        "unchanged": report.counts.unchanged,
+        "rejected_count": report.n_rejected,
+        "rejected": rejected,
+        "skipped_other_objects": report.skipped_other,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SuppressionIn {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) value: String,
+    pub(crate) match_subdomains: Option<bool>,
+    pub(crate) reason: Option<String>,
+}
+
+pub(crate) fn suppression_out(s: &Suppression) -> Value {
+    json!({
+        "id": s.id.to_string(),
+        "type": s.value.kind().as_str(),
+        "value": s.value.as_str(),
+        "match_subdomains": s.match_subdomains,
+        "reason": s.reason.as_ref().map(|r| r.as_str()),
+        "created_at": s.created_at.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatchQuery {
+    pub(crate) finding_id: Option<String>,
+    pub(crate) indicator_id: Option<String>,
+    pub(crate) event_id: Option<String>,
+    pub(crate) reopened: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+/// One match on the wire; `index` is the event's position in an ingest batch.
+#[derive(Serialize)]
+pub(crate) struct MatchOut<'a> {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+    event_id: String,
+    indicator_id: String,
+    indicator_type: &'a str,
+    field: &'a str,
+    value: &'a str,
+    finding_id: Option<String>,
+    reopened: bool,
+    matched_at: String,
+}
+
+impl<'a> MatchOut<'a> {
+    pub(crate) fn new(m: &'a IocMatch, index: Option<usize>) -> Self {
+        Self {
+            id: m.id.to_string(),
+            index,
+            event_id: m.event_id.to_string(),
+            indicator_id: m.indicator_id.to_string(),
+            indicator_type: m.indicator_kind.as_str(),
+            field: m.field.as_str(),
+            value: &m.value,
+            finding_id: m.finding_id.map(|id| id.to_string()),
+            reopened: m.reopened,
+            matched_at: m.matched_at.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EventOut {
+    index: usize,
+    id: String,
+    duplicate: bool,
+}
+
+#[derive(Serialize)]
+struct ProblemOut<'a> {
+    index: usize,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct IngestOut<'a> {
+    accepted: usize,
+    duplicates: usize,
+    rejected: Vec<ProblemOut<'a>>,
+    events: Vec<EventOut>,
+    matches: Vec<MatchOut<'a>>,
+    /// Findings this batch reopened.
+    reopened: Vec<String>,
+    /// Stored events whose correlation failed in part.
+    errors: Vec<ProblemOut<'a>>,
+}
+
+impl<'a> IngestOut<'a> {
+    pub(crate) fn new(report: &'a IngestReport) -> Self {
+        let problems = |list: &'a [vigil_service::EventProblem]| {
+            let mut out: Vec<ProblemOut<'a>> = list
+                .iter()
+                .map(|p| ProblemOut {
+                    index: p.index,
+                    reason: &p.reason,
+                })
+                .collect();
+            out.sort_by_key(|p| p.index);
+            out
+        };
+        let reopened = report
+            .matches
+            .iter()
+            .filter(|(_, m)| m.reopened)
+            .filter_map(|(_, m)| m.finding_id.map(|id| id.to_string()))
+            .collect();
+        Self {
+            accepted: report.accepted(),
+            duplicates: report.duplicates(),
+            rejected: problems(&report.rejected),
+            events: report
+                .events
+                .iter()
+                .map(|e| EventOut {
+                    index: e.index,
+                    id: e.id.to_string(),
+                    duplicate: e.duplicate,
+                })
+                .collect(),
+            matches: report
+                .matches
+                .iter()
+                .map(|(index, m)| MatchOut::new(m, Some(*index)))
+                .collect(),
+            reopened,
+            errors: problems(&report.errors),
+        }
+    }
+}
