@@ -36,7 +36,7 @@ fn table() -> Table {
         router: Router::new(),
         routes: Vec::new(),
     };
-    table
+    let table = table
         .add("/healthz", &[M::GET], get(health::healthz))
         .add("/readyz", &[M::GET], get(health::readyz))
         .add("/metrics", &[M::GET], get(health::metrics))
@@ -86,6 +86,15 @@ fn table() -> Table {
             &[M::GET, M::PATCH, M::DELETE],
             get(risks::get).patch(risks::update).delete(risks::delete),
         )
+        .add("/api/v1/audit", &[M::GET], get(audit::list))
+        .add("/api/v1/audit/verify", &[M::GET], get(audit::verify));
+    ioc_routes(table)
+}
+
+/// Findings, the catalogue, telemetry and matches.
+fn ioc_routes(table: Table) -> Table {
+    use Method as M;
+    table
         .add(
             "/api/v1/findings",
             &[M::GET, M::POST],
@@ -143,8 +152,6 @@ fn table() -> Table {
             &[M::GET],
             get(telemetry::list_matches),
         )
-        .add("/api/v1/audit", &[M::GET], get(audit::list))
-        .add("/api/v1/audit/verify", &[M::GET], get(audit::verify))
 }
 
 /// Every (path, method) the router serves, e.g. `("/api/v1/risks/{id}", "PATCH")`.

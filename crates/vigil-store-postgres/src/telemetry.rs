@@ -39,6 +39,52 @@ async fn ids_by_client(
         .collect()
 }
 
+/// Inserts `events` under `ids` with one statement; answers the ids actually inserted (the
+/// others repeat a client id the tenant already has).
+async fn insert_batch(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    events: &[NewEvent],
+    ids: &[Uuid],
+    now: Timestamp,
+) -> StoreResult<HashSet<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO telemetry_events (id, tenant_id, client_id, event_type, occurred_at,
+                body, received_at)
+             SELECT id, $2, client_id, event_type, occurred_at, body, $7
+             FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+                AS e(id, client_id, event_type, occurred_at, body)
+             ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(ids)
+    .bind(tenant.as_uuid())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.client_id.as_ref().map(|c| c.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.occurred_at.map(|at| at.to_datetime()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+    .bind(now.to_datetime())
+    .fetch_all(conn)
+    .await
+    .map_err(map_err)?
+    .into_iter()
+    .collect())
+}
+
 #[async_trait]
 impl TelemetryRepo for PostgresStore {
     async fn insert_events(
@@ -52,41 +98,7 @@ impl TelemetryRepo for PostgresStore {
             .map(|_| EventId::generate().as_uuid())
             .collect();
         let mut tx = self.begin_scoped(tenant).await?;
-        let inserted: HashSet<Uuid> = sqlx::query_scalar(
-            "INSERT INTO telemetry_events (id, tenant_id, client_id, event_type, occurred_at,
-                body, received_at)
-             SELECT id, $2, client_id, event_type, occurred_at, body, $7
-             FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-                AS e(id, client_id, event_type, occurred_at, body)
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(&ids)
-        .bind(tenant.as_uuid())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.client_id.as_ref().map(|c| c.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.occurred_at.map(|at| at.to_datetime()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
-        .bind(now.to_datetime())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .into_iter()
-        .collect();
+        let inserted = insert_batch(&mut tx, tenant, &events, &ids, now).await?;
         let duplicates: Vec<&str> = events
             .iter()
             .zip(&ids)

@@ -121,6 +121,10 @@ async fn lifecycle(store: &dyn Store, acme: TenantId, globex: TenantId, id: Find
             .unwrap()
     );
 
+    reopen_trail(store, acme, id, &cause).await;
+}
+
+async fn reopen_trail(store: &dyn Store, acme: TenantId, id: FindingId, cause: &ReopenCause) {
     let filter = AuditFilter {
         entity_type: Some("finding".into()),
         entity_id: Some(id.to_string()),
@@ -201,6 +205,10 @@ async fn catalogue(store: &dyn Store, acme: TenantId, globex: TenantId, finding:
         .unwrap();
     assert!(none.items.is_empty());
 
+    patch_and_delete(store, acme, created).await;
+}
+
+async fn patch_and_delete(store: &dyn Store, acme: TenantId, created: vigil_domain::Indicator) {
     let patch = IndicatorPatch {
         confidence: Some(Some(Confidence::parse(90).unwrap())),
         active: Some(false),
@@ -379,6 +387,16 @@ async fn telemetry(store: &dyn Store, acme: TenantId, globex: TenantId, finding:
         Err(StoreError::NotFound)
     ));
 
+    matches(store, acme, globex, finding, &stored).await;
+}
+
+async fn matches(
+    store: &dyn Store,
+    acme: TenantId,
+    globex: TenantId,
+    finding: FindingId,
+    stored: &[crate::StoredEvent],
+) {
     let hit = |event_id, reopened| NewMatch {
         indicator_id: vigil_domain::IndicatorId::generate(),
         indicator_kind: IndicatorKind::Ipv4,
