@@ -33,6 +33,12 @@ pub struct Metrics {
     pool_size: Gauge<i64, std::sync::atomic::AtomicI64>,
     pool_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
     pool_max: Gauge<i64, std::sync::atomic::AtomicI64>,
+    telemetry: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +85,13 @@ impl Metrics {
             "Store connection limit",
             pool_max.clone(),
         );
+        let telemetry = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "telemetry",
+            "Telemetry ingest by outcome: events accepted, duplicate or rejected, matches \
+             recorded, findings reopened, correlation errors",
+            telemetry.clone(),
+        );
         Self {
             registry,
             requests,
@@ -86,6 +99,24 @@ impl Metrics {
             pool_size,
             pool_idle,
             pool_max,
+            telemetry,
+        }
+    }
+
+    /// Counts what one ingest batch did.
+    pub fn ingested(&self, report: &vigil_service::IngestReport) {
+        let reopened = report.matches.iter().filter(|(_, m)| m.reopened).count();
+        for (outcome, n) in [
+            ("accepted", report.accepted()),
+            ("duplicate", report.duplicates()),
+            ("rejected", report.rejected.len()),
+            ("matched", report.matches.len()),
+            ("reopened", reopened),
+            ("error", report.errors.len()),
+        ] {
+            self.telemetry
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n as u64);
         }
     }
 

@@ -34,6 +34,7 @@ pub(crate) async fn ingest(
         }
     };
     let report = state.services.ingest(&principal, &body, format).await?;
+    state.metrics.ingested(&report);
     Ok(Json(IngestOut::new(&report)).into_response())
 }
 
