@@ -11,6 +11,7 @@ mod csv;
 mod extract;
 mod fields;
 mod index;
+mod scan;
 mod stix;
 
 pub use csv::{CsvError, CsvImport, CsvIndicator, CsvRejected, parse_indicator_csv};
@@ -19,6 +20,7 @@ pub use extract::{
 };
 pub use fields::{FIELDS, OBSERVABLE_TYPES, OBSERVABLES_KEY, field_kinds};
 pub use index::{Index, IndexedIndicator};
+pub use scan::{ScanError, Scanned, scan_event};
 pub use stix::{
     STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX, STIX_PATTERN_LEN_MAX,
     StixError, StixImport, StixIndicator, StixRejected, parse_bundle,

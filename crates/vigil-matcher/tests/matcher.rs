@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use vigil_domain::{IndicatorKind, IndicatorValue};
 use vigil_matcher::{
     CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, Index, IndexedIndicator, candidates,
+    scan_event,
 };
 
 /// `(kind, raw value, match_subdomains)`; an indicator's id is its position in the list.
@@ -362,7 +363,66 @@ fn insert_field(event: &mut serde_json::Map<String, Value>, key: &str, value: Va
     }
 }
 
+/// (field, value) of each candidate, sorted: the scan visits keys in text order, a parsed map
+/// in key order.
+fn sorted(candidates: &[Candidate]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = candidates
+        .iter()
+        .map(|c| (c.field().to_owned(), c.value().to_owned()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// The scan must give what the tree walk gives, on the event's text.
+fn same_as_tree(event: &Value) {
+    let text = event.to_string();
+    let scanned = scan_event(&text, true).unwrap_or_else(|err| panic!("{err}: {text}"));
+    assert_eq!(
+        sorted(&scanned.candidates),
+        sorted(&candidates(event)),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_scan_reads_ids_and_keeps_the_limits() {
+    let scanned = scan_event(r#"{"id": "top", "event": {"id": "inner"}}"#, true).unwrap();
+    assert_eq!(scanned.event_id.as_deref(), Some("inner"));
+    let scanned = scan_event(r#"{"id": 42, "event.kind": "alert"}"#, true).unwrap();
+    assert_eq!(scanned.event_id.as_deref(), Some("42"));
+    let scanned = scan_event(r#"{"id": ["x"], "event": {"id": ""}}"#, true).unwrap();
+    assert_eq!(
+        scanned.event_id, None,
+        "arrays and empty strings are not ids"
+    );
+    assert!(scan_event("[1, 2]", false).is_err());
+    assert!(scan_event("{\"a\": ", false).is_err());
+    assert!(scan_event("{} {}", false).is_err(), "trailing data");
+
+    let many: Vec<String> = (0..300)
+        .map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1))
+        .collect();
+    let bounded = scan_event(&json!({"related": {"ip": many}}).to_string(), false).unwrap();
+    assert_eq!(bounded.candidates.len(), CANDIDATES_PER_EVENT_MAX);
+    let mut deep = json!("10.9.9.9");
+    for _ in 0..EVENT_DEPTH_MAX {
+        deep = json!([deep]);
+    }
+    same_as_tree(&json!({"related": {"ip": deep}}));
+    same_as_tree(&json!({"observables": [
+        {"name": "dst", "type_id": 2, "value": "10.1.1.1"},
+        {"type_id": 1, "value": "Evil.Example"},
+        {"type_id": 99, "value": "10.2.2.2"}, "junk", 7
+    ], "message": "10.3.3.3", "x": {"y": [{"z": 1}]}}));
+}
+
 proptest! {
+    #[test]
+    fn the_scan_agrees_with_the_tree_walk(event in event()) {
+        same_as_tree(&event);
+    }
+
     #[test]
     fn index_agrees_with_the_naive_matcher(
         catalogue in prop::collection::vec(indicator(), 0..40),

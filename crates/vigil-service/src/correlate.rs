@@ -11,26 +11,23 @@
 //! moves, which every indicator or suppression change does in its own transaction: one store
 //! read per batch, never one per event or per indicator.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 use vigil_domain::{
     ClientEventId, EventId, EventType, FindingId, IndicatorId, IndicatorKind, IocMatch, MatchField,
     NewEvent, NewMatch, Permission, ReopenCause, TenantId, Timestamp,
 };
-use vigil_matcher::{Candidate, Index, IndexedIndicator, candidates};
+use vigil_matcher::{Candidate, Index, IndexedIndicator, ScanError, scan_event};
 use vigil_store::{CatalogueSnapshot, Change, Store, StoreResult};
 
 use crate::{Principal, ServiceError, ServiceResult, Services};
 
 /// Most events in one ingest batch; a larger batch is refused whole (413 over HTTP).
 pub const TELEMETRY_BATCH_EVENTS_MAX: usize = 5_000;
-
-/// The keys an event object may have.
-const EVENT_KEYS: [&str; 4] = ["client_id", "type", "timestamp", "properties"];
 
 /// Reopens findings for the correlator: the narrow port between matching and the findings it
 /// points at. `Ok(true)` when the finding was closed and now is in progress, `Ok(false)`
@@ -221,7 +218,7 @@ impl CatalogueCache {
 struct Parsed {
     index: usize,
     event: NewEvent,
-    properties: Value,
+    candidates: Vec<Candidate>,
 }
 
 /// Splits a body into event texts, by format. A JSON array that does not parse is refused
@@ -242,55 +239,70 @@ fn split_batch(body: &str, format: BatchFormat) -> ServiceResult<Vec<&str>> {
     }
 }
 
-fn parse_event(raw: &str) -> Result<(NewEvent, Value), String> {
-    let value: Value = serde_json::from_str(raw).map_err(|err| format!("not JSON: {err}"))?;
-    let Value::Object(mut object) = value else {
+/// The top of an event object; `properties` stays unparsed until the scan.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventHead<'a> {
+    #[serde(borrow, default)]
+    client_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "type")]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    properties: Option<&'a RawValue>,
+}
+
+/// One event's text: the event to store and the candidates of its properties.
+fn parse_event(raw: &str) -> Result<(NewEvent, Vec<Candidate>), String> {
+    if !raw.trim_start().starts_with('{') {
         return Err("an event must be a JSON object".into());
-    };
-    if let Some(unknown) = object.keys().find(|k| !EVENT_KEYS.contains(&k.as_str())) {
-        return Err(format!(
-            "unknown field `{unknown}`; an event has client_id, type, timestamp and properties"
-        ));
     }
-    let properties = match object.remove("properties") {
-        Some(Value::Object(properties)) => Value::Object(properties),
-        Some(_) => return Err("`properties` must be a JSON object".into()),
-        None => return Err("the event has no `properties`".into()),
+    let head: EventHead<'_> = serde_json::from_str(raw).map_err(|err| {
+        let message = err.to_string();
+        message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned()
+    })?;
+    let properties = head.properties.ok_or("the event has no `properties`")?;
+    let candidates = match scan_event(properties.get(), false) {
+        Ok(scanned) => scanned.candidates,
+        Err(ScanError::NotAnObject) => return Err("`properties` must be a JSON object".into()),
+        Err(err) => return Err(format!("`properties`: {err}")),
     };
-    let text = |object: &Map<String, Value>, key: &str| match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(format!("`{key}` must be a string")),
-    };
-    let event_type = text(&object, "type")?.ok_or("the event has no `type`")?;
+    let event_type = head.event_type.ok_or("the event has no `type`")?;
     let event = NewEvent {
-        client_id: text(&object, "client_id")?
-            .map(ClientEventId::parse_owned)
+        client_id: head
+            .client_id
+            .map(|c| ClientEventId::parse(&c))
             .transpose()
             .map_err(|err| err.to_string())?,
-        event_type: EventType::parse_owned(event_type).map_err(|err| err.to_string())?,
-        occurred_at: text(&object, "timestamp")?
+        event_type: EventType::parse(&event_type).map_err(|err| err.to_string())?,
+        occurred_at: head
+            .timestamp
             .map(|raw| Timestamp::parse(&raw))
             .transpose()
             .map_err(|err| err.to_string())?,
         body: raw.to_owned(),
     };
-    Ok((event, properties))
+    Ok((event, candidates))
 }
 
 /// The matches of one event, one per (indicator, field, value).
 fn match_event(
     compiled: &Compiled,
     event_id: EventId,
-    properties: &Value,
+    candidates: &[Candidate],
     now: Timestamp,
 ) -> Vec<NewMatch> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut hits = Vec::new();
-    for candidate in candidates(properties) {
+    for candidate in candidates {
         hits.clear();
-        compiled.matches(&candidate, now, &mut hits);
+        compiled.matches(candidate, now, &mut hits);
         for meta in &hits {
             if !seen.insert((
                 meta.id,
@@ -339,10 +351,10 @@ impl Services {
         let mut parsed = Vec::with_capacity(raw_events.len());
         for (index, raw) in raw_events.into_iter().enumerate() {
             match parse_event(raw) {
-                Ok((event, properties)) => parsed.push(Parsed {
+                Ok((event, candidates)) => parsed.push(Parsed {
                     index,
                     event,
-                    properties,
+                    candidates,
                 }),
                 Err(reason) => report.rejected.push(EventProblem { index, reason }),
             }
@@ -362,7 +374,7 @@ impl Services {
                 duplicate: stored.duplicate,
             });
             if let (false, Ok(compiled)) = (stored.duplicate, &compiled) {
-                let matches = match_event(compiled, stored.id, &p.properties, now);
+                let matches = match_event(compiled, stored.id, &p.candidates, now);
                 found.extend(matches.into_iter().map(|m| (p.index, m)));
             }
         }

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 use vigil_domain::{IndicatorKind, Timestamp};
 use vigil_matcher::{
-    CsvIndicator, Index, IndexedIndicator, candidates, parse_bundle, parse_indicator_csv,
+    CsvIndicator, Index, IndexedIndicator, Scanned, parse_bundle, parse_indicator_csv, scan_event,
 };
 
 /// Most matching threads `--threads` accepts.
@@ -418,32 +418,34 @@ impl Scan<'_> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<Value>(bytes) {
-                Ok(event @ Value::Object(_)) => self.match_event(span.number, &event, &mut out),
-                Ok(_) => out
-                    .warnings
-                    .push((span.number, "skipped: not a JSON object".to_owned())),
-                Err(err) => out
-                    .warnings
-                    .push((span.number, format!("skipped: not JSON ({err})"))),
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                out.warnings
+                    .push((span.number, "skipped: not UTF-8".to_owned()));
+                continue;
+            };
+            match scan_event(text, true) {
+                Ok(scanned) => self.match_event(span.number, scanned, &mut out),
+                Err(err) => out.warnings.push((span.number, format!("skipped: {err}"))),
             }
         }
         out
     }
 
-    fn match_event(&self, line: u64, event: &Value, out: &mut ChunkOut) {
+    fn match_event(&self, line: u64, scanned: Scanned, out: &mut ChunkOut) {
         let mut kinds = Vec::new();
         let mut event_id = None;
-        for candidate in candidates(event) {
+        for candidate in &scanned.candidates {
             kinds.clear();
-            self.catalogue.index.for_each_match(&candidate, |id| {
+            self.catalogue.index.for_each_match(candidate, |id| {
                 kinds.push(self.catalogue.kinds[usize::try_from(id).expect("ids are indices")]);
             });
             // Two indicators of one kind (10.0.0.0/8 and 10.1.0.0/16) make one line.
             kinds.sort_unstable();
             kinds.dedup();
             for kind in &kinds {
-                let event_id = event_id.get_or_insert_with(|| event_id_of(event, line));
+                let event_id: &str = event_id.get_or_insert_with(|| {
+                    scanned.event_id.clone().unwrap_or_else(|| line.to_string())
+                });
                 let found = Match {
                     event_id,
                     line,
@@ -456,21 +458,6 @@ impl Scan<'_> {
             }
         }
     }
-}
-
-/// The event's `event.id` (nested or dotted) or `id`, when a non-empty string or a number;
-/// else its line number.
-fn event_id_of(event: &Value, line: u64) -> String {
-    let nested = event.get("event").and_then(|inner| inner.get("id"));
-    [nested, event.get("event.id"), event.get("id")]
-        .into_iter()
-        .flatten()
-        .find_map(|id| match id {
-            Value::String(id) if !id.is_empty() => Some(id.clone()),
-            Value::Number(id) => Some(id.to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| line.to_string())
 }
 
 #[derive(Serialize)]
@@ -599,7 +586,12 @@ mod tests {
 
     #[test]
     fn event_ids_prefer_event_id_then_id_then_line() {
-        let id = |event: Value| event_id_of(&event, 7);
+        let id = |event: Value| {
+            scan_event(&event.to_string(), true)
+                .unwrap()
+                .event_id
+                .unwrap_or_else(|| "7".to_owned())
+        };
         assert_eq!(
             id(serde_json::json!({"event": {"id": "e1"}, "id": "x"})),
             "e1"
