@@ -13,6 +13,9 @@
 //! (free text) and hashes other than MD5, SHA-1 and SHA-256. `registry.key` is hive-relative in
 //! ECS, so it yields a candidate only when an agent writes the full path there.
 
+use std::sync::OnceLock;
+
+use crate::hash::FastMap;
 use vigil_domain::IndicatorKind::{
     self, Cidr, Domain, Email, FileName, Ipv4, Ipv6, Md5, RegistryKey, Sha1, Sha256, Url,
 };
@@ -127,22 +130,44 @@ pub const OBSERVABLE_TYPES: &[(u64, &str, &[IndicatorKind])] = &[
 /// The key at the top of an event that holds OCSF observables.
 pub const OBSERVABLES_KEY: &str = "observables";
 
+/// What the walk needs to know about one path: the kinds of a field there, and whether some
+/// field lies below it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PathInfo {
+    pub(crate) kinds: Option<&'static [IndicatorKind]>,
+    pub(crate) has_below: bool,
+}
+
+/// Every field path and every proper prefix of one (`destination` for `destination.ip`), for
+/// one hash probe per key instead of binary searches over strings.
+fn paths() -> &'static FastMap<&'static str, PathInfo> {
+    static PATHS: OnceLock<FastMap<&'static str, PathInfo>> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        let mut paths: FastMap<&'static str, PathInfo> = FastMap::default();
+        for (field, kinds) in FIELDS {
+            paths.entry(field).or_default().kinds = Some(kinds);
+            for (dot, _) in field.match_indices('.') {
+                paths.entry(&field[..dot]).or_default().has_below = true;
+            }
+        }
+        paths
+    })
+}
+
 /// The kinds a value at `path` may be, or `None` when `path` is not an IOC-bearing field.
 pub fn field_kinds(path: &str) -> Option<&'static [IndicatorKind]> {
-    FIELDS
-        .binary_search_by(|(field, _)| field.as_bytes().cmp(path.as_bytes()))
-        .ok()
-        .map(|i| FIELDS[i].1)
+    paths().get(path).and_then(|info| info.kinds)
 }
 
 /// Whether some field lies below `path` (`destination` → `destination.ip`): the walk skips
 /// every other object without looking inside.
 pub(crate) fn has_fields_below(path: &str) -> bool {
-    let start = FIELDS.partition_point(|(field, _)| field.as_bytes() < path.as_bytes());
-    FIELDS[start..]
-        .iter()
-        .take_while(|(field, _)| field.starts_with(path))
-        .any(|(field, _)| field.as_bytes().get(path.len()) == Some(&b'.'))
+    paths().get(path).is_some_and(|info| info.has_below)
+}
+
+/// What lies at and below `path`; `None` when no field does.
+pub(crate) fn path_info(path: &str) -> Option<PathInfo> {
+    paths().get(path).copied()
 }
 
 /// The kinds an OCSF observable of `type_id` may be.

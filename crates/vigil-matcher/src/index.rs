@@ -1,13 +1,14 @@
 //! The compiled index: a tenant's indicators, arranged so that one candidate costs about one
 //! hash probe.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
 use vigil_domain::{IndicatorKind, IndicatorValue};
 
 use crate::Candidate;
+use crate::hash::FastMap as HashMap;
 
 /// One indicator as the index sees it. Whether the indicator is active, revoked, expired or
 /// suppressed is the caller's business: build the index from the indicators that may match
@@ -81,12 +82,12 @@ pub struct Index {
 impl Index {
     pub fn build(indicators: impl IntoIterator<Item = IndexedIndicator>) -> Self {
         let mut index = Index {
-            exact: vec![HashMap::new(); IndicatorKind::ALL.len()],
-            ipv4: HashMap::new(),
-            ipv6: HashMap::new(),
+            exact: vec![HashMap::default(); IndicatorKind::ALL.len()],
+            ipv4: HashMap::default(),
+            ipv6: HashMap::default(),
             cidr_v4: Vec::new(),
             cidr_v6: Vec::new(),
-            domain_suffixes: HashMap::new(),
+            domain_suffixes: HashMap::default(),
             n_indicators: 0,
         };
         let mut cidr_v4: BTreeMap<u8, HashMap<u32, Ids>> = BTreeMap::new();

@@ -10,6 +10,7 @@
 mod csv;
 mod extract;
 mod fields;
+mod hash;
 mod index;
 mod scan;
 mod stix;

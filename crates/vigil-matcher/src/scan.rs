@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::extract::{CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, FIELD_LEN_MAX};
-use crate::fields::{OBSERVABLES_KEY, field_kinds, has_fields_below, observable_kinds};
+use crate::fields::{OBSERVABLES_KEY, PathInfo, observable_kinds, path_info};
 
 /// What one event's text gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,16 +83,16 @@ impl Walker {
         self.out.len() >= CANDIDATES_PER_EVENT_MAX
     }
 
-    /// Whether anything at or below the current path can matter.
-    fn wants(&self) -> bool {
-        field_kinds(&self.path).is_some()
-            || has_fields_below(&self.path)
-            || self.path == OBSERVABLES_KEY
-            || (self.want_id && matches!(self.path.as_str(), "event" | "event.id" | "id"))
+    /// What lies at and below the current path, or `None` when nothing there can matter.
+    fn info(&self) -> Option<PathInfo> {
+        path_info(&self.path).or_else(|| {
+            let id_path = self.want_id && matches!(self.path.as_str(), "event" | "event.id" | "id");
+            (id_path || self.path == OBSERVABLES_KEY).then(PathInfo::default)
+        })
     }
 
-    fn string(&mut self, raw: &str) {
-        if let Some(kinds) = field_kinds(&self.path)
+    fn string(&mut self, info: PathInfo, raw: &str) {
+        if let Some(kinds) = info.kinds
             && let Some(value) = kinds
                 .iter()
                 .find_map(|kind| vigil_domain::IndicatorValue::parse(*kind, raw).ok())
@@ -202,21 +202,33 @@ fn visit_object<'de, A: MapAccess<'de>>(
 ) -> Result<(), A::Error> {
     let parent_len = walker.path.len();
     while map.next_key_seed(KeySeed(walker))?.is_some() {
-        if depth >= EVENT_DEPTH_MAX || walker.is_full() || !walker.wants() {
-            map.next_value::<IgnoredAny>()?;
-        } else if walker.path == OBSERVABLES_KEY {
-            map.next_value_seed(ObservablesSeed(walker))?;
+        let info = if depth >= EVENT_DEPTH_MAX || walker.is_full() {
+            None
         } else {
-            map.next_value_seed(ValueSeed { walker, depth })?;
+            walker.info()
+        };
+        match info {
+            None => {
+                map.next_value::<IgnoredAny>()?;
+            }
+            Some(_) if walker.path == OBSERVABLES_KEY => {
+                map.next_value_seed(ObservablesSeed(walker))?;
+            }
+            Some(info) => map.next_value_seed(ValueSeed {
+                walker,
+                info,
+                depth,
+            })?,
         }
         walker.path.truncate(parent_len);
     }
     Ok(())
 }
 
-/// A value at the walker's path, inside an object at `depth`.
+/// A value at the walker's path (described by `info`), inside an object at `depth`.
 struct ValueSeed<'w> {
     walker: &'w mut Walker,
+    info: PathInfo,
     depth: usize,
 }
 
@@ -236,7 +248,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_str<E>(self, raw: &str) -> Result<(), E> {
-        self.walker.string(raw);
+        self.walker.string(self.info, raw);
         Ok(())
     }
 
@@ -264,8 +276,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let path = self.walker.path.as_str();
-        let descend = has_fields_below(path) || (self.walker.want_id && path == "event");
+        let descend = self.info.has_below || (self.walker.want_id && self.walker.path == "event");
         if descend {
             visit_object(self.walker, map, self.depth + 1)
         } else {
@@ -290,6 +301,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             }
             let seed = ValueSeed {
                 walker: &mut *self.walker,
+                info: self.info,
                 depth,
             };
             if seq.next_element_seed(seed)?.is_none() {
