@@ -7,6 +7,7 @@
 //! value. A row that does not parse is rejected with its line and reason; the others are
 //! read.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use vigil_domain::{
@@ -55,26 +56,32 @@ pub struct CsvImport {
 
 /// Reads every row of an indicator CSV (see the module documentation).
 pub fn parse_indicator_csv(text: &str) -> Result<CsvImport, CsvError> {
+    let mut import = CsvImport::default();
+    for_each_indicator_row(text, |line, row| match row {
+        Ok(indicator) => import.indicators.push(CsvIndicator { line, indicator }),
+        Err(reason) => import.rejected.push(CsvRejected { line, reason }),
+    })?;
+    Ok(import)
+}
+
+/// [`parse_indicator_csv`] one row at a time, with its line, without collecting: for callers
+/// that keep only part of each indicator (a million rows of `NewIndicator` are ~200 MB).
+pub fn for_each_indicator_row(
+    text: &str,
+    mut row: impl FnMut(u64, Result<NewIndicator, String>),
+) -> Result<(), CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records = csv_records(text)
-        .into_iter()
-        .filter(|record| !record.is_blank());
+    let mut records = Records {
+        rest: text,
+        line: 1,
+    }
+    .filter(|record| !record.is_blank());
     let header = records.next().ok_or(CsvError::Empty)?;
     let columns = Columns::from_header(&header).map_err(CsvError::Header)?;
-    let mut import = CsvImport::default();
     for record in records {
-        match columns.indicator(&record) {
-            Ok(indicator) => import.indicators.push(CsvIndicator {
-                line: record.line,
-                indicator,
-            }),
-            Err(reason) => import.rejected.push(CsvRejected {
-                line: record.line,
-                reason,
-            }),
-        }
+        row(record.line, columns.indicator(&record));
     }
-    Ok(import)
+    Ok(())
 }
 
 /// Where each known column is in a row.
@@ -183,50 +190,77 @@ fn parse_bool(raw: &str) -> Option<bool> {
 }
 
 /// One CSV record and the line it starts on (1-based).
-struct CsvRecord {
+struct CsvRecord<'a> {
     line: u64,
-    fields: Result<Vec<String>, String>,
+    fields: Result<Vec<Cow<'a, str>>, String>,
 }
 
-impl CsvRecord {
+impl CsvRecord<'_> {
     fn is_blank(&self) -> bool {
         matches!(&self.fields, Ok(fields) if fields.len() == 1 && fields[0].trim().is_empty())
     }
 }
 
-/// The records of RFC 4180 `text`: comma-separated fields, `"`-quoted fields may hold commas,
+/// The records of RFC 4180 text: comma-separated fields, `"`-quoted fields may hold commas,
 /// line breaks and `""` for a quote; lines end in LF or CRLF. A malformed record is an `Err`
-/// with the reason, and parsing resumes at the next line.
-fn csv_records(text: &str) -> Vec<CsvRecord> {
-    let mut chars = text.chars().peekable();
-    let mut line = 1;
-    let mut records = Vec::new();
-    while chars.peek().is_some() {
-        let start = line;
-        let fields = csv_record(&mut chars, &mut line);
-        records.push(CsvRecord {
-            line: start,
-            fields,
-        });
-    }
-    records
+/// with the reason, and parsing resumes at the next line. A line without any quote (nearly
+/// every line of a feed) is split in place, without copying.
+struct Records<'a> {
+    rest: &'a str,
+    line: u64,
 }
 
-fn csv_record(
-    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    line: &mut u64,
-) -> Result<Vec<String>, String> {
+impl<'a> Iterator for Records<'a> {
+    type Item = CsvRecord<'a>;
+
+    fn next(&mut self) -> Option<CsvRecord<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let start = self.line;
+        let (text, after, newline) = match self.rest.find('\n') {
+            Some(i) => (&self.rest[..i], &self.rest[i + 1..], true),
+            None => (self.rest, "", false),
+        };
+        if !text.contains('"') {
+            let text = match text.strip_suffix('\r') {
+                Some(stripped) if newline => stripped,
+                _ => text,
+            };
+            self.rest = after;
+            self.line += u64::from(newline);
+            let fields = text.split(',').map(Cow::Borrowed).collect();
+            return Some(CsvRecord {
+                line: start,
+                fields: Ok(fields),
+            });
+        }
+        let mut chars = self.rest.chars();
+        let fields = csv_record(&mut chars, &mut self.line);
+        self.rest = chars.as_str();
+        Some(CsvRecord {
+            line: start,
+            fields: fields.map(|fields| fields.into_iter().map(Cow::Owned).collect()),
+        })
+    }
+}
+
+fn peek(chars: &std::str::Chars<'_>) -> Option<char> {
+    chars.clone().next()
+}
+
+fn csv_record(chars: &mut std::str::Chars<'_>, line: &mut u64) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut error = None;
     loop {
         let mut field = String::new();
-        let quoted = chars.peek() == Some(&'"');
+        let quoted = peek(chars) == Some('"');
         if quoted {
             chars.next();
             loop {
                 match chars.next() {
                     None => return Err("unterminated quoted field".to_owned()),
-                    Some('"') if chars.peek() == Some(&'"') => {
+                    Some('"') if peek(chars) == Some('"') => {
                         chars.next();
                         field.push('"');
                     }
@@ -244,7 +278,7 @@ fn csv_record(
                 None => break None,
                 Some(',') => break Some(','),
                 Some('\n') => break Some('\n'),
-                Some('\r') if chars.peek() == Some(&'\n') => {}
+                Some('\r') if peek(chars) == Some('\n') => {}
                 Some(c) if quoted => {
                     error.get_or_insert_with(|| format!("{c:?} after a closing quote"));
                 }
@@ -264,10 +298,17 @@ mod tests {
     use super::*;
 
     fn check_csv(text: &str, expected: &[(u64, Result<&[&str], &str>)]) {
-        let records: Vec<(u64, Result<Vec<String>, String>)> = csv_records(text)
-            .into_iter()
-            .map(|record| (record.line, record.fields))
-            .collect();
+        let records: Vec<(u64, Result<Vec<String>, String>)> = Records {
+            rest: text,
+            line: 1,
+        }
+        .map(|record| {
+            let fields = record
+                .fields
+                .map(|fields| fields.into_iter().map(Cow::into_owned).collect());
+            (record.line, fields)
+        })
+        .collect();
         let expected: Vec<(u64, Result<Vec<String>, String>)> = expected
             .iter()
             .map(|(line, fields)| {

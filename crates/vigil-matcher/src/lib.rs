@@ -15,7 +15,9 @@ mod index;
 mod scan;
 mod stix;
 
-pub use csv::{CsvError, CsvImport, CsvIndicator, CsvRejected, parse_indicator_csv};
+pub use csv::{
+    CsvError, CsvImport, CsvIndicator, CsvRejected, for_each_indicator_row, parse_indicator_csv,
+};
 pub use extract::{
     CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, FIELD_LEN_MAX, KindSet, candidates,
 };

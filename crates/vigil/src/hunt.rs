@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 use vigil_domain::{IndicatorKind, Timestamp};
 use vigil_matcher::{
-    CsvIndicator, Index, IndexedIndicator, Scanned, parse_bundle, parse_indicator_csv, scan_event,
+    Index, IndexedIndicator, Scanned, for_each_indicator_row, parse_bundle, scan_event,
 };
 
 /// Most matching threads `--threads` accepts.
@@ -180,43 +180,35 @@ fn stix_indicators(
     Ok(indicators)
 }
 
-/// The rows of an indicator CSV (`vigil_matcher::parse_indicator_csv`); invalid rows are
+/// The rows of an indicator CSV (`vigil_matcher::for_each_indicator_row`); invalid rows are
 /// warnings. Inactive and expired indicators are left out, as the service's index does.
 fn csv_indicators(
     label: &str,
     text: &str,
     diagnostics: &mut Diagnostics,
 ) -> anyhow::Result<Vec<IndexedIndicator>> {
-    let import = parse_indicator_csv(text).with_context(|| label.to_owned())?;
-    for rejected in &import.rejected {
-        diagnostics.warn(
-            label,
-            rejected.line,
-            &format!("skipped: {}", rejected.reason),
-        );
-    }
     let now = Timestamp::now();
-    let live = |new: &vigil_domain::NewIndicator| {
-        new.active
-            && new.valid_from.is_none_or(|from| from <= now)
-            && new.valid_until.is_none_or(|until| now < until)
-    };
     let mut indicators = Vec::new();
-    for CsvIndicator { line, indicator } in import.indicators {
-        if !live(&indicator) {
+    for_each_indicator_row(text, |line, row| match row {
+        Ok(new)
+            if !new.active
+                || new.valid_from.is_some_and(|from| now < from)
+                || new.valid_until.is_some_and(|until| until <= now) =>
+        {
             diagnostics.warn(
                 label,
                 line,
                 "skipped: inactive or outside its validity window",
             );
-            continue;
         }
-        indicators.push(IndexedIndicator {
+        Ok(new) => indicators.push(IndexedIndicator {
             id: indicators.len() as u64,
-            value: indicator.value,
-            match_subdomains: indicator.match_subdomains,
-        });
-    }
+            value: new.value,
+            match_subdomains: new.match_subdomains,
+        }),
+        Err(reason) => diagnostics.warn(label, line, &format!("skipped: {reason}")),
+    })
+    .with_context(|| label.to_owned())?;
     Ok(indicators)
 }
 
