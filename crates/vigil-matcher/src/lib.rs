@@ -23,7 +23,7 @@ pub use extract::{
 };
 pub use fields::{FIELDS, OBSERVABLE_TYPES, OBSERVABLES_KEY, field_kinds};
 pub use index::{Index, IndexedIndicator};
-pub use scan::{ScanError, Scanned, scan_event};
+pub use scan::{ScanError, Scanned, scan_event, scan_from};
 pub use stix::{
     STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX, STIX_PATTERN_LEN_MAX,
     StixError, StixImport, StixIndicator, StixRejected, parse_bundle,

@@ -46,6 +46,18 @@ impl std::error::Error for ScanError {}
 /// The candidates of the JSON object `json` (see the module documentation), and its id when
 /// `want_id`. Bounded like [`candidates`](crate::candidates).
 pub fn scan_event(json: &str, want_id: bool) -> Result<Scanned, ScanError> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let scanned = scan_from(&mut deserializer, want_id).map_err(ScanError::Json)?;
+    deserializer.end().map_err(ScanError::Json)?;
+    scanned.ok_or(ScanError::NotAnObject)
+}
+
+/// [`scan_event`] on the next value of any serde deserializer: for callers that scan a part
+/// of a larger document as they parse it. `None` when the value is not an object.
+pub fn scan_from<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    want_id: bool,
+) -> Result<Option<Scanned>, D::Error> {
     let mut walker = Walker {
         path: String::new(),
         out: Vec::new(),
@@ -54,18 +66,11 @@ pub fn scan_event(json: &str, want_id: bool) -> Result<Scanned, ScanError> {
         top_id: None,
         is_object: false,
     };
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    RootSeed(&mut walker)
-        .deserialize(&mut deserializer)
-        .map_err(ScanError::Json)?;
-    deserializer.end().map_err(ScanError::Json)?;
-    if !walker.is_object {
-        return Err(ScanError::NotAnObject);
-    }
-    Ok(Scanned {
+    RootSeed(&mut walker).deserialize(deserializer)?;
+    Ok(walker.is_object.then(|| Scanned {
         candidates: walker.out,
         event_id: walker.event_id.or(walker.top_id),
-    })
+    }))
 }
 
 struct Walker {

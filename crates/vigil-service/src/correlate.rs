@@ -21,7 +21,7 @@ use vigil_domain::{
     ClientEventId, EventId, EventType, FindingId, IndicatorId, IndicatorKind, IocMatch, MatchField,
     NewEvent, NewMatch, Permission, ReopenCause, TenantId, Timestamp,
 };
-use vigil_matcher::{Candidate, Index, IndexedIndicator, ScanError, scan_event};
+use vigil_matcher::{Candidate, Index, IndexedIndicator, scan_from};
 use vigil_store::{CatalogueSnapshot, Change, Store, StoreResult};
 
 use crate::{Principal, ServiceError, ServiceResult, Services};
@@ -239,7 +239,8 @@ fn split_batch(body: &str, format: BatchFormat) -> ServiceResult<Vec<&str>> {
     }
 }
 
-/// The top of an event object; `properties` stays unparsed until the scan.
+/// An event object, read in one pass: `properties` is scanned for candidates as it is parsed
+/// and never kept as a tree.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventHead<'a> {
@@ -249,8 +250,19 @@ struct EventHead<'a> {
     event_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    properties: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "scan_properties")]
+    properties: Option<Vec<Candidate>>,
+}
+
+fn scan_properties<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<Candidate>>, D::Error> {
+    match scan_from(deserializer, false)? {
+        Some(scanned) => Ok(Some(scanned.candidates)),
+        None => Err(serde::de::Error::custom(
+            "`properties` must be a JSON object",
+        )),
+    }
 }
 
 /// One event's text: the event to store and the candidates of its properties.
@@ -266,12 +278,7 @@ fn parse_event(raw: &str) -> Result<(NewEvent, Vec<Candidate>), String> {
             .unwrap_or(&message)
             .to_owned()
     })?;
-    let properties = head.properties.ok_or("the event has no `properties`")?;
-    let candidates = match scan_event(properties.get(), false) {
-        Ok(scanned) => scanned.candidates,
-        Err(ScanError::NotAnObject) => return Err("`properties` must be a JSON object".into()),
-        Err(err) => return Err(format!("`properties`: {err}")),
-    };
+    let candidates = head.properties.ok_or("the event has no `properties`")?;
     let event_type = head.event_type.ok_or("the event has no `type`")?;
     let event = NewEvent {
         client_id: head
