@@ -6,6 +6,7 @@
 
 mod audit;
 mod catalogue;
+mod connector;
 mod error;
 mod finding;
 mod ids;
@@ -26,6 +27,11 @@ pub use audit::{
 pub use catalogue::{
     Confidence, Indicator, IndicatorFilter, IndicatorPatch, NewIndicator, NewSuppression,
     Suppression,
+};
+pub use connector::{
+    CONNECTOR_OPTION_LEN_MAX, CONNECTOR_OPTIONS_MAX, CONNECTOR_URL_LEN_MAX, Connector,
+    ConnectorKind, ConnectorName, ConnectorOptions, SYNC_INTERVAL_MAX_SECONDS,
+    SYNC_INTERVAL_MIN_SECONDS, SourceUrl, SyncInterval,
 };
 pub use error::ParseError;
 pub use finding::{

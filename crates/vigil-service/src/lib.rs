@@ -8,6 +8,7 @@ mod correlate;
 mod error;
 mod key_cache;
 mod principal;
+mod seal;
 mod secrets;
 mod services;
 mod tokens;
@@ -23,6 +24,7 @@ pub use correlate::{
 pub use error::{ServiceError, ServiceResult};
 pub use key_cache::{API_KEY_CACHE_MAX, API_KEY_CACHE_TTL};
 pub use principal::{Credential, Principal};
+pub use seal::{MASTER_KEY_LEN, MasterKey};
 pub use secrets::{
     API_KEY_PREFIX, ApiKeySecret, PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password, random_token,
     verify_password,

@@ -31,6 +31,7 @@ macro_rules! scope_of_row {
 
 mod audit;
 mod catalogue;
+mod connectors;
 mod credentials;
 mod findings;
 mod migrate;

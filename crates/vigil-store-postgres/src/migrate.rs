@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0001_foundation.sql"),
     ),
     (2, "ioc", include_str!("../migrations/0002_ioc.sql")),
+    (
+        3,
+        "connectors",
+        include_str!("../migrations/0003_connectors.sql"),
+    ),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

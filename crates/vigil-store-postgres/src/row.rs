@@ -6,8 +6,8 @@ use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 use vigil_domain::Timestamp;
 use vigil_store::{
-    ApiKeyRow, AuditRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow, SessionRow,
-    StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
+    ApiKeyRow, AuditRow, ConnectorRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow,
+    SessionRow, StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
 };
 
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
@@ -223,5 +223,20 @@ pub(crate) fn ioc_match(row: &PgRow) -> StoreResult<MatchRow> {
         finding_id: get(row, "finding_id")?,
         reopened: get(row, "reopened")?,
         matched_at: at(row, "matched_at")?,
+    })
+}
+
+pub(crate) fn connector(row: &PgRow) -> StoreResult<ConnectorRow> {
+    Ok(ConnectorRow {
+        tenant_id: get(row, "tenant_id")?,
+        name: get(row, "name")?,
+        kind: get(row, "kind")?,
+        url: get(row, "url")?,
+        enabled: get(row, "enabled")?,
+        interval_s: i64::from(get::<i32>(row, "interval_s")?),
+        threshold: get(row, "threshold")?,
+        options: get(row, "options_text")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
     })
 }

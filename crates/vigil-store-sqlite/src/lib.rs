@@ -10,6 +10,7 @@
 
 mod audit;
 mod catalogue;
+mod connectors;
 mod credentials;
 mod findings;
 mod migrate;

@@ -14,6 +14,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0001_foundation.sql"),
     ),
     (2, "ioc", include_str!("../migrations/0002_ioc.sql")),
+    (
+        3,
+        "connectors",
+        include_str!("../migrations/0003_connectors.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

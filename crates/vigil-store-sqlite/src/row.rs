@@ -8,8 +8,8 @@ use rusqlite::{ErrorCode, Row};
 use uuid::Uuid;
 use vigil_domain::Timestamp;
 use vigil_store::{
-    ApiKeyRow, AuditRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow, SessionRow,
-    StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
+    ApiKeyRow, AuditRow, ConnectorRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow,
+    SessionRow, StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
 };
 
 /// Column lists, in the order the decoders below read them.
@@ -68,6 +68,11 @@ macro_rules! event_columns {
         "id, tenant_id, client_id, event_type, occurred_at, body, received_at"
     };
 }
+macro_rules! connector_columns {
+    () => {
+        "tenant_id, name, kind, url, enabled, interval_s, threshold, options, created_at, updated_at"
+    };
+}
 macro_rules! match_columns {
     () => {
         "id, tenant_id, indicator_id, indicator_kind, event_id, field, value, finding_id, \
@@ -75,9 +80,9 @@ macro_rules! match_columns {
     };
 }
 pub(crate) use {
-    api_key_columns, audit_columns, event_columns, finding_columns, indicator_columns,
-    match_columns, risk_columns, session_columns, suppression_columns, tenant_columns,
-    user_columns,
+    api_key_columns, audit_columns, connector_columns, event_columns, finding_columns,
+    indicator_columns, match_columns, risk_columns, session_columns, suppression_columns,
+    tenant_columns, user_columns,
 };
 
 pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
@@ -313,6 +318,21 @@ pub(crate) fn ioc_match(row: &Row<'_>) -> StoreResult<MatchRow> {
         finding_id: opt_uuid(row, 7)?,
         reopened: flag(row, 8)?,
         matched_at: at(row, 9)?,
+    })
+}
+
+pub(crate) fn connector(row: &Row<'_>) -> StoreResult<ConnectorRow> {
+    Ok(ConnectorRow {
+        tenant_id: uuid(row, 0)?,
+        name: text(row, 1)?,
+        kind: text(row, 2)?,
+        url: text(row, 3)?,
+        enabled: flag(row, 4)?,
+        interval_s: int(row, 5)?,
+        threshold: text(row, 6)?,
+        options: text(row, 7)?,
+        created_at: at(row, 8)?,
+        updated_at: at(row, 9)?,
     })
 }
 

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 use vigil_domain::{
-    AuditEvent, AuditEventId, AuditFields, ChainHead, Finding, Indicator, ReopenCause, Risk,
-    Suppression, Tenant, TenantId, Timestamp,
+    AuditEvent, AuditEventId, AuditFields, ChainHead, Connector, Finding, Indicator, ReopenCause,
+    Risk, Suppression, Tenant, TenantId, Timestamp,
 };
 
 use crate::{ApiKey, Session, User};
@@ -181,6 +181,25 @@ impl AuditDraft {
         )
     }
 
+    /// A connector change. Snapshots name the configuration and whether the credentials
+    /// were replaced, never the credentials.
+    pub fn connector(
+        action: &'static str,
+        before: Option<&Connector>,
+        after: Option<&Connector>,
+        credentials_replaced: bool,
+    ) -> Self {
+        let id = after
+            .or(before)
+            .map(|c| c.name.to_string())
+            .unwrap_or_default();
+        let mut after = after.map(connector_json);
+        if let Some(after) = after.as_mut() {
+            after["credentials_replaced"] = json!(credentials_replaced);
+        }
+        Self::new(action, "connector", id, before.map(connector_json), after)
+    }
+
     fn new(
         action: &'static str,
         entity_type: &'static str,
@@ -319,5 +338,17 @@ fn suppression_json(suppression: &Suppression) -> Value {
         "value": suppression.value.as_str(),
         "match_subdomains": suppression.match_subdomains,
         "reason": suppression.reason.as_ref().map(|r| r.as_str()),
+    })
+}
+
+fn connector_json(connector: &Connector) -> Value {
+    json!({
+        "name": connector.name.as_str(),
+        "kind": connector.kind.as_str(),
+        "url": connector.url.as_str(),
+        "enabled": connector.enabled,
+        "interval_s": connector.interval.seconds(),
+        "threshold": connector.threshold.as_str(),
+        "options": connector.options.iter().collect::<std::collections::BTreeMap<_, _>>(),
     })
 }

@@ -19,6 +19,80 @@ pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
     imports(store, acme).await;
     suppressions(store, acme, globex).await;
     telemetry(store, acme, globex, finding).await;
+    connectors(store, acme, globex).await;
+}
+
+fn connector(name: &str, url: &str) -> vigil_domain::Connector {
+    vigil_domain::Connector {
+        tenant_id: TenantId::PLATFORM_CHAIN,
+        name: vigil_domain::ConnectorName::parse(name).unwrap(),
+        kind: vigil_domain::ConnectorKind::TheHive,
+        url: vigil_domain::SourceUrl::parse(url).unwrap(),
+        enabled: true,
+        interval: vigil_domain::SyncInterval::parse(300).unwrap(),
+        threshold: Severity::High,
+        options: vigil_domain::ConnectorOptions::parse([(
+            "organisation".to_owned(),
+            "acme".to_owned(),
+        )])
+        .unwrap(),
+        created_at: Timestamp::from_unix_micros(0),
+        updated_at: Timestamp::from_unix_micros(0),
+    }
+}
+
+async fn connectors(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let hive = connector("hive", "https://hive.example");
+    let name = hive.name.clone();
+    let missing = store
+        .put_connector(acme, &change(), hive.clone(), None)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::Invalid(_))),
+        "{missing:?}"
+    );
+    let (created, is_new) = store
+        .put_connector(acme, &change(), hive.clone(), Some(vec![1, 2, 3]))
+        .await
+        .unwrap();
+    assert!(is_new);
+    assert_eq!(created.tenant_id, acme, "the tenant comes from the call");
+    assert_eq!(store.get_connector(acme, &name).await.unwrap(), created);
+    let moved = connector("hive", "https://hive2.example");
+    let (updated, is_new) = store
+        .put_connector(acme, &change(), moved, None)
+        .await
+        .unwrap();
+    assert!(!is_new);
+    assert_eq!(updated.url.as_str(), "https://hive2.example");
+    assert_eq!(updated.created_at, created.created_at);
+    assert_eq!(
+        store.connector_credentials(acme, &name).await.unwrap(),
+        [1, 2, 3],
+        "kept"
+    );
+    store
+        .put_connector(acme, &change(), hive, Some(vec![9]))
+        .await
+        .unwrap();
+    assert_eq!(store.connector_credentials(acme, &name).await.unwrap(), [9]);
+    assert!(matches!(
+        store.get_connector(globex, &name).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.connector_credentials(globex, &name).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.list_connectors(globex).await.unwrap().is_empty());
+    assert_eq!(store.list_connectors(acme).await.unwrap().len(), 1);
+    let foreign = store.delete_connector(globex, &change(), &name).await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)));
+    store
+        .delete_connector(acme, &change(), &name)
+        .await
+        .unwrap();
+    assert!(store.list_connectors(acme).await.unwrap().is_empty());
 }
 
 fn new_finding(title: &str, severity: Severity) -> NewFinding {

@@ -3,10 +3,11 @@
 
 use uuid::Uuid;
 use vigil_domain::{
-    Asset, BoundedText, ClientEventId, Confidence, EventId, EventType, ExternalId, Finding,
-    FindingId, FindingStatus, Indicator, IndicatorId, IndicatorKind, IndicatorValue, IocMatch,
-    MatchField, MatchId, RiskTitle, Severity, Source, Suppression, SuppressionId, TelemetryEvent,
-    TenantId, Timestamp, Tlp,
+    Asset, BoundedText, ClientEventId, Confidence, Connector, ConnectorKind, ConnectorName,
+    ConnectorOptions, EventId, EventType, ExternalId, Finding, FindingId, FindingStatus, Indicator,
+    IndicatorId, IndicatorKind, IndicatorValue, IocMatch, MatchField, MatchId, RiskTitle, Severity,
+    Source, SourceUrl, Suppression, SuppressionId, SyncInterval, TelemetryEvent, TenantId,
+    Timestamp, Tlp,
 };
 
 use crate::{StoreError, StoreResult};
@@ -217,4 +218,51 @@ impl TryFrom<MatchRow> for IocMatch {
             matched_at: row.matched_at,
         })
     }
+}
+
+pub struct ConnectorRow {
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub enabled: bool,
+    pub interval_s: i64,
+    pub threshold: String,
+    /// A JSON object of strings.
+    pub options: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl TryFrom<ConnectorRow> for Connector {
+    type Error = StoreError;
+
+    fn try_from(row: ConnectorRow) -> StoreResult<Connector> {
+        let corrupt = || StoreError::corrupt("connectors");
+        let options: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&row.options).map_err(|_| {
+                StoreError::Backend("column options is not a JSON object of strings".into())
+            })?;
+        Ok(Connector {
+            tenant_id: TenantId::from_uuid(row.tenant_id),
+            name: ConnectorName::parse(&row.name).map_err(corrupt())?,
+            kind: ConnectorKind::parse(&row.kind).map_err(corrupt())?,
+            url: SourceUrl::parse(&row.url).map_err(corrupt())?,
+            enabled: row.enabled,
+            interval: SyncInterval::parse(row.interval_s).map_err(corrupt())?,
+            threshold: Severity::parse(&row.threshold).map_err(corrupt())?,
+            options: ConnectorOptions::parse(options).map_err(corrupt())?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// A connector's options as the JSON object the stores keep.
+pub fn options_json(options: &ConnectorOptions) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = options
+        .iter()
+        .map(|(name, value)| (name.to_owned(), serde_json::Value::from(value)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }

@@ -19,16 +19,19 @@ mod conformance_ioc;
 
 use async_trait::async_trait;
 use vigil_domain::{
-    ApiKeyId, AuditEvent, ChainHead, Email, EventId, Finding, FindingFilter, FindingId,
-    FindingPatch, FindingStatus, Indicator, IndicatorFilter, IndicatorId, IndicatorPatch, IocMatch,
-    MatchFilter, NewEvent, NewFinding, NewIndicator, NewMatch, NewRisk, NewSuppression,
-    PageRequest, ReopenCause, Risk, RiskFilter, RiskId, RiskPatch, SessionId, Sha256Hex, Slug,
-    Suppression, SuppressionId, TelemetryEvent, Tenant, TenantId, TenantName, Timestamp, UserId,
+    ApiKeyId, AuditEvent, ChainHead, Connector, ConnectorName, Email, EventId, Finding,
+    FindingFilter, FindingId, FindingPatch, FindingStatus, Indicator, IndicatorFilter, IndicatorId,
+    IndicatorPatch, IocMatch, MatchFilter, NewEvent, NewFinding, NewIndicator, NewMatch, NewRisk,
+    NewSuppression, PageRequest, ReopenCause, Risk, RiskFilter, RiskId, RiskPatch, SessionId,
+    Sha256Hex, Slug, Suppression, SuppressionId, TelemetryEvent, Tenant, TenantId, TenantName,
+    Timestamp, UserId,
 };
 
 pub use audit::{AuditDraft, AuditFilter, Change, seal};
 pub use error::{StoreError, StoreResult};
-pub use ioc_rows::{EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow};
+pub use ioc_rows::{
+    ConnectorRow, EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow, options_json,
+};
 pub use model::{
     ApiKey, CatalogueSnapshot, ImportCounts, NewApiKey, NewSession, NewUser, Page, PoolStats,
     Scope, Session, StoredEvent, User,
@@ -308,6 +311,37 @@ pub trait TelemetryRepo: Send + Sync {
     ) -> StoreResult<Page<IocMatch>>;
 }
 
+/// Sync connectors. Credentials arrive sealed and leave sealed: only the service opens them.
+#[async_trait]
+pub trait ConnectorRepo: Send + Sync {
+    /// Creates the connector or replaces its configuration. `sealed` `None` keeps the stored
+    /// credentials (`Invalid` when a new connector comes without). Answers the stored
+    /// connector and whether it was created.
+    async fn put_connector(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        connector: Connector,
+        sealed: Option<Vec<u8>>,
+    ) -> StoreResult<(Connector, bool)>;
+    async fn get_connector(&self, tenant: TenantId, name: &ConnectorName)
+    -> StoreResult<Connector>;
+    /// By name.
+    async fn list_connectors(&self, tenant: TenantId) -> StoreResult<Vec<Connector>>;
+    async fn delete_connector(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        name: &ConnectorName,
+    ) -> StoreResult<()>;
+    /// The sealed credentials, for the sync engine.
+    async fn connector_credentials(
+        &self,
+        tenant: TenantId,
+        name: &ConnectorName,
+    ) -> StoreResult<Vec<u8>>;
+}
+
 /// A storage backend: every repository plus health.
 #[async_trait]
 pub trait Store:
@@ -320,6 +354,7 @@ pub trait Store:
     + FindingRepo
     + CatalogueRepo
     + TelemetryRepo
+    + ConnectorRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
