@@ -181,6 +181,14 @@ fn ioc_paths() -> Value {
         "/api/v1/telemetry/events": {
             "post": ingest_op(),
         },
+        "/api/v1/connectors": {
+            "get": op("listConnectors", "List the tenant's sync connectors, without credentials (tenant-admin)", "sync", &[], None, 200, Some("ConnectorList")),
+        },
+        "/api/v1/connectors/{name}": {
+            "get": op("getConnector", "Read a connector, without credentials (tenant-admin)", "sync", &["name"], None, 200, Some("Connector")),
+            "put": op("putConnector", "Create (201) or replace (200) a connector; credentials are sealed, and omitting them keeps the stored ones", "sync", &["name", "reason"], Some("ConnectorIn"), 200, Some("Connector")),
+            "delete": op("deleteConnector", "Remove a connector; what it synced stays", "sync", &["name", "reason"], None, 204, None),
+        },
         "/api/v1/ioc-matches": {
             "get": op("listMatches", "List IOC matches, newest first", "telemetry", &["finding_id", "indicator_id", "event_id", "reopened", "since", "until", "limit", "cursor"], None, 200, Some("MatchPage")),
         },
@@ -191,6 +199,7 @@ fn ioc_parameters() -> Value {
     let uuid = json!({"type": "string", "format": "uuid"});
     let at = json!({"type": "string", "format": "date-time"});
     json!({
+        "name": {"name": "name", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}},
         "finding_status": query("status", "Finding status", schema("FindingStatus")),
         "severity": query("severity", "Finding severity", schema("Severity")),
         "indicator_type": query("type", "Indicator type", schema("IndicatorType")),
@@ -259,6 +268,17 @@ fn ioc_schemas() -> Value {
             "field": text, "value": text, "finding_id": opt_text, "reopened": {"type": "boolean"}, "matched_at": at,
         })),
         "MatchPage": page_of("Match"),
+        "ConnectorIn": object(&["kind", "url"], json!({
+            "kind": {"type": "string", "enum": ["thehive", "opencti", "openrmf", "taxii"]}, "url": text, "enabled": {"type": "boolean"},
+            "interval_s": {"type": "integer", "minimum": 10, "maximum": 86400}, "threshold": {"type": "string", "enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL"]},
+            "credentials": {"type": "object", "additionalProperties": text, "description": "thehive: api_key; opencti: token; taxii: username, password; openrmf: token_url, client_id, username, password"},
+            "options": {"type": "object", "additionalProperties": text, "description": "thehive: organisation; taxii: api_root, collection"},
+        })),
+        "Connector": object(&["name", "kind", "url", "enabled", "interval_s", "threshold", "options", "has_credentials", "created_at", "updated_at"], json!({
+            "name": text, "kind": text, "url": text, "enabled": {"type": "boolean"}, "interval_s": {"type": "integer"}, "threshold": text,
+            "options": {"type": "object", "additionalProperties": text}, "has_credentials": {"type": "boolean"}, "created_at": at, "updated_at": at,
+        })),
+        "ConnectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema("Connector")}}},
         "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "reopened", "errors"], json!({
             "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": problems,
             "events": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "duplicate": {"type": "boolean"}}}},

@@ -8,7 +8,9 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::handlers::{audit, auth, findings, health, indicators, keys, risks, telemetry, tenants};
+use crate::handlers::{
+    audit, auth, connectors, findings, health, indicators, keys, risks, telemetry, tenants,
+};
 use crate::{ApiError, AppState, middleware, openapi};
 
 struct Table {
@@ -151,6 +153,14 @@ fn ioc_routes(table: Table) -> Table {
             "/api/v1/ioc-matches",
             &[M::GET],
             get(telemetry::list_matches),
+        )
+        .add("/api/v1/connectors", &[M::GET], get(connectors::list))
+        .add(
+            "/api/v1/connectors/{name}",
+            &[M::GET, M::PUT, M::DELETE],
+            get(connectors::get)
+                .put(connectors::put)
+                .delete(connectors::delete),
         )
 }
 

@@ -4,6 +4,7 @@
 //! it talks to storage only through the `vigil-store` traits.
 
 mod catalogue;
+mod connectors;
 mod correlate;
 mod error;
 mod key_cache;
@@ -16,6 +17,10 @@ mod tokens;
 pub use catalogue::{
     IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,
     ImportReport,
+};
+pub use connectors::{
+    CONNECTORS_PER_TENANT_MAX, CREDENTIAL_LEN_MAX, ConnectorRequest, Credentials,
+    SYNC_INTERVAL_DEFAULT_SECONDS,
 };
 pub use correlate::{
     BatchFormat, EventProblem, IngestReport, IngestedEvent, Reopener, StoreReopener,

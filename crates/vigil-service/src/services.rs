@@ -91,6 +91,7 @@ pub struct Services {
     keys: Arc<crate::key_cache::KeyCache>,
     pub(crate) catalogues: Arc<crate::correlate::CatalogueCache>,
     pub(crate) reopener: Arc<dyn crate::Reopener>,
+    pub(crate) master_key: Option<Arc<crate::MasterKey>>,
 }
 
 impl Services {
@@ -103,7 +104,15 @@ impl Services {
             password_slots: Arc::new(slots),
             keys: Arc::default(),
             catalogues: Arc::default(),
+            master_key: None,
         }
+    }
+
+    /// The same services sealing connector credentials under `key`. Without one, connector
+    /// credentials can neither be stored nor read.
+    pub fn with_master_key(mut self, key: crate::MasterKey) -> Self {
+        self.master_key = Some(Arc::new(key));
+        self
     }
 
     /// The same services with another reopener (tests inject failing ones).

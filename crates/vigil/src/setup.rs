@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use vigil_domain::{PageRequest, Role};
-use vigil_service::{JwtKey, KeyOwner, NewApiKeyRequest, Principal, Services};
+use vigil_service::{
+    JwtKey, KeyOwner, MASTER_KEY_LEN, MasterKey, NewApiKeyRequest, Principal, Services,
+};
 use vigil_store::Store;
 use vigil_store_postgres::PostgresStore;
 use vigil_store_sqlite::SqliteStore;
@@ -17,6 +19,11 @@ use crate::config::{Database, Settings};
 
 pub(crate) const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin-key";
 const JWT_SECRET_FILE: &str = "jwt-secret";
+/// Where the master key (sealing connector credentials) is generated when
+/// `VIGIL_MASTER_KEY_FILE` names no file.
+const MASTER_KEY_FILE: &str = "master-key";
+/// Names a file holding the master key as 64 hex digits; env only, never a flag.
+const MASTER_KEY_FILE_VAR: &str = "VIGIL_MASTER_KEY_FILE";
 
 /// JSON lines on stderr (stdout is for command output), filtered by `VIGIL_LOG`.
 pub(crate) fn init_logging(filter: &str) -> anyhow::Result<()> {
@@ -94,9 +101,53 @@ fn jwt_key(settings: &Settings) -> anyhow::Result<JwtKey> {
         .with_context(|| format!("token-signing key in {}", path.display()))
 }
 
+/// The key connector credentials are sealed under: the file `VIGIL_MASTER_KEY_FILE` names,
+/// else `DATA_DIR/master-key`, generated (mode 0600) on first use. 64 hex digits.
+fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    let path = match std::env::var_os(MASTER_KEY_FILE_VAR) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let path = settings.data_dir.join(MASTER_KEY_FILE);
+            if !path.exists() {
+                let key = MasterKey::generate()?;
+                let hex: String = key
+                    .expose_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                write_private_file(&path, &format!("{hex}\n"))?;
+                tracing::info!(component = "setup", path = %path.display(), "generated the master key");
+            }
+            path
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{MASTER_KEY_FILE_VAR}: read {}", path.display()))?;
+    let text = text.trim();
+    let bytes: Option<Vec<u8>> = (text.len() == 2 * MASTER_KEY_LEN)
+        .then(|| {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    let bytes: [u8; MASTER_KEY_LEN] =
+        bytes
+            .and_then(|bytes| bytes.try_into().ok())
+            .with_context(|| {
+                format!(
+                    "master key in {}: expected {} hex digits",
+                    path.display(),
+                    2 * MASTER_KEY_LEN
+                )
+            })?;
+    Ok(MasterKey::from_bytes(bytes))
+}
+
 pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Services> {
     let store = open_store(settings).await?;
-    Ok(Services::new(store, jwt_key(settings)?))
+    Ok(Services::new(store, jwt_key(settings)?).with_master_key(master_key(settings)?))
 }
 
 /// On a platform that has never had a platform-admin key, creates one and writes it to

@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod connectors;
 pub(crate) mod findings;
 pub(crate) mod health;
 pub(crate) mod indicators;

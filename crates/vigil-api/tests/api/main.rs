@@ -9,3 +9,4 @@ mod isolation;
 mod logs;
 mod risks;
 mod support;
+mod sync;

@@ -131,7 +131,8 @@ impl TestApp {
         dir: Option<tempfile::TempDir>,
         limits: HttpLimits,
     ) -> Self {
-        let services = Services::new(store, JwtKey::generate());
+        let services = Services::new(store, JwtKey::generate())
+            .with_master_key(vigil_service::MasterKey::generate().unwrap());
         let request = NewApiKeyRequest {
             name: "root".into(),
             role: Role::PlatformAdmin,
@@ -281,6 +282,30 @@ impl TestApp {
                     .await
                     .unwrap();
                 sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
+impl TestApp {
+    /// The first column of every row `sql` returns, as bytes: how tests look at what the
+    /// store really holds.
+    pub(crate) async fn raw_bytes(&self, sql: &str) -> Vec<Vec<u8>> {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                let mut statement = conn.prepare(sql).unwrap();
+                statement
+                    .query_map([], |row| row.get::<_, Vec<u8>>(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+            Raw::Postgres(options) => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(options)
+                    .await
+                    .unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
             }
         }
     }

@@ -1,0 +1,115 @@
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_domain::{
+    Connector, ConnectorKind, ConnectorName, ConnectorOptions, Severity, SourceUrl, SyncInterval,
+};
+use vigil_service::{ConnectorRequest, Credentials};
+
+use crate::extract::{ApiJson, Authorized, ManageAccess};
+use crate::handlers::{path_id, reason};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConnectorIn {
+    kind: String,
+    url: String,
+    enabled: Option<bool>,
+    interval_s: Option<i64>,
+    threshold: Option<String>,
+    credentials: Option<BTreeMap<String, String>>,
+    options: Option<BTreeMap<String, String>>,
+}
+
+fn connector_out(c: &Connector) -> Value {
+    json!({
+        "name": c.name.as_str(),
+        "kind": c.kind.as_str(),
+        "url": c.url.as_str(),
+        "enabled": c.enabled,
+        "interval_s": c.interval.seconds(),
+        "threshold": c.threshold.as_str().to_ascii_uppercase(),
+        "options": c.options.iter().collect::<BTreeMap<_, _>>(),
+        "has_credentials": true,
+        "created_at": c.created_at.to_string(),
+        "updated_at": c.updated_at.to_string(),
+    })
+}
+
+fn request(name: ConnectorName, body: ConnectorIn) -> Result<ConnectorRequest, ApiError> {
+    let threshold = body
+        .threshold
+        .map(|raw| Severity::parse(&raw.to_ascii_lowercase()))
+        .transpose()
+        .map_err(|err| ApiError::invalid("threshold", err.reason()))?;
+    Ok(ConnectorRequest {
+        name,
+        kind: ConnectorKind::parse(&body.kind)?,
+        url: SourceUrl::parse(&body.url)?,
+        enabled: body.enabled.unwrap_or(true),
+        interval: body.interval_s.map(SyncInterval::parse).transpose()?,
+        threshold,
+        options: ConnectorOptions::parse(body.options.unwrap_or_default())?,
+        credentials: body.credentials.map(Credentials::new),
+    })
+}
+
+/// Creates (201) or replaces (200) the connector; omitted credentials keep the stored ones.
+pub(crate) async fn put(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ConnectorIn>,
+) -> Result<Response, ApiError> {
+    let name = ConnectorName::parse(&name)?;
+    let (connector, created) = state
+        .services
+        .put_connector(&principal, request(name, body)?, reason(&headers))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(connector_out(&connector))).into_response())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+) -> Result<Response, ApiError> {
+    let connectors = state.services.list_connectors(&principal).await?;
+    let items: Vec<Value> = connectors.iter().map(connector_out).collect();
+    Ok(Json(json!({"items": items})).into_response())
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = path_id(&name, ConnectorName::parse)?;
+    let connector = state.services.get_connector(&principal, &name).await?;
+    Ok(Json(connector_out(&connector)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let name = path_id(&name, ConnectorName::parse)?;
+    state
+        .services
+        .delete_connector(&principal, &name, reason(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
