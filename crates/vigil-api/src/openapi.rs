@@ -268,6 +268,18 @@ fn ioc_schemas() -> Value {
             "field": text, "value": text, "finding_id": opt_text, "reopened": {"type": "boolean"}, "matched_at": at,
         })),
         "MatchPage": page_of("Match"),
+        "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "reopened", "errors"], json!({
+            "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": problems,
+            "events": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "duplicate": {"type": "boolean"}}}},
+            "matches": {"type": "array", "items": schema("Match")}, "reopened": {"type": "array", "items": text}, "errors": problems,
+        })),
+    })
+}
+
+fn sync_schemas() -> Value {
+    let text = json!({"type": "string"});
+    let at = json!({"type": "string", "format": "date-time"});
+    json!({
         "ConnectorIn": object(&["kind", "url"], json!({
             "kind": {"type": "string", "enum": ["thehive", "opencti", "openrmf", "taxii"]}, "url": text, "enabled": {"type": "boolean"},
             "interval_s": {"type": "integer", "minimum": 10, "maximum": 86400}, "threshold": {"type": "string", "enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL"]},
@@ -279,11 +291,6 @@ fn ioc_schemas() -> Value {
             "options": {"type": "object", "additionalProperties": text}, "has_credentials": {"type": "boolean"}, "created_at": at, "updated_at": at,
         })),
         "ConnectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema("Connector")}}},
-        "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "reopened", "errors"], json!({
-            "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": problems,
-            "events": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "duplicate": {"type": "boolean"}}}},
-            "matches": {"type": "array", "items": schema("Match")}, "reopened": {"type": "array", "items": text}, "errors": problems,
-        })),
     })
 }
 
@@ -409,7 +416,7 @@ pub(crate) fn document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key (vgl_...) or an access token from /api/v1/auth/login"}},
             "parameters": merged(parameters(), ioc_parameters()),
-            "schemas": merged(schemas(), ioc_schemas()),
+            "schemas": merged(merged(schemas(), ioc_schemas()), sync_schemas()),
         },
     })
 }
