@@ -247,7 +247,7 @@ impl Serialize for RiskOut<'_> {
             }
         }
         let risk = self.0;
-        let mut out = serializer.serialize_struct("Risk", 14)?;
+        let mut out = serializer.serialize_struct("Risk", 15)?;
         out.serialize_field("id", &Display(risk.id))?;
         out.serialize_field("title", risk.title.as_str())?;
         out.serialize_field(
@@ -266,6 +266,7 @@ impl Serialize for RiskOut<'_> {
             "external_id",
             &risk.external_id.as_ref().map(|e| e.as_str()),
         )?;
+        out.serialize_field("source_state", &risk.source_state.map(|s| s.as_str()))?;
         out.serialize_field("created_at", &Display(risk.created_at))?;
         out.serialize_field("updated_at", &Display(risk.updated_at))?;
         out.end()

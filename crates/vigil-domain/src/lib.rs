@@ -50,7 +50,7 @@ pub use indicator::{
 pub use page::{Cursor, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PageRequest};
 pub use risk::{
     BoundedText, DESCRIPTION_LEN_MAX, ExternalId, Level, NewRisk, OWNER_LEN_MAX, Risk, RiskFilter,
-    RiskPatch, RiskStatus, RiskTitle, Source, TAGS_MAX, Tag, Tags,
+    RiskPatch, RiskStatus, RiskTitle, Source, SourceState, SyncedRisk, TAGS_MAX, Tag, Tags,
 };
 pub use role::{Permission, Role};
 pub use telemetry::{

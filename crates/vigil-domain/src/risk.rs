@@ -249,8 +249,39 @@ pub struct Risk {
     pub tlp: Tlp,
     pub source: Option<Source>,
     pub external_id: Option<ExternalId>,
+    /// For a synced risk: whether its upstream record still exists.
+    pub source_state: Option<SourceState>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Whether a synced risk's upstream record still exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceState {
+    Present,
+    /// Deleted or merged away upstream: the risk is closed, never silently kept open or
+    /// removed.
+    Deleted,
+}
+
+impl SourceState {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        match raw {
+            "present" => Ok(SourceState::Present),
+            "deleted" => Ok(SourceState::Deleted),
+            _ => Err(ParseError::new(
+                "source_state",
+                "expected present or deleted",
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceState::Present => "present",
+            SourceState::Deleted => "deleted",
+        }
+    }
 }
 
 impl Risk {
@@ -365,9 +396,67 @@ impl NewRisk {
             tlp: self.tlp,
             source,
             external_id,
+            source_state: None,
             created_at: now,
             updated_at: now,
         }
+    }
+}
+
+/// A risk as a connector sees it upstream: what the register should hold for its
+/// (source, external id). The owner is Vigil's own and is never synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedRisk {
+    pub source: Source,
+    pub external_id: ExternalId,
+    pub title: RiskTitle,
+    pub description: Option<BoundedText>,
+    pub impact: Level,
+    pub probability: Level,
+    pub status: RiskStatus,
+    pub tags: Tags,
+    pub tlp: Tlp,
+    pub source_state: SourceState,
+}
+
+impl SyncedRisk {
+    pub fn into_risk(self, tenant_id: TenantId, id: RiskId, now: Timestamp) -> Risk {
+        Risk {
+            id,
+            tenant_id,
+            title: self.title,
+            description: self.description,
+            impact: self.impact,
+            probability: self.probability,
+            status: self.status,
+            owner: None,
+            tags: self.tags,
+            tlp: self.tlp,
+            source: Some(self.source),
+            external_id: Some(self.external_id),
+            source_state: Some(self.source_state),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// `existing` with the upstream fields applied, or `None` when nothing would change (no
+    /// update, no audit noise).
+    pub fn applied_to(&self, existing: &Risk, now: Timestamp) -> Option<Risk> {
+        let mut next = existing.clone();
+        next.title = self.title.clone();
+        next.description = self.description.clone();
+        next.impact = self.impact;
+        next.probability = self.probability;
+        next.status = self.status;
+        next.tags = self.tags.clone();
+        next.tlp = self.tlp;
+        next.source_state = Some(self.source_state);
+        if next == *existing {
+            return None;
+        }
+        next.updated_at = now;
+        Some(next)
     }
 }
 

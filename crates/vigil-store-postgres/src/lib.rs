@@ -37,6 +37,7 @@ mod findings;
 mod migrate;
 mod risks;
 mod row;
+mod sync;
 mod telemetry;
 mod tenants;
 

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "connectors",
         include_str!("../migrations/0003_connectors.sql"),
     ),
+    (4, "sync", include_str!("../migrations/0004_sync.sql")),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

@@ -21,7 +21,7 @@ async fn lock_risk(conn: &mut PgConnection, tenant: TenantId, id: RiskId) -> Sto
     row::risk(&row)?.try_into()
 }
 
-fn tags(risk: &Risk) -> Vec<&str> {
+pub(crate) fn tags(risk: &Risk) -> Vec<&str> {
     risk.tags.iter().collect()
 }
 
@@ -34,11 +34,11 @@ fn conflict_on_external_ref(err: sqlx::Error) -> StoreError {
     }
 }
 
-async fn insert(conn: &mut PgConnection, risk: &Risk) -> StoreResult<()> {
+pub(crate) async fn insert(conn: &mut PgConnection, risk: &Risk) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO risks (id, tenant_id, title, description, impact, probability, status, owner,
-            tags, tlp, source, external_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            tags, tlp, source, external_id, created_at, updated_at, source_state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(risk.id.as_uuid())
     .bind(risk.tenant_id.as_uuid())
@@ -54,6 +54,7 @@ async fn insert(conn: &mut PgConnection, risk: &Risk) -> StoreResult<()> {
     .bind(risk.external_id.as_ref().map(|e| e.as_str()))
     .bind(risk.created_at.to_datetime())
     .bind(risk.updated_at.to_datetime())
+    .bind(risk.source_state.map(|s| s.as_str()))
     .execute(conn)
     .await
     .map_err(conflict_on_external_ref)?;

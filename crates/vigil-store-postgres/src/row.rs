@@ -126,6 +126,7 @@ pub(crate) fn risk(row: &PgRow) -> StoreResult<RiskRow> {
         tlp: get(row, "tlp")?,
         source: get(row, "source")?,
         external_id: get(row, "external_id")?,
+        source_state: get(row, "source_state")?,
         created_at: at(row, "created_at")?,
         updated_at: at(row, "updated_at")?,
     })

@@ -17,6 +17,7 @@ mod migrate;
 mod pool;
 mod risks;
 mod row;
+mod sync;
 mod telemetry;
 mod tenants;
 

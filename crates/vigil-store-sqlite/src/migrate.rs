@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "connectors",
         include_str!("../migrations/0003_connectors.sql"),
     ),
+    (4, "sync", include_str!("../migrations/0004_sync.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -25,6 +25,64 @@ fn risk_in(conn: &Connection, tenant: TenantId, id: RiskId) -> StoreResult<Risk>
     .ok_or(StoreError::NotFound)
 }
 
+pub(crate) fn insert_risk(conn: &Connection, risk: &Risk) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO risks (id, tenant_id, title, description, impact, probability, status, owner,
+            tags, tlp, source, external_id, source_state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            risk.id.to_string(),
+            risk.tenant_id.to_string(),
+            risk.title.as_str(),
+            risk.description.as_ref().map(|d| d.as_str()),
+            risk.impact.get(),
+            risk.probability.get(),
+            risk.status.as_str(),
+            risk.owner.as_ref().map(|o| o.as_str()),
+            tags_json(risk),
+            risk.tlp.as_str(),
+            risk.source.as_ref().map(|s| s.as_str()),
+            risk.external_id.as_ref().map(|e| e.as_str()),
+            risk.source_state.map(|s| s.as_str()),
+            risk.created_at.unix_micros(),
+            risk.updated_at.unix_micros(),
+        ],
+    )
+    .map_err(|err| match err {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict("a risk with this source and external_id already exists".into())
+        }
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// Writes every mutable column of `risk` (the row exists).
+pub(crate) fn update_risk_row(conn: &Connection, risk: &Risk) -> StoreResult<()> {
+    exec(
+        conn,
+        "UPDATE risks SET title = ?1, description = ?2, impact = ?3, probability = ?4, status = ?5,
+            owner = ?6, tags = ?7, tlp = ?8, source_state = ?9, updated_at = ?10
+         WHERE tenant_id = ?11 AND id = ?12",
+        params![
+            risk.title.as_str(),
+            risk.description.as_ref().map(|d| d.as_str()),
+            risk.impact.get(),
+            risk.probability.get(),
+            risk.status.as_str(),
+            risk.owner.as_ref().map(|o| o.as_str()),
+            tags_json(risk),
+            risk.tlp.as_str(),
+            risk.source_state.map(|s| s.as_str()),
+            risk.updated_at.unix_micros(),
+            risk.tenant_id.to_string(),
+            risk.id.to_string(),
+        ],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl RiskRepo for SqliteStore {
     async fn create_risk(
@@ -37,33 +95,14 @@ impl RiskRepo for SqliteStore {
         let risk = new.into_risk(tenant, RiskId::generate(), now);
         let change = change.clone();
         self.write(move |tx| {
-            exec(
+            insert_risk(tx, &risk)?;
+            append(
                 tx,
-                "INSERT INTO risks (id, tenant_id, title, description, impact, probability, status, owner,
-                    tags, tlp, source, external_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                params![
-                    risk.id.to_string(),
-                    tenant.to_string(),
-                    risk.title.as_str(),
-                    risk.description.as_ref().map(|d| d.as_str()),
-                    risk.impact.get(),
-                    risk.probability.get(),
-                    risk.status.as_str(),
-                    risk.owner.as_ref().map(|o| o.as_str()),
-                    tags_json(&risk),
-                    risk.tlp.as_str(),
-                    risk.source.as_ref().map(|s| s.as_str()),
-                    risk.external_id.as_ref().map(|e| e.as_str()),
-                    now.unix_micros(),
-                    now.unix_micros(),
-                ],
-            )
-            .map_err(|err| match err {
-                StoreError::Conflict(_) => StoreError::Conflict("a risk with this source and external_id already exists".into()),
-                other => other,
-            })?;
-            append(tx, tenant, &change, AuditDraft::risk("risk.create", None, Some(&risk)), now)?;
+                tenant,
+                &change,
+                AuditDraft::risk("risk.create", None, Some(&risk)),
+                now,
+            )?;
             Ok(risk)
         })
         .await
@@ -126,25 +165,14 @@ impl RiskRepo for SqliteStore {
         self.write(move |tx| {
             let before = risk_in(tx, tenant, id)?;
             let after = before.patched(patch, now);
-            exec(
+            update_risk_row(tx, &after)?;
+            append(
                 tx,
-                "UPDATE risks SET title = ?1, description = ?2, impact = ?3, probability = ?4, status = ?5,
-                    owner = ?6, tags = ?7, tlp = ?8, updated_at = ?9 WHERE tenant_id = ?10 AND id = ?11",
-                params![
-                    after.title.as_str(),
-                    after.description.as_ref().map(|d| d.as_str()),
-                    after.impact.get(),
-                    after.probability.get(),
-                    after.status.as_str(),
-                    after.owner.as_ref().map(|o| o.as_str()),
-                    tags_json(&after),
-                    after.tlp.as_str(),
-                    now.unix_micros(),
-                    tenant.to_string(),
-                    id.to_string(),
-                ],
+                tenant,
+                &change,
+                AuditDraft::risk("risk.update", Some(&before), Some(&after)),
+                now,
             )?;
-            append(tx, tenant, &change, AuditDraft::risk("risk.update", Some(&before), Some(&after)), now)?;
             Ok(after)
         })
         .await

@@ -37,7 +37,7 @@ macro_rules! session_columns {
 macro_rules! risk_columns {
     () => {
         "id, tenant_id, title, description, impact, probability, status, owner, tags, tlp, \
-         source, external_id, created_at, updated_at"
+         source, external_id, created_at, updated_at, source_state"
     };
 }
 macro_rules! audit_columns {
@@ -219,6 +219,7 @@ pub(crate) fn risk(row: &Row<'_>) -> StoreResult<RiskRow> {
         external_id: opt_text(row, 11)?,
         created_at: at(row, 12)?,
         updated_at: at(row, 13)?,
+        source_state: opt_text(row, 14)?,
     })
 }
 

@@ -296,6 +296,7 @@ fn risk_json(risk: &Risk) -> Value {
         "tlp": risk.tlp.as_str(),
         "source": risk.source.as_ref().map(|s| s.as_str()),
         "external_id": risk.external_id.as_ref().map(|e| e.as_str()),
+        "source_state": risk.source_state.map(|s| s.as_str()),
     })
 }
 

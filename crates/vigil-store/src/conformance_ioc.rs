@@ -20,6 +20,130 @@ pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
     suppressions(store, acme, globex).await;
     telemetry(store, acme, globex, finding).await;
     connectors(store, acme, globex).await;
+    sync(store, acme, globex).await;
+}
+
+fn synced(id: &str, title: &str) -> vigil_domain::SyncedRisk {
+    vigil_domain::SyncedRisk {
+        source: Source::parse("openrmf").unwrap(),
+        external_id: ExternalId::parse(id).unwrap(),
+        title: RiskTitle::parse(title).unwrap(),
+        description: None,
+        impact: vigil_domain::Level::parse("impact", 4).unwrap(),
+        probability: vigil_domain::Level::parse("probability", 4).unwrap(),
+        status: vigil_domain::RiskStatus::Open,
+        tags: vigil_domain::Tags::parse(["INCIDENT"]).unwrap(),
+        tlp: vigil_domain::Tlp::Amber,
+        source_state: vigil_domain::SourceState::Present,
+    }
+}
+
+async fn sync(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    use crate::SyncOutcome::{Created, Unchanged, Updated};
+    let page = vec![
+        synced("case-1", "[INCIDENT] one"),
+        synced("case-2", "[INCIDENT] two"),
+    ];
+    let first = store
+        .sync_risks(acme, &change(), page.clone())
+        .await
+        .unwrap();
+    assert_eq!(first, [Created, Created]);
+    let head = store.audit_head(acme).await.unwrap();
+    assert_eq!(
+        store
+            .sync_risks(acme, &change(), page.clone())
+            .await
+            .unwrap(),
+        [Unchanged, Unchanged]
+    );
+    assert_eq!(
+        store.audit_head(acme).await.unwrap(),
+        head,
+        "no audit noise when unchanged"
+    );
+    let mut moved = page;
+    moved[1].status = vigil_domain::RiskStatus::Closed;
+    assert_eq!(
+        store.sync_risks(acme, &change(), moved).await.unwrap(),
+        [Unchanged, Updated]
+    );
+    let other = store
+        .sync_risks(globex, &change(), vec![synced("case-1", "B's")])
+        .await
+        .unwrap();
+    assert_eq!(other, [Created], "external ids are per tenant");
+    let source = Source::parse("openrmf").unwrap();
+    let mut present = store.present_external_ids(acme, &source).await.unwrap();
+    present.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(
+        present,
+        [
+            ExternalId::parse("case-1").unwrap(),
+            ExternalId::parse("case-2").unwrap()
+        ]
+    );
+    let gone = vec![ExternalId::parse("case-1").unwrap()];
+    assert_eq!(
+        store
+            .mark_deleted_upstream(acme, &change(), &source, gone.clone())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .mark_deleted_upstream(acme, &change(), &source, gone)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .present_external_ids(acme, &source)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .present_external_ids(globex, &source)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let filter = vigil_domain::RiskFilter {
+        status: Some(vigil_domain::RiskStatus::Closed),
+        ..Default::default()
+    };
+    let closed = store
+        .list_risks(acme, &filter, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(
+        closed
+            .items
+            .iter()
+            .any(|r| r.source_state == Some(vigil_domain::SourceState::Deleted))
+    );
+
+    let hive = vigil_domain::ConnectorName::parse("hive").unwrap();
+    assert_eq!(store.sync_cursor(acme, &hive).await.unwrap(), None);
+    store
+        .set_sync_cursor(acme, &hive, "1700000000000")
+        .await
+        .unwrap();
+    store
+        .set_sync_cursor(acme, &hive, "1700000000001")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sync_cursor(acme, &hive).await.unwrap().as_deref(),
+        Some("1700000000001")
+    );
+    assert_eq!(store.sync_cursor(globex, &hive).await.unwrap(), None);
 }
 
 fn connector(name: &str, url: &str) -> vigil_domain::Connector {

@@ -19,12 +19,12 @@ mod conformance_ioc;
 
 use async_trait::async_trait;
 use vigil_domain::{
-    ApiKeyId, AuditEvent, ChainHead, Connector, ConnectorName, Email, EventId, Finding,
+    ApiKeyId, AuditEvent, ChainHead, Connector, ConnectorName, Email, EventId, ExternalId, Finding,
     FindingFilter, FindingId, FindingPatch, FindingStatus, Indicator, IndicatorFilter, IndicatorId,
     IndicatorPatch, IocMatch, MatchFilter, NewEvent, NewFinding, NewIndicator, NewMatch, NewRisk,
     NewSuppression, PageRequest, ReopenCause, Risk, RiskFilter, RiskId, RiskPatch, SessionId,
-    Sha256Hex, Slug, Suppression, SuppressionId, TelemetryEvent, Tenant, TenantId, TenantName,
-    Timestamp, UserId,
+    Sha256Hex, Slug, Source, Suppression, SuppressionId, SyncedRisk, TelemetryEvent, Tenant,
+    TenantId, TenantName, Timestamp, UserId,
 };
 
 pub use audit::{AuditDraft, AuditFilter, Change, seal};
@@ -342,6 +342,52 @@ pub trait ConnectorRepo: Send + Sync {
     ) -> StoreResult<Vec<u8>>;
 }
 
+/// What syncing one upstream record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// What the sync engine writes: risks keyed by (tenant, source, external id), and cursors.
+#[async_trait]
+pub trait SyncRepo: Send + Sync {
+    /// Upserts a page of upstream records in one transaction, in order: created when new,
+    /// updated (and audited) when changed, untouched when equal.
+    async fn sync_risks(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        risks: Vec<SyncedRisk>,
+    ) -> StoreResult<Vec<SyncOutcome>>;
+    /// External ids of the source's risks whose upstream record is still present.
+    async fn present_external_ids(
+        &self,
+        tenant: TenantId,
+        source: &Source,
+    ) -> StoreResult<Vec<ExternalId>>;
+    /// Closes these risks and marks them `deleted` upstream; answers how many changed.
+    async fn mark_deleted_upstream(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        source: &Source,
+        external_ids: Vec<ExternalId>,
+    ) -> StoreResult<u64>;
+    async fn sync_cursor(
+        &self,
+        tenant: TenantId,
+        connector: &ConnectorName,
+    ) -> StoreResult<Option<String>>;
+    async fn set_sync_cursor(
+        &self,
+        tenant: TenantId,
+        connector: &ConnectorName,
+        cursor: &str,
+    ) -> StoreResult<()>;
+}
+
 /// A storage backend: every repository plus health.
 #[async_trait]
 pub trait Store:
@@ -355,6 +401,7 @@ pub trait Store:
     + CatalogueRepo
     + TelemetryRepo
     + ConnectorRepo
+    + SyncRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

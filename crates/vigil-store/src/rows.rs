@@ -4,8 +4,8 @@
 use uuid::Uuid;
 use vigil_domain::{
     ApiKeyId, AuditEvent, AuditEventId, AuditFields, BoundedText, Email, ExternalId, Level, Risk,
-    RiskId, RiskStatus, RiskTitle, Role, SessionId, Sha256Hex, Slug, Source, Tags, Tenant,
-    TenantId, TenantName, Timestamp, Tlp, UserId,
+    RiskId, RiskStatus, RiskTitle, Role, SessionId, Sha256Hex, Slug, Source, SourceState, Tags,
+    Tenant, TenantId, TenantName, Timestamp, Tlp, UserId,
 };
 
 use crate::{ApiKey, Session, StoreError, StoreResult, User};
@@ -137,6 +137,7 @@ pub struct RiskRow {
     pub tlp: String,
     pub source: Option<String>,
     pub external_id: Option<String>,
+    pub source_state: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -175,6 +176,12 @@ impl TryFrom<RiskRow> for Risk {
             external_id: row
                 .external_id
                 .map(ExternalId::parse_owned)
+                .transpose()
+                .map_err(corrupt())?,
+            source_state: row
+                .source_state
+                .as_deref()
+                .map(SourceState::parse)
                 .transpose()
                 .map_err(corrupt())?,
             created_at: row.created_at,
