@@ -73,6 +73,11 @@ async fn sync(store: &dyn Store, acme: TenantId, globex: TenantId) {
         .await
         .unwrap();
     assert_eq!(other, [Created], "external ids are per tenant");
+    sync_deletions(store, acme, globex).await;
+    sync_cursors(store, acme, globex).await;
+}
+
+async fn sync_deletions(store: &dyn Store, acme: TenantId, globex: TenantId) {
     let source = Source::parse("openrmf").unwrap();
     let mut present = store.present_external_ids(acme, &source).await.unwrap();
     present.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -128,7 +133,9 @@ async fn sync(store: &dyn Store, acme: TenantId, globex: TenantId) {
             .iter()
             .any(|r| r.source_state == Some(vigil_domain::SourceState::Deleted))
     );
+}
 
+async fn sync_cursors(store: &dyn Store, acme: TenantId, globex: TenantId) {
     let hive = vigil_domain::ConnectorName::parse("hive").unwrap();
     assert_eq!(store.sync_cursor(acme, &hive).await.unwrap(), None);
     store
