@@ -1,0 +1,263 @@
+//! TheHive 5: cases through the Query API (`POST /api/v1/query`), `Authorization: Bearer` and
+//! `X-Organisation` on every request. Facts: `../shared/research/connectors.md` §1.
+//!
+//! | TheHive case | Vigil risk |
+//! |---|---|
+//! | `_id` | `external_id`; `source` = `thehive` |
+//! | `title` | `[INCIDENT] <title>` |
+//! | `description` | "Auto-created from incident <_id>" + the description |
+//! | `severity` 1..4 (LOW, MEDIUM, HIGH, CRITICAL) | impact = probability = 2, 3, 4, 5; tag LOW … CRITICAL; below the connector's threshold: skipped and counted |
+//! | `stage` New / InProgress / Closed | status open / mitigating / closed (`status` is free text; the stage is not) |
+//! | `tlp` 0..4 (CLEAR, GREEN, AMBER, AMBER+STRICT, RED; 5.2 numbering) | `tlp`; option `tlp_numbering=legacy` reads 3 as RED |
+//! | — | tags INCIDENT, AUTOMATED, the severity label |
+//! | listed no more | status closed, `source_state` deleted |
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_domain::{
+    BoundedText, DESCRIPTION_LEN_MAX, ExternalId, Level, RiskStatus, RiskTitle, Severity, Source,
+    SourceState, SyncedRisk, Tags, Tlp,
+};
+
+use crate::http::{RetryPolicy, SourceError, post_json};
+
+const SOURCE_NAME: &str = "thehive";
+/// Cases asked for per Query API page.
+pub const THEHIVE_PAGE_SIZE: usize = 500;
+
+/// One case as the Query API lists it; fields Vigil does not sync are not read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Case {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub severity: Option<i64>,
+    pub stage: Option<String>,
+    pub tlp: Option<i64>,
+    #[serde(rename = "_createdAt")]
+    pub created_at: Option<i64>,
+    #[serde(rename = "_updatedAt")]
+    pub updated_at: Option<i64>,
+}
+
+/// The two orders cases are read in: by `_updatedAt` (cases ever updated), and by
+/// `_createdAt` (so that cases never updated, which have no `_updatedAt`, are read too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    Updated,
+    Created,
+}
+
+impl Order {
+    pub(crate) fn field(self) -> &'static str {
+        match self {
+            Order::Updated => "_updatedAt",
+            Order::Created => "_createdAt",
+        }
+    }
+
+    pub(crate) fn key(self, case: &Case) -> Option<i64> {
+        match self {
+            Order::Updated => case.updated_at,
+            Order::Created => case.created_at,
+        }
+    }
+}
+
+pub(crate) struct TheHive {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) api_key: String,
+    pub(crate) organisation: String,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for TheHive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TheHive")
+            .field("base", &self.base)
+            .field("organisation", &self.organisation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TheHive {
+    async fn query(&self, body: &Value) -> Result<Value, SourceError> {
+        let url = format!("{}/api/v1/query?name=vigil-sync", self.base);
+        let build = || {
+            self.http
+                .post(&url)
+                .bearer_auth(&self.api_key)
+                .header("X-Organisation", &self.organisation)
+        };
+        post_json(SOURCE_NAME, self.retry, build, body).await
+    }
+
+    /// Cases whose `order` field is at least `since` (inclusive: cases sharing the last
+    /// timestamp are read again and the upsert absorbs them), ascending, from `offset`.
+    pub(crate) async fn cases(
+        &self,
+        order: Order,
+        since: i64,
+        offset: usize,
+        size: usize,
+    ) -> Result<Vec<Case>, SourceError> {
+        let body = json!({"query": [
+            {"_name": "listCase"},
+            {"_name": "filter", "_gte": {"_field": order.field(), "_value": since}},
+            {"_name": "sort", "_fields": [{order.field(): "asc"}, {"_id": "asc"}]},
+            {"_name": "page", "from": offset, "to": offset + size, "extraData": []},
+        ]});
+        let reply = self.query(&body).await?;
+        serde_json::from_value(reply).map_err(|err| {
+            SourceError::Malformed(format!("not a list of cases: {err}"), SOURCE_NAME)
+        })
+    }
+
+    /// Every case id, for the deletion reconciliation pass.
+    pub(crate) async fn all_ids(&self, size: usize) -> Result<Vec<String>, SourceError> {
+        #[derive(Deserialize)]
+        struct Id {
+            #[serde(rename = "_id")]
+            id: String,
+        }
+        let mut ids = Vec::new();
+        loop {
+            let body = json!({"query": [
+                {"_name": "listCase"},
+                {"_name": "sort", "_fields": [{"_createdAt": "asc"}, {"_id": "asc"}]},
+                {"_name": "page", "from": ids.len(), "to": ids.len() + size, "extraData": []},
+            ], "excludeFields": ["description", "summary"]});
+            let reply = self.query(&body).await?;
+            let page: Vec<Id> = serde_json::from_value(reply).map_err(|err| {
+                SourceError::Malformed(format!("not a list of cases: {err}"), SOURCE_NAME)
+            })?;
+            let n = page.len();
+            ids.extend(page.into_iter().map(|case| case.id));
+            if n < size {
+                return Ok(ids);
+            }
+        }
+    }
+}
+
+/// How a case maps (see the module table): `Ok(None)` when it is below the threshold.
+pub fn transform(
+    case: &Case,
+    threshold: Severity,
+    legacy_tlp: bool,
+) -> Result<Option<SyncedRisk>, String> {
+    let (label, level, severity) = match case.severity {
+        Some(1) => ("LOW", 2, Severity::Low),
+        Some(2) => ("MEDIUM", 3, Severity::Medium),
+        Some(3) => ("HIGH", 4, Severity::High),
+        Some(4) => ("CRITICAL", 5, Severity::Critical),
+        other => return Err(format!("severity {other:?} is not 1 to 4")),
+    };
+    if severity < threshold {
+        return Ok(None);
+    }
+    let title = case.title.as_deref().unwrap_or_default().trim();
+    let title: String = format!("[INCIDENT] {title}")
+        .chars()
+        .take(RiskTitle::LEN_MAX)
+        .collect();
+    let mut description = format!("Auto-created from incident {}", case.id);
+    if let Some(text) = case.description.as_deref().filter(|t| !t.trim().is_empty()) {
+        description.push_str("\n\n");
+        description.push_str(text);
+    }
+    let description: String = description.chars().take(DESCRIPTION_LEN_MAX).collect();
+    let status = match case.stage.as_deref() {
+        Some("New") | None => RiskStatus::Open,
+        Some("InProgress") => RiskStatus::Mitigating,
+        Some("Closed") => RiskStatus::Closed,
+        Some(other) => return Err(format!("stage {other:?} is not New, InProgress or Closed")),
+    };
+    let tlp = match (case.tlp, legacy_tlp) {
+        (None | Some(2), _) => Tlp::Amber,
+        (Some(0), _) => Tlp::Clear,
+        (Some(1), _) => Tlp::Green,
+        (Some(3), true) | (Some(4), false) => Tlp::Red,
+        (Some(3), false) => Tlp::AmberStrict,
+        (Some(other), _) => return Err(format!("tlp {other} is not 0 to 4")),
+    };
+    let text = |err: vigil_domain::ParseError| err.to_string();
+    Ok(Some(SyncedRisk {
+        source: Source::parse(SOURCE_NAME).map_err(text)?,
+        external_id: ExternalId::parse(&case.id).map_err(text)?,
+        title: RiskTitle::parse(&title).map_err(text)?,
+        description: Some(BoundedText::description(&description).map_err(text)?),
+        impact: Level::parse("impact", level).map_err(text)?,
+        probability: Level::parse("probability", level).map_err(text)?,
+        status,
+        tags: Tags::parse(["INCIDENT", "AUTOMATED", label]).map_err(text)?,
+        tlp,
+        source_state: SourceState::Present,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(severity: i64, stage: &str, tlp: i64) -> Case {
+        Case {
+            id: "~42".into(),
+            title: Some("Phishing wave".into()),
+            description: Some("Three users clicked".into()),
+            severity: Some(severity),
+            stage: Some(stage.into()),
+            tlp: Some(tlp),
+            created_at: Some(1),
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn the_table_maps_every_field() {
+        let risk = transform(&case(3, "InProgress", 3), Severity::High, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(risk.title.as_str(), "[INCIDENT] Phishing wave");
+        assert_eq!(
+            risk.description.unwrap().as_str(),
+            "Auto-created from incident ~42\n\nThree users clicked"
+        );
+        assert_eq!((risk.impact.get(), risk.probability.get()), (4, 4));
+        assert_eq!(risk.status, RiskStatus::Mitigating);
+        assert_eq!(
+            risk.tlp,
+            Tlp::AmberStrict,
+            "5.2 numbering: 3 is AMBER+STRICT"
+        );
+        assert_eq!(
+            risk.tags.iter().collect::<Vec<_>>(),
+            ["INCIDENT", "AUTOMATED", "HIGH"]
+        );
+        assert_eq!(
+            (risk.source.as_str(), risk.external_id.as_str()),
+            ("thehive", "~42")
+        );
+        let legacy = transform(&case(4, "Closed", 3), Severity::High, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((legacy.tlp, legacy.status), (Tlp::Red, RiskStatus::Closed));
+    }
+
+    #[test]
+    fn below_the_threshold_is_skipped_and_nonsense_is_refused() {
+        assert_eq!(
+            transform(&case(2, "New", 2), Severity::High, false).unwrap(),
+            None
+        );
+        assert!(
+            transform(&case(2, "New", 2), Severity::Low, false)
+                .unwrap()
+                .is_some()
+        );
+        assert!(transform(&case(7, "New", 2), Severity::Low, false).is_err());
+        assert!(transform(&case(3, "Archived", 2), Severity::Low, false).is_err());
+    }
+}

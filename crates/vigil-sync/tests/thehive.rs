@@ -1,0 +1,336 @@
+//! The TheHive connector against a local server that speaks the Query API as documented
+//! (`listCase`, `_gte` filters, `_fields` sort, `page` from/to, Bearer + X-Organisation).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use vigil_domain::{
+    ConnectorKind, ConnectorName, ConnectorOptions, PageRequest, RiskFilter, RiskStatus, Severity,
+    Slug, Source, SourceState, SourceUrl, SyncInterval, TenantName,
+};
+use vigil_service::{ConnectorRequest, Credentials, JwtKey, MasterKey, Principal, Services};
+use vigil_store::{Change, Store};
+use vigil_sync::{CycleReport, RetryPolicy, THEHIVE_PAGE_SIZE, run_cycle};
+
+const API_KEY: &str = "hive-key-Zk81";
+
+#[derive(Default)]
+struct Fake {
+    cases: Vec<Value>,
+    /// Statuses (and Retry-After seconds) to answer instead of data, first come first used.
+    failures: VecDeque<(u16, Option<u64>)>,
+    requests: u64,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn op<'a>(query: &'a [Value], name: &str) -> Option<&'a Value> {
+    query.iter().find(|step| step["_name"] == name)
+}
+
+async fn query(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    fake.requests += 1;
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {API_KEY}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"type": "AuthenticationError", "message": "bad key"})),
+        )
+            .into_response();
+    }
+    assert_eq!(
+        headers.get("x-organisation").unwrap(),
+        "acme-org",
+        "organisation on every request"
+    );
+    if let Some((status, after)) = fake.failures.pop_front() {
+        let mut response = (StatusCode::from_u16(status).unwrap(), "busy").into_response();
+        if let Some(after) = after {
+            response
+                .headers_mut()
+                .insert("retry-after", after.to_string().parse().unwrap());
+        }
+        return response;
+    }
+    let steps = body["query"].as_array().unwrap();
+    assert_eq!(steps[0]["_name"], "listCase");
+    let mut cases: Vec<Value> = fake.cases.clone();
+    if let Some(filter) = op(steps, "filter") {
+        let gte = &filter["_gte"];
+        let field = gte["_field"].as_str().unwrap();
+        let since = gte["_value"].as_i64().unwrap();
+        cases.retain(|c| c[field].as_i64().is_some_and(|v| v >= since));
+    }
+    if let Some(sort) = op(steps, "sort") {
+        let field = sort["_fields"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        cases.sort_by_key(|c| (c[&field].as_i64(), c["_id"].as_str().unwrap().to_owned()));
+    }
+    let page = op(steps, "page").unwrap();
+    let from = page["from"].as_u64().unwrap() as usize;
+    let to = page["to"].as_u64().unwrap() as usize;
+    let slice: Vec<Value> = cases.into_iter().skip(from).take(to - from).collect();
+    Json(Value::Array(slice)).into_response()
+}
+
+async fn serve(fake: Shared) -> String {
+    let app = axum::Router::new()
+        .route("/api/v1/query", axum::routing::post(query))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+fn case(n: usize, severity: i64, stage: &str, created: i64, updated: Option<i64>) -> Value {
+    let mut case = json!({
+        "_id": format!("~{n}"), "_type": "Case", "number": n, "title": format!("Case {n}"),
+        "description": "seen on the proxy", "severity": severity, "stage": stage, "status": stage,
+        "tlp": 2, "_createdAt": created,
+    });
+    if let Some(updated) = updated {
+        case["_updatedAt"] = json!(updated);
+    }
+    case
+}
+
+struct Setup {
+    services: Services,
+    _dir: tempfile::TempDir,
+    connector: vigil_domain::Connector,
+}
+
+async fn setup(url: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = vigil_store_sqlite::SqliteStore::open(&dir.path().join("vigil.db"))
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let tenant = store
+        .create_tenant(
+            &Change::by("test"),
+            &Slug::parse("acme").unwrap(),
+            &TenantName::parse("Acme").unwrap(),
+        )
+        .await
+        .unwrap();
+    let services =
+        Services::new(store, JwtKey::generate()).with_master_key(MasterKey::generate().unwrap());
+    let request = ConnectorRequest {
+        name: ConnectorName::parse("hive").unwrap(),
+        kind: ConnectorKind::TheHive,
+        url: SourceUrl::parse(url).unwrap(),
+        enabled: true,
+        interval: Some(SyncInterval::parse(60).unwrap()),
+        threshold: Some(Severity::Medium),
+        options: ConnectorOptions::parse([("organisation".to_owned(), "acme-org".to_owned())])
+            .unwrap(),
+        credentials: Some(Credentials::new(
+            [("api_key".to_owned(), API_KEY.to_owned())].into(),
+        )),
+    };
+    let (connector, _) = services
+        .put_connector(&Principal::cli_in(tenant.id), request, None)
+        .await
+        .unwrap();
+    Setup {
+        services,
+        _dir: dir,
+        connector,
+    }
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts_max: 3,
+        initial: Duration::from_millis(5),
+        cap: Duration::from_millis(50),
+    }
+}
+
+async fn risks(setup: &Setup) -> Vec<vigil_domain::Risk> {
+    let filter = RiskFilter {
+        source: Some(Source::parse("thehive").unwrap()),
+        ..RiskFilter::default()
+    };
+    let mut all = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let listed = setup
+            .services
+            .store()
+            .list_risks(setup.connector.tenant_id, &filter, page)
+            .await
+            .unwrap();
+        all.extend(listed.items);
+        match listed.next_cursor {
+            Some(cursor) => page = PageRequest::new(Some(500), Some(cursor)),
+            None => return all,
+        }
+    }
+}
+
+async fn cycle(setup: &Setup) -> CycleReport {
+    run_cycle(&setup.services, &setup.connector, fast_retries()).await
+}
+
+#[tokio::test]
+async fn a_backlog_of_many_pages_syncs_once_and_then_only_what_changed() {
+    let fake: Shared = Arc::default();
+    let n = THEHIVE_PAGE_SIZE * 2 + 37;
+    {
+        let mut f = fake.lock().unwrap();
+        // Many share one timestamp across the page boundaries; a third were never updated.
+        f.cases = (0..n)
+            .map(|i| {
+                case(
+                    i,
+                    3,
+                    "New",
+                    1_000 + (i / 7) as i64,
+                    (i % 3 != 0).then_some(5_000 + (i / 300) as i64),
+                )
+            })
+            .collect();
+        f.cases.push(case(n, 1, "New", 1_000, None)); // LOW: below the threshold
+    }
+    let setup = setup(&serve(fake.clone()).await).await;
+    let first = cycle(&setup).await;
+    assert!(!first.failed(), "{first:?}");
+    assert_eq!(first.created as usize, n, "{first:?}");
+    assert_eq!(
+        first.skipped, 1,
+        "the LOW case (never updated: read by creation only)"
+    );
+    assert_eq!(risks(&setup).await.len(), n, "nothing duplicated");
+
+    let again = cycle(&setup).await;
+    assert_eq!((again.created, again.updated), (0, 0), "{again:?}");
+
+    {
+        let mut f = fake.lock().unwrap();
+        f.cases[5]["stage"] = json!("Closed");
+        f.cases[5]["_updatedAt"] = json!(9_000);
+        f.cases[9]["_updatedAt"] = json!(9_000);
+        f.cases[9]["title"] = json!("Renamed");
+        f.cases.push(case(n + 1, 4, "New", 9_500, None));
+    }
+    let third = cycle(&setup).await;
+    assert_eq!((third.created, third.updated), (1, 2), "{third:?}");
+    let all = risks(&setup).await;
+    let closed = all
+        .iter()
+        .find(|r| r.external_id.as_ref().unwrap().as_str() == "~5")
+        .unwrap();
+    assert_eq!(
+        closed.status,
+        RiskStatus::Closed,
+        "closed upstream closes the risk"
+    );
+    assert!(all.iter().any(|r| r.title.as_str() == "[INCIDENT] Renamed"));
+    // Only the cases sharing the cursors' timestamps are read again (about 91 share the last
+    // `_updatedAt` here), not the backlog of over a thousand.
+    assert!(third.unchanged < 150, "{third:?}");
+}
+
+#[tokio::test]
+async fn deleted_or_merged_cases_close_their_risks() {
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().cases = (0..5)
+        .map(|i| case(i, 3, "New", 100 + i as i64, None))
+        .collect();
+    let setup = setup(&serve(fake.clone()).await).await;
+    assert_eq!(cycle(&setup).await.created, 5);
+    fake.lock().unwrap().cases.retain(|c| c["_id"] != "~2");
+    let report = cycle(&setup).await;
+    assert_eq!(report.deleted_upstream, 1, "{report:?}");
+    let gone = risks(&setup)
+        .await
+        .into_iter()
+        .find(|r| r.external_id.as_ref().unwrap().as_str() == "~2")
+        .unwrap();
+    assert_eq!(
+        (gone.status, gone.source_state),
+        (RiskStatus::Closed, Some(SourceState::Deleted))
+    );
+    assert_eq!(risks(&setup).await.len(), 5, "never hard-deleted");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_refusals_are_not() {
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().cases = vec![case(1, 3, "New", 100, None)];
+    fake.lock().unwrap().failures = VecDeque::from([(500, None), (429, Some(0))]);
+    let setup = setup(&serve(fake.clone()).await).await;
+    let report = cycle(&setup).await;
+    assert!(
+        !report.failed(),
+        "two failures, then the third attempt answers: {report:?}"
+    );
+    assert_eq!(report.created, 1);
+
+    fake.lock().unwrap().failures = VecDeque::from([(500, None), (500, None), (500, None)]);
+    let down = cycle(&setup).await;
+    assert!(
+        down.failed(),
+        "a source that stays down fails the cycle: {down:?}"
+    );
+    assert!(
+        down.errors[0].contains("unavailable after 3 attempts"),
+        "{down:?}"
+    );
+    assert_eq!(risks(&setup).await.len(), 1, "no fallback data");
+
+    let before = fake.lock().unwrap().requests;
+    let mut wrong = setup.connector.clone();
+    wrong.name = ConnectorName::parse("hive").unwrap();
+    let bad_key = ConnectorRequest {
+        name: wrong.name.clone(),
+        kind: ConnectorKind::TheHive,
+        url: wrong.url.clone(),
+        enabled: true,
+        interval: None,
+        threshold: None,
+        options: wrong.options.clone(),
+        credentials: Some(Credentials::new(
+            [("api_key".to_owned(), "wrong".to_owned())].into(),
+        )),
+    };
+    setup
+        .services
+        .put_connector(&Principal::cli_in(wrong.tenant_id), bad_key, None)
+        .await
+        .unwrap();
+    let refused = cycle(&setup).await;
+    assert!(
+        refused.failed() && refused.errors[0].contains("401"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        fake.lock().unwrap().requests - before,
+        1,
+        "wrong credentials: no retry storm"
+    );
+    assert!(
+        !refused.errors[0].contains(API_KEY) && !refused.errors[0].contains("wrong"),
+        "{refused:?}"
+    );
+}
