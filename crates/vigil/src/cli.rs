@@ -58,6 +58,27 @@ pub(crate) enum Command {
     /// Match JSON Lines events against an indicator CSV offline; one line per match. Exit 0
     /// when something matched, 1 when nothing did, 2 on error.
     Hunt(HuntArgs),
+    /// Sync connectors with their upstream sources.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SyncCommand {
+    /// Run one full cycle (incremental reading, then deletion reconciliation) of every
+    /// enabled connector, or of the one named; print a JSON report per connector. Exit 1
+    /// when any failed.
+    Run {
+        /// Required: the background loop is not built yet.
+        #[arg(long)]
+        once: bool,
+        /// Only this tenant (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only the connector of this name.
+        #[arg(long)]
+        source: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,8 +170,71 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
         Command::Audit(AuditCommand::Verify { tenant }) => {
             return audit_verify(&services, tenant).await;
         }
+        Command::Sync(SyncCommand::Run {
+            once,
+            tenant,
+            source,
+        }) => {
+            if !once {
+                anyhow::bail!(
+                    "`vigil sync run` needs --once (the background loop is not built yet)"
+                );
+            }
+            return sync_once(&services, tenant, source).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One cycle of each enabled connector (or of `--tenant` / `--source`), in order.
+async fn sync_once(
+    services: &Services,
+    tenant: Option<String>,
+    source: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let source = source
+        .map(|name| vigil_domain::ConnectorName::parse(&name))
+        .transpose()
+        .context("--source")?;
+    let tenants = match tenant.as_deref() {
+        Some(slug) => {
+            let slug = Slug::parse(slug).context("--tenant")?;
+            vec![services.find_tenant(&Principal::cli(), &slug).await?]
+        }
+        None => {
+            let mut all = Vec::new();
+            let mut page = PageRequest::first(PAGE_SIZE_MAX);
+            loop {
+                let got = services.list_tenants(&Principal::cli(), page).await?;
+                all.extend(got.items);
+                let Some(cursor) = got.next_cursor else { break };
+                page = PageRequest::new(Some(PAGE_SIZE_MAX), Some(cursor));
+            }
+            all
+        }
+    };
+    let mut reports = Vec::new();
+    for tenant in tenants {
+        let connectors = services
+            .list_connectors(&Principal::cli_in(tenant.id))
+            .await?;
+        for connector in connectors {
+            let wanted = source.as_ref().is_none_or(|name| *name == connector.name);
+            if wanted && connector.enabled {
+                let retry = vigil_sync::RetryPolicy::default();
+                reports.push(vigil_sync::run_cycle(services, &connector, retry).await);
+            }
+        }
+    }
+    if let (Some(name), true) = (&source, reports.is_empty()) {
+        anyhow::bail!("no enabled connector named {name}");
+    }
+    print(&reports)?;
+    Ok(if reports.iter().any(vigil_sync::CycleReport::failed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The principal the operator acts as: platform admin, or admin inside `--tenant`.

@@ -348,3 +348,49 @@ fn user_create_reads_the_password_from_the_environment() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("password"), "{}", stderr(&output));
 }
+
+#[test]
+fn sync_runs_once_and_says_what_it_needs() {
+    let dir = data_dir();
+    let without_once = vigil(dir.path(), &["sync", "run"]);
+    assert_eq!(
+        without_once.status.code(),
+        Some(2),
+        "{}",
+        stderr(&without_once)
+    );
+    assert!(
+        stderr(&without_once).contains("--once"),
+        "{}",
+        stderr(&without_once)
+    );
+    let nothing = json(&vigil(dir.path(), &["sync", "run", "--once"]), 0);
+    assert_eq!(nothing, serde_json::json!([]), "no connector, no report");
+    let unknown = vigil(dir.path(), &["sync", "run", "--once", "--source", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("no enabled connector named nope"),
+        "{}",
+        stderr(&unknown)
+    );
+    let key = dir.path().join("master-key");
+    let text = std::fs::read_to_string(&key).expect("the master key was generated");
+    assert_eq!(text.trim().len(), 64, "32 bytes as hex");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let bad = vigil_env(
+        dir.path(),
+        &[("VIGIL_MASTER_KEY_FILE", "/nonexistent/key")],
+        &["sync", "run", "--once"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("VIGIL_MASTER_KEY_FILE"),
+        "{}",
+        stderr(&bad)
+    );
+}
