@@ -189,6 +189,9 @@ fn ioc_paths() -> Value {
             "put": op("putConnector", "Create (201) or replace (200) a connector; credentials are sealed, and omitting them keeps the stored ones", "sync", &["name", "reason"], Some("ConnectorIn"), 200, Some("Connector")),
             "delete": op("deleteConnector", "Remove a connector; what it synced stays", "sync", &["name", "reason"], None, 204, None),
         },
+        "/api/v1/sync/{name}/run": {
+            "post": op("runSync", "Run one cycle of the connector now (incremental reading, then deletion reconciliation) and answer its report", "sync", &["name"], None, 200, Some("CycleReport")),
+        },
         "/api/v1/ioc-matches": {
             "get": op("listMatches", "List IOC matches, newest first", "telemetry", &["finding_id", "indicator_id", "event_id", "reopened", "since", "until", "limit", "cursor"], None, 200, Some("MatchPage")),
         },
@@ -290,6 +293,11 @@ fn sync_schemas() -> Value {
             "name": text, "kind": text, "url": text, "enabled": {"type": "boolean"}, "interval_s": {"type": "integer"}, "threshold": text,
             "options": {"type": "object", "additionalProperties": text}, "has_credentials": {"type": "boolean"}, "created_at": at, "updated_at": at,
         })),
+        "CycleReport": {"type": "object", "properties": {
+            "tenant": text, "connector": text, "kind": text, "created": {"type": "integer"}, "updated": {"type": "integer"},
+            "unchanged": {"type": "integer"}, "skipped": {"type": "integer"}, "dead_lettered": {"type": "integer"},
+            "deleted_upstream": {"type": "integer"}, "errors": {"type": "array", "items": text},
+        }},
         "ConnectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema("Connector")}}},
     })
 }

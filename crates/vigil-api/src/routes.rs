@@ -162,6 +162,7 @@ fn ioc_routes(table: Table) -> Table {
                 .put(connectors::put)
                 .delete(connectors::delete),
         )
+        .add("/api/v1/sync/{name}/run", &[M::POST], post(connectors::run))
 }
 
 /// Every (path, method) the router serves, e.g. `("/api/v1/risks/{id}", "PATCH")`.

@@ -113,3 +113,21 @@ pub(crate) async fn delete(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Runs one cycle of the connector now and answers its report (tenant admins). The
+/// request's timeout bounds it; a cycle cut short keeps every page it committed.
+pub(crate) async fn run(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = path_id(&name, ConnectorName::parse)?;
+    let connector = state.services.get_connector(&principal, &name).await?;
+    let report = vigil_sync::run_cycle(
+        &state.services,
+        &connector,
+        vigil_sync::RetryPolicy::default(),
+    )
+    .await;
+    Ok(Json(report).into_response())
+}

@@ -170,3 +170,64 @@ both!(
         assert!(items(&app.get("/api/v1/connectors", &other).await).is_empty());
     }
 );
+
+/// A TheHive that lists one case, whatever it is asked.
+async fn one_case_hive() -> String {
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::post(|| async {
+            axum::Json(json!([{
+                "_id": "~7", "title": "Ransomware note", "severity": 4, "stage": "New", "tlp": 2,
+                "_createdAt": 1_700_000_000_000_i64,
+            }]))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+both!(a_connector_runs_on_demand, |app: TestApp| async move {
+    let (_, admin) = app.tenant("acme").await;
+    let url = one_case_hive().await;
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/connectors/hive",
+            Some(&admin),
+            Some(hive(&url)),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let report = app.post("/api/v1/sync/hive/run", &admin, json!({})).await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    assert_eq!(
+        (
+            report.body["created"].clone(),
+            report.body["errors"].clone()
+        ),
+        (json!(1), json!([]))
+    );
+    let risks = app.get("/api/v1/risks?source=thehive", &admin).await;
+    let risk = &items(&risks)[0];
+    assert_eq!(risk["title"], "[INCIDENT] Ransomware note");
+    assert_eq!(
+        (risk["external_id"].clone(), risk["source_state"].clone()),
+        (json!("~7"), json!("present"))
+    );
+    let again = app.post("/api/v1/sync/hive/run", &admin, json!({})).await;
+    assert_eq!(
+        (
+            again.body["created"].clone(),
+            again.body["unchanged"].clone()
+        ),
+        (json!(0), json!(1))
+    );
+    assert_eq!(
+        app.post("/api/v1/sync/nope/run", &admin, json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+});
