@@ -57,6 +57,8 @@ impl Default for HttpLimits {
 pub struct AppState {
     pub services: Services,
     pub metrics: Arc<Metrics>,
+    /// What the sync engine reports (empty when it does not run in this process).
+    pub sync_status: Arc<vigil_sync::SyncStatus>,
     limits: HttpLimits,
     slots: Arc<Semaphore>,
 }
@@ -66,6 +68,7 @@ impl AppState {
         Self {
             services,
             metrics: Arc::new(Metrics::new()),
+            sync_status: Arc::default(),
             limits,
             slots: Arc::new(Semaphore::new(limits.concurrency_max)),
         }

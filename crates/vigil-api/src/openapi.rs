@@ -189,6 +189,9 @@ fn ioc_paths() -> Value {
             "put": op("putConnector", "Create (201) or replace (200) a connector; credentials are sealed, and omitting them keeps the stored ones", "sync", &["name", "reason"], Some("ConnectorIn"), 200, Some("Connector")),
             "delete": op("deleteConnector", "Remove a connector; what it synced stays", "sync", &["name", "reason"], None, 204, None),
         },
+        "/api/v1/sync/status": {
+            "get": op("syncStatus", "The sync engine's view of the tenant's connectors (tenant-admin)", "sync", &[], None, 200, Some("SyncStatus")),
+        },
         "/api/v1/sync/{name}/run": {
             "post": op("runSync", "Run one cycle of the connector now (incremental reading, then deletion reconciliation) and answer its report", "sync", &["name"], None, 200, Some("CycleReport")),
         },
@@ -298,6 +301,12 @@ fn sync_schemas() -> Value {
             "unchanged": {"type": "integer"}, "skipped": {"type": "integer"}, "dead_lettered": {"type": "integer"},
             "deleted_upstream": {"type": "integer"}, "errors": {"type": "array", "items": text},
         }},
+        "SyncStatus": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {
+            "connector": text, "kind": text, "cycles_total": {"type": "integer"}, "cycles_succeeded": {"type": "integer"}, "cycles_failed": {"type": "integer"},
+            "items_created": {"type": "integer"}, "items_updated": {"type": "integer"}, "items_skipped": {"type": "integer"}, "items_dead_lettered": {"type": "integer"},
+            "last_success_at": {"type": ["string", "null"]}, "last_error": {"type": ["string", "null"]}, "last_error_at": {"type": ["string", "null"]},
+            "last_cycle_ms": {"type": ["integer", "null"]}, "breaker": {"type": "string", "enum": ["closed", "open", "half_open"]},
+        }}}}},
         "ConnectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema("Connector")}}},
     })
 }

@@ -162,6 +162,7 @@ fn ioc_routes(table: Table) -> Table {
                 .put(connectors::put)
                 .delete(connectors::delete),
         )
+        .add("/api/v1/sync/status", &[M::GET], get(connectors::status))
         .add("/api/v1/sync/{name}/run", &[M::POST], post(connectors::run))
 }
 

@@ -54,6 +54,11 @@ impl Principal {
         Self::new(Credential::System, Role::PlatformAdmin, None)
     }
 
+    /// Vigil acting on its own behalf inside one tenant, as its admin (the sync engine).
+    pub fn system_in(tenant: TenantId) -> Self {
+        Self::new(Credential::System, Role::TenantAdmin, Some(tenant))
+    }
+
     /// The operator at the CLI acting inside one tenant, as its admin.
     pub fn cli_in(tenant: TenantId) -> Self {
         Self::new(Credential::Cli, Role::TenantAdmin, Some(tenant))

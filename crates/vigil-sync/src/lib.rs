@@ -4,9 +4,11 @@
 //! alone), saves the cursor only after the page it covers committed, and then reconciles
 //! deletions by comparing every upstream id with the register.
 //!
-//! This crate holds TheHive 5 so far; OpenCTI, OpenRMF and TAXII connectors, the background
-//! loop, the circuit breaker and dead letters are not built yet.
+//! `run_engine` runs every enabled connector on its own schedule with a circuit breaker.
+//! This crate holds TheHive 5 so far; OpenCTI, OpenRMF and TAXII connectors and stored dead
+//! letters are not built yet.
 
+mod engine;
 mod http;
 mod thehive;
 
@@ -17,6 +19,10 @@ use vigil_domain::{Connector, ConnectorKind, ExternalId, Source, TenantId};
 use vigil_service::{Principal, Services};
 use vigil_store::{Change, SyncOutcome};
 
+pub use engine::{
+    BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, BreakerState, ENGINE_RESCAN_INTERVAL, SourceStatus,
+    SyncStatus, run_engine,
+};
 pub use http::{
     CONNECT_TIMEOUT, REQUEST_TIMEOUT, RETRY_ATTEMPTS_MAX_DEFAULT, RETRY_CAP_DEFAULT,
     RETRY_INITIAL_DEFAULT, RetryPolicy, SourceError,

@@ -334,3 +334,42 @@ async fn transient_failures_are_retried_and_refusals_are_not() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn the_engine_runs_each_connector_at_once_and_stops_when_told() {
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().cases = (0..3)
+        .map(|i| case(i, 3, "New", 100 + i as i64, None))
+        .collect();
+    let setup = setup(&serve(fake.clone()).await).await;
+    let status = Arc::new(vigil_sync::SyncStatus::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(vigil_sync::run_engine(
+        setup.services.clone(),
+        Arc::clone(&status),
+        fast_retries(),
+        stopped,
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = status.of_tenant(setup.connector.tenant_id);
+        if seen.first().is_some_and(|s| s.cycles_total >= 1) || std::time::Instant::now() > deadline
+        {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].cycles_succeeded, seen[0].items_created),
+        (1, 3),
+        "{seen:?}"
+    );
+    assert_eq!(seen[0].breaker, vigil_sync::BreakerState::Closed);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), engine)
+        .await
+        .expect("the engine stops")
+        .unwrap();
+    assert_eq!(risks(&setup).await.len(), 3);
+}

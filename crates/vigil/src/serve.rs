@@ -20,7 +20,14 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!(component = "setup", path = %path.display(), "created the initial platform-admin API key; read it from this file");
     }
     let backend = services.store().backend();
-    let state = AppState::new(services, settings.http);
+    let state = AppState::new(services.clone(), settings.http);
+    let (stop_sync, sync_stop) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(vigil_sync::run_engine(
+        services,
+        std::sync::Arc::clone(&state.sync_status),
+        vigil_sync::RetryPolicy::default(),
+        sync_stop,
+    ));
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen on {} (VIGIL_LISTEN)", settings.listen))?;
@@ -38,6 +45,14 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         "shutting down; draining requests"
     );
     let _ = stop.send(());
+    // A cycle in flight is abandoned; its cursor covers only committed pages.
+    let _ = stop_sync.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, engine).await.is_err() {
+        tracing::warn!(
+            component = "sync",
+            "the sync engine did not stop within the grace period"
+        );
+    }
     match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
         Ok(joined) => joined.context("server task")?.context("serve HTTP")?,
         Err(_) => tracing::warn!(

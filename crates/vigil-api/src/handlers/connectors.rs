@@ -131,3 +131,18 @@ pub(crate) async fn run(
     .await;
     Ok(Json(report).into_response())
 }
+
+/// The engine's view of the tenant's connectors: cycles, items, last success and error,
+/// breaker state (tenant admins).
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+) -> Result<Response, ApiError> {
+    let tenant = principal.tenant().ok_or_else(|| {
+        ApiError::from(vigil_service::ServiceError::Forbidden(
+            "this credential belongs to no tenant".into(),
+        ))
+    })?;
+    let items = state.sync_status.of_tenant(tenant);
+    Ok(Json(json!({"items": items})).into_response())
+}

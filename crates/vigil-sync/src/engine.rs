@@ -1,0 +1,330 @@
+//! The background engine: one task per (tenant, connector), each with its own schedule and
+//! circuit breaker, so one slow or broken source never delays another. A task runs a cycle
+//! at once, then every interval; it re-reads its configuration before each cycle and ends
+//! when the connector is deleted or disabled. Stopping abandons a cycle in flight: the
+//! cursor only ever covers committed pages, so nothing is skipped when it runs again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use vigil_domain::{ConnectorName, PAGE_SIZE_MAX, PageRequest, TenantId, Timestamp};
+use vigil_service::{Principal, ServiceError, Services};
+
+use crate::{CycleReport, RetryPolicy, run_cycle};
+
+/// How often the engine looks for connectors added or enabled since.
+pub const ENGINE_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
+/// Failed cycles in a row that open a connector's breaker.
+pub const BREAKER_FAILURES_MAX: u32 = 5;
+/// How long an open breaker skips cycles before one probe cycle (half-open).
+pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// What the engine knows of one connector, for `GET /api/v1/sync/status` and `/readyz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub connector: String,
+    pub kind: &'static str,
+    pub cycles_total: u64,
+    pub cycles_succeeded: u64,
+    pub cycles_failed: u64,
+    pub items_created: u64,
+    pub items_updated: u64,
+    pub items_skipped: u64,
+    pub items_dead_lettered: u64,
+    pub last_success_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_cycle_ms: Option<u64>,
+    pub breaker: BreakerState,
+    /// Failed cycles in a row.
+    #[serde(skip)]
+    failures_in_row: u32,
+}
+
+impl SourceStatus {
+    fn new(connector: &str, kind: &'static str) -> Self {
+        Self {
+            connector: connector.to_owned(),
+            kind,
+            cycles_total: 0,
+            cycles_succeeded: 0,
+            cycles_failed: 0,
+            items_created: 0,
+            items_updated: 0,
+            items_skipped: 0,
+            items_dead_lettered: 0,
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+            last_cycle_ms: None,
+            breaker: BreakerState::Closed,
+            failures_in_row: 0,
+        }
+    }
+
+    fn record(&mut self, report: &CycleReport, elapsed: Duration) {
+        let now = Timestamp::now().to_string();
+        self.cycles_total += 1;
+        self.items_created += report.created;
+        self.items_updated += report.updated;
+        self.items_skipped += report.skipped;
+        self.items_dead_lettered += report.dead_lettered;
+        self.last_cycle_ms = Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+        if report.failed() {
+            self.cycles_failed += 1;
+            self.failures_in_row += 1;
+            self.last_error = report.errors.first().cloned();
+            self.last_error_at = Some(now);
+            if self.failures_in_row >= BREAKER_FAILURES_MAX
+                || self.breaker == BreakerState::HalfOpen
+            {
+                self.breaker = BreakerState::Open;
+            }
+        } else {
+            self.cycles_succeeded += 1;
+            self.failures_in_row = 0;
+            self.last_success_at = Some(now);
+            self.breaker = BreakerState::Closed;
+        }
+    }
+}
+
+/// Every connector's status, by tenant.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    sources: Mutex<HashMap<(TenantId, String), SourceStatus>>,
+}
+
+impl SyncStatus {
+    /// The tenant's connectors, by name.
+    pub fn of_tenant(&self, tenant: TenantId) -> Vec<SourceStatus> {
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<SourceStatus> = sources
+            .iter()
+            .filter(|((t, _), _)| *t == tenant)
+            .map(|(_, status)| status.clone())
+            .collect();
+        out.sort_by(|a, b| a.connector.cmp(&b.connector));
+        out
+    }
+
+    fn update(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        kind: &'static str,
+        f: impl FnOnce(&mut SourceStatus),
+    ) {
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = sources
+            .entry((tenant, name.to_owned()))
+            .or_insert_with(|| SourceStatus::new(name, kind));
+        f(status);
+    }
+
+    fn breaker(&self, tenant: TenantId, name: &str) -> BreakerState {
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sources
+            .get(&(tenant, name.to_owned()))
+            .map_or(BreakerState::Closed, |s| s.breaker)
+    }
+
+    fn remove(&self, tenant: TenantId, name: &str) {
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sources.remove(&(tenant, name.to_owned()));
+    }
+}
+
+/// Runs every enabled connector on its schedule until `stop` turns true.
+pub async fn run_engine(
+    services: Services,
+    status: Arc<SyncStatus>,
+    retry: RetryPolicy,
+    mut stop: watch::Receiver<bool>,
+) {
+    let running: Arc<Mutex<HashMap<(TenantId, ConnectorName), ()>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        match enabled_connectors(&services).await {
+            Ok(connectors) => {
+                for (tenant, name) in connectors {
+                    let key = (tenant, name.clone());
+                    let mut guard = running
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if guard.contains_key(&key) {
+                        continue;
+                    }
+                    guard.insert(key.clone(), ());
+                    drop(guard);
+                    let task = ConnectorTask {
+                        services: services.clone(),
+                        status: Arc::clone(&status),
+                        running: Arc::clone(&running),
+                        retry,
+                        tenant,
+                        name,
+                    };
+                    tasks.spawn(task.run(stop.clone()));
+                }
+            }
+            Err(err) => {
+                tracing::error!(component = "sync", error = %err, "listing connectors failed")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ENGINE_RESCAN_INTERVAL) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    tasks.shutdown().await;
+}
+
+async fn enabled_connectors(
+    services: &Services,
+) -> Result<Vec<(TenantId, ConnectorName)>, ServiceError> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(PAGE_SIZE_MAX);
+    loop {
+        let tenants = services.list_tenants(&Principal::system(), page).await?;
+        for tenant in &tenants.items {
+            let connectors = services
+                .list_connectors(&Principal::system_in(tenant.id))
+                .await?;
+            out.extend(
+                connectors
+                    .into_iter()
+                    .filter(|c| c.enabled)
+                    .map(|c| (tenant.id, c.name)),
+            );
+        }
+        let Some(cursor) = tenants.next_cursor else {
+            return Ok(out);
+        };
+        page = PageRequest::new(Some(PAGE_SIZE_MAX), Some(cursor));
+    }
+}
+
+struct ConnectorTask {
+    services: Services,
+    status: Arc<SyncStatus>,
+    running: Arc<Mutex<HashMap<(TenantId, ConnectorName), ()>>>,
+    retry: RetryPolicy,
+    tenant: TenantId,
+    name: ConnectorName,
+}
+
+impl ConnectorTask {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let principal = Principal::system_in(self.tenant);
+            let connector = match self.services.get_connector(&principal, &self.name).await {
+                Ok(c) if c.enabled => c,
+                _ => break, // deleted or disabled: the task ends; a rescan restarts it
+            };
+            let kind = connector.kind.as_str();
+            let breaker = self.status.breaker(self.tenant, self.name.as_str());
+            let mut wait = Duration::from_secs(u64::from(connector.interval.seconds()));
+            if breaker == BreakerState::Open {
+                self.status
+                    .update(self.tenant, self.name.as_str(), kind, |s| {
+                        s.breaker = BreakerState::HalfOpen;
+                    });
+                wait = BREAKER_COOLDOWN;
+                tracing::warn!(component = "sync", connector = %self.name, "breaker open; next cycle is a probe");
+            } else {
+                let started = std::time::Instant::now();
+                let report = tokio::select! {
+                    report = run_cycle(&self.services, &connector, self.retry) => report,
+                    _ = stop.changed() => break,
+                };
+                self.status
+                    .update(self.tenant, self.name.as_str(), kind, |s| {
+                        s.record(&report, started.elapsed());
+                    });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(self.tenant, self.name.clone()));
+        if !*stop.borrow() {
+            self.status.remove(self.tenant, self.name.as_str());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(failed: bool) -> CycleReport {
+        CycleReport {
+            created: 2,
+            errors: if failed {
+                vec!["thehive answered 500".into()]
+            } else {
+                Vec::new()
+            },
+            ..CycleReport::default()
+        }
+    }
+
+    #[test]
+    fn the_breaker_opens_after_failures_and_a_probe_decides() {
+        let mut status = SourceStatus::new("hive", "thehive");
+        for _ in 0..BREAKER_FAILURES_MAX - 1 {
+            status.record(&report(true), Duration::from_millis(3));
+        }
+        assert_eq!(status.breaker, BreakerState::Closed);
+        status.record(&report(true), Duration::from_millis(3));
+        assert_eq!(status.breaker, BreakerState::Open);
+        status.breaker = BreakerState::HalfOpen;
+        status.record(&report(true), Duration::from_millis(3));
+        assert_eq!(
+            status.breaker,
+            BreakerState::Open,
+            "a failed probe opens it again"
+        );
+        status.breaker = BreakerState::HalfOpen;
+        status.record(&report(false), Duration::from_millis(3));
+        assert_eq!(status.breaker, BreakerState::Closed);
+        assert_eq!(
+            (
+                status.cycles_total,
+                status.cycles_failed,
+                status.cycles_succeeded
+            ),
+            (7, 6, 1)
+        );
+        assert_eq!(status.items_created, 14);
+        assert!(status.last_success_at.is_some() && status.last_error.is_some());
+    }
+}
