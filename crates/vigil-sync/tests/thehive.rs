@@ -373,3 +373,29 @@ async fn the_engine_runs_each_connector_at_once_and_stops_when_told() {
         .unwrap();
     assert_eq!(risks(&setup).await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_crash_between_page_commit_and_cursor_save_neither_duplicates_nor_loses() {
+    let fake: Shared = Arc::default();
+    let n = THEHIVE_PAGE_SIZE + 10;
+    fake.lock().unwrap().cases = (0..n)
+        .map(|i| case(i, 3, "New", 100 + i as i64, Some(200 + i as i64)))
+        .collect();
+    let setup = setup(&serve(fake.clone()).await).await;
+    assert_eq!(cycle(&setup).await.created as usize, n);
+    // The pages committed but the cursor saves were lost: the next cycle starts from zero.
+    let store = setup.services.store();
+    store
+        .set_sync_cursor(
+            setup.connector.tenant_id,
+            &setup.connector.name,
+            "updated:0,created:0",
+        )
+        .await
+        .unwrap();
+    fake.lock().unwrap().cases[3]["_updatedAt"] = json!(10_000);
+    fake.lock().unwrap().cases[3]["title"] = json!("Changed meanwhile");
+    let rerun = cycle(&setup).await;
+    assert_eq!((rerun.created, rerun.updated), (0, 1), "{rerun:?}");
+    assert_eq!(risks(&setup).await.len(), n, "no duplicate");
+}
