@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use vigil_domain::{ConnectorName, PAGE_SIZE_MAX, PageRequest, TenantId, Timestamp};
 use vigil_service::{Principal, ServiceError, Services};
 
-use crate::{CycleReport, RetryPolicy, run_cycle};
+use crate::{CycleReport, Reconcile, RetryPolicy, run_cycle};
 
 /// How often the engine looks for connectors added or enabled since.
 pub const ENGINE_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
@@ -21,6 +21,9 @@ pub const ENGINE_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
 pub const BREAKER_FAILURES_MAX: u32 = 5;
 /// How long an open breaker skips cycles before one probe cycle (half-open).
 pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(300);
+/// Every how many cycles a connector also reconciles deletions (a full id listing); the
+/// first cycle always does.
+pub const RECONCILE_EVERY_CYCLES: u64 = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -239,6 +242,7 @@ struct ConnectorTask {
 
 impl ConnectorTask {
     async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut n_cycles: u64 = 0;
         loop {
             let principal = Principal::system_in(self.tenant);
             let connector = match self.services.get_connector(&principal, &self.name).await {
@@ -257,8 +261,14 @@ impl ConnectorTask {
                 tracing::warn!(component = "sync", connector = %self.name, "breaker open; next cycle is a probe");
             } else {
                 let started = std::time::Instant::now();
+                let reconcile = if n_cycles % RECONCILE_EVERY_CYCLES == 0 {
+                    Reconcile::Yes
+                } else {
+                    Reconcile::No
+                };
+                n_cycles += 1;
                 let report = tokio::select! {
-                    report = run_cycle(&self.services, &connector, self.retry) => report,
+                    report = run_cycle(&self.services, &connector, self.retry, reconcile) => report,
                     _ = stop.changed() => break,
                 };
                 self.status

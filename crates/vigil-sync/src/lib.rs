@@ -20,8 +20,8 @@ use vigil_service::{Principal, Services};
 use vigil_store::{Change, SyncOutcome};
 
 pub use engine::{
-    BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, BreakerState, ENGINE_RESCAN_INTERVAL, SourceStatus,
-    SyncStatus, run_engine,
+    BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, BreakerState, ENGINE_RESCAN_INTERVAL,
+    RECONCILE_EVERY_CYCLES, SourceStatus, SyncStatus, run_engine,
 };
 pub use http::{
     CONNECT_TIMEOUT, REQUEST_TIMEOUT, RETRY_ATTEMPTS_MAX_DEFAULT, RETRY_CAP_DEFAULT,
@@ -55,11 +55,20 @@ impl CycleReport {
     }
 }
 
-/// Runs one cycle of `connector`: incremental reading, then deletion reconciliation.
+/// Whether a cycle also runs the deletion reconciliation (a full listing of upstream ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconcile {
+    Yes,
+    No,
+}
+
+/// Runs one cycle of `connector`: incremental reading, then (when asked) deletion
+/// reconciliation.
 pub async fn run_cycle(
     services: &Services,
     connector: &Connector,
     retry: RetryPolicy,
+    reconcile: Reconcile,
 ) -> CycleReport {
     let mut report = CycleReport {
         tenant: connector.tenant_id.to_string(),
@@ -69,7 +78,7 @@ pub async fn run_cycle(
     };
     let started = std::time::Instant::now();
     tracing::info!(component = "sync", connector = %connector.name, kind = connector.kind.as_str(), "cycle started");
-    if let Err(err) = cycle(services, connector, retry, &mut report).await {
+    if let Err(err) = cycle(services, connector, retry, reconcile, &mut report).await {
         tracing::error!(component = "sync", connector = %connector.name, error = %err, "cycle failed");
         report.errors.push(err);
     }
@@ -87,6 +96,7 @@ async fn cycle(
     services: &Services,
     connector: &Connector,
     retry: RetryPolicy,
+    reconcile_ids: Reconcile,
     report: &mut CycleReport,
 ) -> Result<(), String> {
     if connector.kind != ConnectorKind::TheHive {
@@ -113,7 +123,10 @@ async fn cycle(
     for order in [Order::Updated, Order::Created] {
         read_pass(services, connector, &hive, order, report).await?;
     }
-    reconcile(services, connector, &hive, report).await
+    if reconcile_ids == Reconcile::Yes {
+        reconcile(services, connector, &hive, report).await?;
+    }
+    Ok(())
 }
 
 fn change() -> Change {

@@ -189,7 +189,13 @@ async fn risks(setup: &Setup) -> Vec<vigil_domain::Risk> {
 }
 
 async fn cycle(setup: &Setup) -> CycleReport {
-    run_cycle(&setup.services, &setup.connector, fast_retries()).await
+    run_cycle(
+        &setup.services,
+        &setup.connector,
+        fast_retries(),
+        vigil_sync::Reconcile::Yes,
+    )
+    .await
 }
 
 #[tokio::test]

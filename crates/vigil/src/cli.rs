@@ -222,7 +222,10 @@ async fn sync_once(
             let wanted = source.as_ref().is_none_or(|name| *name == connector.name);
             if wanted && connector.enabled {
                 let retry = vigil_sync::RetryPolicy::default();
-                reports.push(vigil_sync::run_cycle(services, &connector, retry).await);
+                reports.push(
+                    vigil_sync::run_cycle(services, &connector, retry, vigil_sync::Reconcile::Yes)
+                        .await,
+                );
             }
         }
     }

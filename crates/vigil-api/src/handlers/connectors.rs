@@ -127,6 +127,7 @@ pub(crate) async fn run(
         &state.services,
         &connector,
         vigil_sync::RetryPolicy::default(),
+        vigil_sync::Reconcile::Yes,
     )
     .await;
     Ok(Json(report).into_response())
