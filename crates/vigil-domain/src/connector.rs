@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-use crate::{ParseError, Severity, TenantId, Timestamp};
+use crate::{DeadLetterId, ParseError, Severity, Sha256Hex, TenantId, Timestamp};
+
+/// Longest dead-letter error kept, in characters.
+pub const DEAD_LETTER_ERROR_LEN_MAX: usize = 1_000;
 
 /// Shortest sync interval, in seconds.
 pub const SYNC_INTERVAL_MIN_SECONDS: u32 = 10;
@@ -208,6 +211,48 @@ pub struct Connector {
     pub options: ConnectorOptions,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// An upstream record that did not map or could not be stored: kept with its payload so that
+/// it can be replayed once the cause is fixed. One per (tenant, connector, external id); a
+/// repeated failure counts another attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: DeadLetterId,
+    pub tenant_id: TenantId,
+    pub connector: ConnectorName,
+    pub external_id: String,
+    pub error: String,
+    pub attempts: u32,
+    /// The record as the source sent it (JSON).
+    pub payload: String,
+    pub payload_digest: Sha256Hex,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl DeadLetter {
+    pub fn new(
+        tenant_id: TenantId,
+        connector: ConnectorName,
+        external_id: String,
+        error: &str,
+        payload: String,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: DeadLetterId::generate(),
+            tenant_id,
+            connector,
+            external_id,
+            error: error.chars().take(DEAD_LETTER_ERROR_LEN_MAX).collect(),
+            attempts: 1,
+            payload_digest: Sha256Hex::digest(payload.as_bytes()),
+            payload,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 #[cfg(test)]

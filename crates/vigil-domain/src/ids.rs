@@ -57,6 +57,7 @@ id_type!(
     EventId, "event id"
 );
 id_type!(MatchId, "match id");
+id_type!(DeadLetterId, "dead letter id");
 
 impl TenantId {
     /// The audit chain of platform-level changes (tenants, platform keys) is kept under the

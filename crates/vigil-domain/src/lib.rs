@@ -30,8 +30,8 @@ pub use catalogue::{
 };
 pub use connector::{
     CONNECTOR_OPTION_LEN_MAX, CONNECTOR_OPTIONS_MAX, CONNECTOR_URL_LEN_MAX, Connector,
-    ConnectorKind, ConnectorName, ConnectorOptions, SYNC_INTERVAL_MAX_SECONDS,
-    SYNC_INTERVAL_MIN_SECONDS, SourceUrl, SyncInterval,
+    ConnectorKind, ConnectorName, ConnectorOptions, DEAD_LETTER_ERROR_LEN_MAX, DeadLetter,
+    SYNC_INTERVAL_MAX_SECONDS, SYNC_INTERVAL_MIN_SECONDS, SourceUrl, SyncInterval,
 };
 pub use error::ParseError;
 pub use finding::{
@@ -39,8 +39,8 @@ pub use finding::{
     NewFinding, Severity,
 };
 pub use ids::{
-    ApiKeyId, AuditEventId, EventId, FindingId, IndicatorId, MatchId, RiskId, SessionId,
-    SuppressionId, TenantId, UserId,
+    ApiKeyId, AuditEventId, DeadLetterId, EventId, FindingId, IndicatorId, MatchId, RiskId,
+    SessionId, SuppressionId, TenantId, UserId,
 };
 pub use indicator::{
     CIDR_V4_PREFIX_LEN_MIN, CIDR_V6_PREFIX_LEN_MIN, DOMAIN_LABEL_LEN_MAX, DOMAIN_LEN_MAX,

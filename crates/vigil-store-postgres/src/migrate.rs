@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_connectors.sql"),
     ),
     (4, "sync", include_str!("../migrations/0004_sync.sql")),
+    (
+        5,
+        "dead_letters",
+        include_str!("../migrations/0005_dead_letters.sql"),
+    ),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

@@ -6,8 +6,8 @@ use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 use vigil_domain::Timestamp;
 use vigil_store::{
-    ApiKeyRow, AuditRow, ConnectorRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow,
-    SessionRow, StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
+    ApiKeyRow, AuditRow, ConnectorRow, DeadLetterRow, EventRow, FindingRow, IndicatorRow, MatchRow,
+    RiskRow, SessionRow, StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
 };
 
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
@@ -237,6 +237,21 @@ pub(crate) fn connector(row: &PgRow) -> StoreResult<ConnectorRow> {
         interval_s: i64::from(get::<i32>(row, "interval_s")?),
         threshold: get(row, "threshold")?,
         options: get(row, "options_text")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn dead_letter(row: &PgRow) -> StoreResult<DeadLetterRow> {
+    Ok(DeadLetterRow {
+        id: get(row, "id")?,
+        tenant_id: get(row, "tenant_id")?,
+        connector: get(row, "connector")?,
+        external_id: get(row, "external_id")?,
+        error: get(row, "error")?,
+        attempts: i64::from(get::<i32>(row, "attempts")?),
+        payload: get(row, "payload")?,
+        payload_digest: get(row, "payload_digest")?,
         created_at: at(row, "created_at")?,
         updated_at: at(row, "updated_at")?,
     })

@@ -1,10 +1,10 @@
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use vigil_domain::{
-    ConnectorName, ExternalId, Risk, RiskId, RiskStatus, Source, SourceState, SyncedRisk, TenantId,
-    Timestamp,
+    ConnectorName, Cursor, DeadLetter, DeadLetterId, ExternalId, PageRequest, Risk, RiskId,
+    RiskStatus, Source, SourceState, SyncedRisk, TenantId, Timestamp,
 };
-use vigil_store::{AuditDraft, Change, StoreError, StoreResult, SyncOutcome, SyncRepo};
+use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult, SyncOutcome, SyncRepo};
 
 use crate::PostgresStore;
 use crate::audit::append;
@@ -183,6 +183,83 @@ impl SyncRepo for PostgresStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn record_dead_letter(
+        &self,
+        tenant: TenantId,
+        letter: DeadLetter,
+    ) -> StoreResult<DeadLetter> {
+        let mut tx = self.begin_scoped(tenant).await?;
+        let row = sqlx::query(
+            "INSERT INTO sync_dead_letters (id, tenant_id, connector, external_id, error, attempts,
+                payload, payload_digest, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8)
+             ON CONFLICT (tenant_id, connector, external_id) DO UPDATE SET
+                error = excluded.error, attempts = sync_dead_letters.attempts + 1,
+                payload = excluded.payload, payload_digest = excluded.payload_digest,
+                updated_at = excluded.updated_at
+             RETURNING *",
+        )
+        .bind(letter.id.as_uuid())
+        .bind(tenant.as_uuid())
+        .bind(letter.connector.as_str())
+        .bind(&letter.external_id)
+        .bind(&letter.error)
+        .bind(&letter.payload)
+        .bind(letter.payload_digest.as_str())
+        .bind(letter.updated_at.to_datetime())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        row::dead_letter(&row)?.try_into()
+    }
+
+    async fn list_dead_letters(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<DeadLetter>> {
+        let query = sqlx::query(
+            "SELECT * FROM sync_dead_letters WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(page.cursor().map(|cursor| cursor.id()))
+        .bind(i64::from(page.limit()) + 1);
+        let rows = self.fetch_scoped(tenant, query).await?;
+        let items = rows
+            .iter()
+            .map(|r| row::dead_letter(r)?.try_into())
+            .collect::<StoreResult<Vec<DeadLetter>>>()?;
+        Ok(Page::from_overfetch(items, page.limit(), |d| {
+            Cursor::after(d.id.as_uuid())
+        }))
+    }
+
+    async fn get_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<DeadLetter> {
+        let query = sqlx::query("SELECT * FROM sync_dead_letters WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid());
+        let row = self.fetch_optional_scoped(tenant, query).await?;
+        row::dead_letter(&row.ok_or(StoreError::NotFound)?)?.try_into()
+    }
+
+    async fn delete_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<()> {
+        let mut tx = self.begin_scoped(tenant).await?;
+        let deleted = sqlx::query("DELETE FROM sync_dead_letters WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        tx.commit().await.map_err(map_err)?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 }

@@ -8,8 +8,8 @@ use rusqlite::{ErrorCode, Row};
 use uuid::Uuid;
 use vigil_domain::Timestamp;
 use vigil_store::{
-    ApiKeyRow, AuditRow, ConnectorRow, EventRow, FindingRow, IndicatorRow, MatchRow, RiskRow,
-    SessionRow, StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
+    ApiKeyRow, AuditRow, ConnectorRow, DeadLetterRow, EventRow, FindingRow, IndicatorRow, MatchRow,
+    RiskRow, SessionRow, StoreError, StoreResult, SuppressionRow, TenantRow, UserRow,
 };
 
 /// Column lists, in the order the decoders below read them.
@@ -73,6 +73,12 @@ macro_rules! connector_columns {
         "tenant_id, name, kind, url, enabled, interval_s, threshold, options, created_at, updated_at"
     };
 }
+macro_rules! dead_letter_columns {
+    () => {
+        "id, tenant_id, connector, external_id, error, attempts, payload, payload_digest, \
+         created_at, updated_at"
+    };
+}
 macro_rules! match_columns {
     () => {
         "id, tenant_id, indicator_id, indicator_kind, event_id, field, value, finding_id, \
@@ -80,9 +86,9 @@ macro_rules! match_columns {
     };
 }
 pub(crate) use {
-    api_key_columns, audit_columns, connector_columns, event_columns, finding_columns,
-    indicator_columns, match_columns, risk_columns, session_columns, suppression_columns,
-    tenant_columns, user_columns,
+    api_key_columns, audit_columns, connector_columns, dead_letter_columns, event_columns,
+    finding_columns, indicator_columns, match_columns, risk_columns, session_columns,
+    suppression_columns, tenant_columns, user_columns,
 };
 
 pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
@@ -332,6 +338,21 @@ pub(crate) fn connector(row: &Row<'_>) -> StoreResult<ConnectorRow> {
         interval_s: int(row, 5)?,
         threshold: text(row, 6)?,
         options: text(row, 7)?,
+        created_at: at(row, 8)?,
+        updated_at: at(row, 9)?,
+    })
+}
+
+pub(crate) fn dead_letter(row: &Row<'_>) -> StoreResult<DeadLetterRow> {
+    Ok(DeadLetterRow {
+        id: uuid(row, 0)?,
+        tenant_id: uuid(row, 1)?,
+        connector: text(row, 2)?,
+        external_id: text(row, 3)?,
+        error: text(row, 4)?,
+        attempts: int(row, 5)?,
+        payload: text(row, 6)?,
+        payload_digest: text(row, 7)?,
         created_at: at(row, 8)?,
         updated_at: at(row, 9)?,
     })

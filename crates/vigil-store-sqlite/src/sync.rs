@@ -1,15 +1,15 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use vigil_domain::{
-    ConnectorName, ExternalId, Risk, RiskId, RiskStatus, Source, SourceState, SyncedRisk, TenantId,
-    Timestamp,
+    ConnectorName, Cursor, DeadLetter, DeadLetterId, ExternalId, PageRequest, Risk, RiskId,
+    RiskStatus, Source, SourceState, SyncedRisk, TenantId, Timestamp,
 };
-use vigil_store::{AuditDraft, Change, StoreError, StoreResult, SyncOutcome, SyncRepo};
+use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult, SyncOutcome, SyncRepo};
 
 use crate::SqliteStore;
 use crate::audit::append;
 use crate::risks::{insert_risk, update_risk_row};
-use crate::row::{self, exec, map_err, query_one, risk_columns};
+use crate::row::{self, dead_letter_columns, exec, map_err, query_all, query_one, risk_columns};
 
 fn by_external_ref(
     conn: &Connection,
@@ -182,6 +182,111 @@ impl SyncRepo for SqliteStore {
                     now.unix_micros()
                 ],
             )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_dead_letter(
+        &self,
+        tenant: TenantId,
+        letter: DeadLetter,
+    ) -> StoreResult<DeadLetter> {
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO sync_dead_letters (id, tenant_id, connector, external_id, error,
+                    attempts, payload, payload_digest, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (tenant_id, connector, external_id) DO UPDATE SET
+                    error = excluded.error, attempts = attempts + 1, payload = excluded.payload,
+                    payload_digest = excluded.payload_digest, updated_at = excluded.updated_at",
+                params![
+                    letter.id.to_string(),
+                    tenant.to_string(),
+                    letter.connector.as_str(),
+                    letter.external_id,
+                    letter.error,
+                    letter.payload,
+                    letter.payload_digest.as_str(),
+                    letter.updated_at.unix_micros(),
+                ],
+            )?;
+            query_one(
+                tx,
+                concat!(
+                    "SELECT ",
+                    dead_letter_columns!(),
+                    " FROM sync_dead_letters WHERE tenant_id = ?1 AND connector = ?2
+                       AND external_id = ?3"
+                ),
+                params![
+                    tenant.to_string(),
+                    letter.connector.as_str(),
+                    letter.external_id
+                ],
+                row::dead_letter,
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<DeadLetter>> {
+        self.read(move |conn| {
+            let items: Vec<DeadLetter> = query_all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    dead_letter_columns!(),
+                    " FROM sync_dead_letters WHERE tenant_id = ?1 AND (?2 IS NULL OR id < ?2)
+                     ORDER BY id DESC LIMIT ?3"
+                ),
+                params![
+                    tenant.to_string(),
+                    page.cursor().map(|cursor| cursor.id().to_string()),
+                    i64::from(page.limit()) + 1,
+                ],
+                row::dead_letter,
+            )?;
+            Ok(Page::from_overfetch(items, page.limit(), |d| {
+                Cursor::after(d.id.as_uuid())
+            }))
+        })
+        .await
+    }
+
+    async fn get_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<DeadLetter> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                concat!(
+                    "SELECT ",
+                    dead_letter_columns!(),
+                    " FROM sync_dead_letters WHERE tenant_id = ?1 AND id = ?2"
+                ),
+                params![tenant.to_string(), id.to_string()],
+                row::dead_letter,
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn delete_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<()> {
+        self.write(move |tx| {
+            let n = exec(
+                tx,
+                "DELETE FROM sync_dead_letters WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant.to_string(), id.to_string()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
             Ok(())
         })
         .await

@@ -75,6 +75,63 @@ async fn sync(store: &dyn Store, acme: TenantId, globex: TenantId) {
     assert_eq!(other, [Created], "external ids are per tenant");
     sync_deletions(store, acme, globex).await;
     sync_cursors(store, acme, globex).await;
+    dead_letters(store, acme, globex).await;
+}
+
+async fn dead_letters(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let hive = vigil_domain::ConnectorName::parse("hive").unwrap();
+    let letter = |error: &str| {
+        vigil_domain::DeadLetter::new(
+            acme,
+            hive.clone(),
+            "~9".into(),
+            error,
+            r#"{"_id":"~9","severity":7}"#.into(),
+            Timestamp::now(),
+        )
+    };
+    let first = store
+        .record_dead_letter(acme, letter("severity 7"))
+        .await
+        .unwrap();
+    assert_eq!(first.attempts, 1);
+    let again = store
+        .record_dead_letter(acme, letter("severity 7 again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id, again.attempts),
+        (first.id, 2),
+        "one letter per record"
+    );
+    assert_eq!(again.error, "severity 7 again");
+    let listed = store
+        .list_dead_letters(acme, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![again.clone()]);
+    assert!(
+        store
+            .list_dead_letters(globex, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        store.get_dead_letter(globex, first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.get_dead_letter(acme, first.id).await.unwrap(), again);
+    assert!(matches!(
+        store.delete_dead_letter(globex, first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    store.delete_dead_letter(acme, first.id).await.unwrap();
+    assert!(matches!(
+        store.delete_dead_letter(acme, first.id).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn sync_deletions(store: &dyn Store, acme: TenantId, globex: TenantId) {

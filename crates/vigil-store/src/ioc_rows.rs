@@ -266,3 +266,37 @@ pub fn options_json(options: &ConnectorOptions) -> String {
         .collect();
     serde_json::Value::Object(map).to_string()
 }
+
+pub struct DeadLetterRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub connector: String,
+    pub external_id: String,
+    pub error: String,
+    pub attempts: i64,
+    pub payload: String,
+    pub payload_digest: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl TryFrom<DeadLetterRow> for vigil_domain::DeadLetter {
+    type Error = StoreError;
+
+    fn try_from(row: DeadLetterRow) -> StoreResult<vigil_domain::DeadLetter> {
+        let corrupt = || StoreError::corrupt("sync_dead_letters");
+        Ok(vigil_domain::DeadLetter {
+            id: vigil_domain::DeadLetterId::from_uuid(row.id),
+            tenant_id: TenantId::from_uuid(row.tenant_id),
+            connector: ConnectorName::parse(&row.connector).map_err(corrupt())?,
+            external_id: row.external_id,
+            error: row.error,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            payload: row.payload,
+            payload_digest: vigil_domain::Sha256Hex::parse(&row.payload_digest)
+                .map_err(corrupt())?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}

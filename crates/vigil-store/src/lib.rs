@@ -30,7 +30,8 @@ use vigil_domain::{
 pub use audit::{AuditDraft, AuditFilter, Change, seal};
 pub use error::{StoreError, StoreResult};
 pub use ioc_rows::{
-    ConnectorRow, EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow, options_json,
+    ConnectorRow, DeadLetterRow, EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow,
+    options_json,
 };
 pub use model::{
     ApiKey, CatalogueSnapshot, ImportCounts, NewApiKey, NewSession, NewUser, Page, PoolStats,
@@ -385,6 +386,30 @@ pub trait SyncRepo: Send + Sync {
         tenant: TenantId,
         connector: &ConnectorName,
         cursor: &str,
+    ) -> StoreResult<()>;
+    /// Keeps `letter`; a letter for the same (connector, external id) is replaced and counts
+    /// another attempt. Answers the stored letter.
+    async fn record_dead_letter(
+        &self,
+        tenant: TenantId,
+        letter: vigil_domain::DeadLetter,
+    ) -> StoreResult<vigil_domain::DeadLetter>;
+    /// Newest first.
+    async fn list_dead_letters(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<vigil_domain::DeadLetter>>;
+    async fn get_dead_letter(
+        &self,
+        tenant: TenantId,
+        id: vigil_domain::DeadLetterId,
+    ) -> StoreResult<vigil_domain::DeadLetter>;
+    /// Removes a letter whose record has since been stored.
+    async fn delete_dead_letter(
+        &self,
+        tenant: TenantId,
+        id: vigil_domain::DeadLetterId,
     ) -> StoreResult<()>;
 }
 
