@@ -192,6 +192,12 @@ fn ioc_paths() -> Value {
         "/api/v1/sync/status": {
             "get": op("syncStatus", "The sync engine's view of the tenant's connectors (tenant-admin)", "sync", &[], None, 200, Some("SyncStatus")),
         },
+        "/api/v1/sync/dead-letters": {
+            "get": op("listDeadLetters", "Upstream records a cycle could not map or store, newest first (tenant-admin)", "sync", &page, None, 200, Some("DeadLetterPage")),
+        },
+        "/api/v1/sync/dead-letters/{id}/replay": {
+            "post": op("replayDeadLetter", "Map the record again with the connector's current settings and store it; 422 with the reason when it still fails", "sync", &["id"], None, 200, Some("Replayed")),
+        },
         "/api/v1/sync/{name}/run": {
             "post": op("runSync", "Run one cycle of the connector now (incremental reading, then deletion reconciliation) and answer its report", "sync", &["name"], None, 200, Some("CycleReport")),
         },
@@ -307,6 +313,12 @@ fn sync_schemas() -> Value {
             "last_success_at": {"type": ["string", "null"]}, "last_error": {"type": ["string", "null"]}, "last_error_at": {"type": ["string", "null"]},
             "last_cycle_ms": {"type": ["integer", "null"]}, "breaker": {"type": "string", "enum": ["closed", "open", "half_open"]},
         }}}}},
+        "DeadLetter": {"type": "object", "properties": {
+            "id": text, "connector": text, "external_id": text, "error": text, "attempts": {"type": "integer"},
+            "payload_digest": text, "created_at": at, "updated_at": at,
+        }},
+        "DeadLetterPage": page_of("DeadLetter"),
+        "Replayed": {"type": "object", "properties": {"outcome": {"type": "string", "enum": ["created", "updated", "unchanged", "skipped"]}}},
         "ConnectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema("Connector")}}},
     })
 }

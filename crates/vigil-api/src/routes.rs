@@ -90,7 +90,33 @@ fn table() -> Table {
         )
         .add("/api/v1/audit", &[M::GET], get(audit::list))
         .add("/api/v1/audit/verify", &[M::GET], get(audit::verify));
-    ioc_routes(table)
+    sync_routes(ioc_routes(table))
+}
+
+/// Connectors and the sync engine.
+fn sync_routes(table: Table) -> Table {
+    use Method as M;
+    table
+        .add("/api/v1/connectors", &[M::GET], get(connectors::list))
+        .add(
+            "/api/v1/connectors/{name}",
+            &[M::GET, M::PUT, M::DELETE],
+            get(connectors::get)
+                .put(connectors::put)
+                .delete(connectors::delete),
+        )
+        .add("/api/v1/sync/status", &[M::GET], get(connectors::status))
+        .add(
+            "/api/v1/sync/dead-letters",
+            &[M::GET],
+            get(connectors::dead_letters),
+        )
+        .add(
+            "/api/v1/sync/dead-letters/{id}/replay",
+            &[M::POST],
+            post(connectors::replay),
+        )
+        .add("/api/v1/sync/{name}/run", &[M::POST], post(connectors::run))
 }
 
 /// Findings, the catalogue, telemetry and matches.
@@ -154,16 +180,6 @@ fn ioc_routes(table: Table) -> Table {
             &[M::GET],
             get(telemetry::list_matches),
         )
-        .add("/api/v1/connectors", &[M::GET], get(connectors::list))
-        .add(
-            "/api/v1/connectors/{name}",
-            &[M::GET, M::PUT, M::DELETE],
-            get(connectors::get)
-                .put(connectors::put)
-                .delete(connectors::delete),
-        )
-        .add("/api/v1/sync/status", &[M::GET], get(connectors::status))
-        .add("/api/v1/sync/{name}/run", &[M::POST], post(connectors::run))
 }
 
 /// Every (path, method) the router serves, e.g. `("/api/v1/risks/{id}", "PATCH")`.

@@ -15,7 +15,11 @@ mod thehive;
 use std::collections::HashSet;
 
 use serde::Serialize;
-use vigil_domain::{Connector, ConnectorKind, ExternalId, Source, TenantId};
+use serde_json::Value;
+use vigil_domain::{
+    Connector, ConnectorKind, DeadLetter, DeadLetterId, ExternalId, Source, SyncedRisk, TenantId,
+    Timestamp,
+};
 use vigil_service::{Principal, Services};
 use vigil_store::{Change, SyncOutcome};
 
@@ -181,7 +185,7 @@ async fn read_pass(
             .await
             .map_err(|err| err.to_string())?;
         let full = page.len() == THEHIVE_PAGE_SIZE;
-        let in_order: Vec<&Case> = page.iter().filter(|c| order.key(c).is_some()).collect();
+        let in_order: Vec<&Value> = page.iter().filter(|c| order.key(c).is_some()).collect();
         upsert_page(services, connector, &in_order, report).await?;
         let last = in_order.iter().filter_map(|c| order.key(c)).max();
         match last {
@@ -209,20 +213,46 @@ async fn read_pass(
     }
 }
 
+/// A raw case as the risk it maps to: `Ok(None)` below the threshold, `Err` (with the case's
+/// id) when it does not map.
+fn map_case(connector: &Connector, raw: &Value) -> Result<Option<SyncedRisk>, (String, String)> {
+    let id = raw
+        .get("_id")
+        .and_then(Value::as_str)
+        .unwrap_or("(no _id)")
+        .to_owned();
+    let case: Case = serde_json::from_value(raw.clone())
+        .map_err(|err| (id.clone(), format!("not a case: {err}")))?;
+    let legacy_tlp = connector.options.get("tlp_numbering") == Some("legacy");
+    transform(&case, connector.threshold, legacy_tlp).map_err(|reason| (id, reason))
+}
+
 async fn upsert_page(
     services: &Services,
     connector: &Connector,
-    cases: &[&Case],
+    cases: &[&Value],
     report: &mut CycleReport,
 ) -> Result<(), String> {
-    let legacy_tlp = connector.options.get("tlp_numbering") == Some("legacy");
     let mut risks = Vec::with_capacity(cases.len());
-    for case in cases {
-        match transform(case, connector.threshold, legacy_tlp) {
+    for raw in cases {
+        match map_case(connector, raw) {
             Ok(Some(risk)) => risks.push(risk),
             Ok(None) => report.skipped += 1,
-            Err(reason) => {
-                tracing::warn!(component = "sync", connector = %connector.name, case = %case.id, %reason, "case does not map");
+            Err((id, reason)) => {
+                tracing::warn!(component = "sync", connector = %connector.name, case = %id, %reason, "case does not map; dead-lettered");
+                let letter = DeadLetter::new(
+                    connector.tenant_id,
+                    connector.name.clone(),
+                    id,
+                    &reason,
+                    raw.to_string(),
+                    Timestamp::now(),
+                );
+                services
+                    .store()
+                    .record_dead_letter(connector.tenant_id, letter)
+                    .await
+                    .map_err(|err| err.to_string())?;
                 report.dead_lettered += 1;
             }
         }
@@ -243,6 +273,63 @@ async fn upsert_page(
         }
     }
     Ok(())
+}
+
+/// What replaying a dead letter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replayed {
+    Created,
+    Updated,
+    Unchanged,
+    /// Below the connector's threshold now: nothing to store, the letter is gone.
+    Skipped,
+}
+
+/// Maps a dead letter's payload again with its connector's current settings and stores it.
+/// On success the letter is removed; on failure it counts another attempt and the reason is
+/// returned.
+pub async fn replay_dead_letter(
+    services: &Services,
+    principal: &Principal,
+    id: DeadLetterId,
+) -> Result<Replayed, vigil_service::ServiceError> {
+    use vigil_service::ServiceError;
+    let tenant = principal
+        .tenant()
+        .ok_or_else(|| ServiceError::Forbidden("this credential belongs to no tenant".into()))?;
+    let letter = services.store().get_dead_letter(tenant, id).await?;
+    let connector = services.get_connector(principal, &letter.connector).await?;
+    let raw: Value = serde_json::from_str(&letter.payload)
+        .map_err(|_| ServiceError::Internal("a dead letter's payload is not JSON".into()))?;
+    let outcome = match map_case(&connector, &raw) {
+        Ok(None) => Replayed::Skipped,
+        Ok(Some(risk)) => {
+            let outcomes = services
+                .store()
+                .sync_risks(tenant, &change(), vec![risk])
+                .await?;
+            match outcomes.first() {
+                Some(SyncOutcome::Created) => Replayed::Created,
+                Some(SyncOutcome::Updated) => Replayed::Updated,
+                _ => Replayed::Unchanged,
+            }
+        }
+        Err((_, reason)) => {
+            let again = DeadLetter::new(
+                tenant,
+                letter.connector,
+                letter.external_id,
+                &reason,
+                letter.payload,
+                Timestamp::now(),
+            );
+            services.store().record_dead_letter(tenant, again).await?;
+            return Err(ServiceError::invalid("payload", reason));
+        }
+    };
+    services.store().delete_dead_letter(tenant, id).await?;
+    Ok(outcome)
 }
 
 /// Closes (and marks `deleted`) every synced risk whose case is no longer listed: TheHive's

@@ -57,11 +57,10 @@ impl Order {
         }
     }
 
-    pub(crate) fn key(self, case: &Case) -> Option<i64> {
-        match self {
-            Order::Updated => case.updated_at,
-            Order::Created => case.created_at,
-        }
+    /// The case's value of this order's field, read from the raw record (so that a case
+    /// that does not map still moves the cursor).
+    pub(crate) fn key(self, case: &Value) -> Option<i64> {
+        case.get(self.field()).and_then(Value::as_i64)
     }
 }
 
@@ -102,17 +101,20 @@ impl TheHive {
         since: i64,
         offset: usize,
         size: usize,
-    ) -> Result<Vec<Case>, SourceError> {
+    ) -> Result<Vec<Value>, SourceError> {
         let body = json!({"query": [
             {"_name": "listCase"},
             {"_name": "filter", "_gte": {"_field": order.field(), "_value": since}},
             {"_name": "sort", "_fields": [{order.field(): "asc"}, {"_id": "asc"}]},
             {"_name": "page", "from": offset, "to": offset + size, "extraData": []},
         ]});
-        let reply = self.query(&body).await?;
-        serde_json::from_value(reply).map_err(|err| {
-            SourceError::Malformed(format!("not a list of cases: {err}"), SOURCE_NAME)
-        })
+        match self.query(&body).await? {
+            Value::Array(cases) => Ok(cases),
+            _ => Err(SourceError::Malformed(
+                "not a list of cases".into(),
+                SOURCE_NAME,
+            )),
+        }
     }
 
     /// Every case id, for the deletion reconciliation pass.

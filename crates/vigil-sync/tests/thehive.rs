@@ -405,3 +405,74 @@ async fn a_crash_between_page_commit_and_cursor_save_neither_duplicates_nor_lose
     assert_eq!((rerun.created, rerun.updated), (0, 1), "{rerun:?}");
     assert_eq!(risks(&setup).await.len(), n, "no duplicate");
 }
+
+#[tokio::test]
+async fn a_case_that_does_not_map_is_dead_lettered_and_the_page_goes_on() {
+    let fake: Shared = Arc::default();
+    {
+        let mut f = fake.lock().unwrap();
+        f.cases = (0..4)
+            .map(|i| case(i, 3, "New", 100 + i as i64, None))
+            .collect();
+        f.cases[1]["severity"] = json!(9);
+        f.cases[2]["stage"] = json!(17);
+    }
+    let setup = setup(&serve(fake.clone()).await).await;
+    let report = cycle(&setup).await;
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!((report.created, report.dead_lettered), (2, 2), "{report:?}");
+    let store = setup.services.store();
+    let tenant = setup.connector.tenant_id;
+    let letters = store
+        .list_dead_letters(tenant, PageRequest::first(10))
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = letters
+        .items
+        .iter()
+        .map(|l| l.external_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["~1", "~2"]);
+    let nine = letters
+        .items
+        .iter()
+        .find(|l| l.external_id == "~1")
+        .unwrap();
+    assert!(nine.error.contains("severity"), "{nine:?}");
+    assert!(
+        nine.payload.contains("\"severity\":9"),
+        "the payload is kept for replay"
+    );
+
+    let principal = Principal::cli_in(tenant);
+    let still = vigil_sync::replay_dead_letter(&setup.services, &principal, nine.id).await;
+    assert!(still.is_err(), "the payload still does not map");
+    let again = store.get_dead_letter(tenant, nine.id).await.unwrap();
+    assert_eq!(again.attempts, 2);
+
+    // A record kept after a failure that was not the record's fault replays into the register.
+    let fine = vigil_domain::DeadLetter::new(
+        tenant,
+        setup.connector.name.clone(),
+        "~77".into(),
+        "store unavailable",
+        case(77, 4, "InProgress", 500, None).to_string(),
+        vigil_domain::Timestamp::now(),
+    );
+    let fine = store.record_dead_letter(tenant, fine).await.unwrap();
+    let replayed = vigil_sync::replay_dead_letter(&setup.services, &principal, fine.id)
+        .await
+        .unwrap();
+    assert_eq!(replayed, vigil_sync::Replayed::Created);
+    assert!(
+        store.get_dead_letter(tenant, fine.id).await.is_err(),
+        "a replayed letter is gone"
+    );
+    assert!(
+        risks(&setup)
+            .await
+            .iter()
+            .any(|r| r.external_id.as_ref().unwrap().as_str() == "~77")
+    );
+}

@@ -147,3 +147,48 @@ pub(crate) async fn status(
     let items = state.sync_status.of_tenant(tenant);
     Ok(Json(json!({"items": items})).into_response())
 }
+
+pub(crate) async fn dead_letters(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "limit" | "cursor"))
+    {
+        return Err(ApiError::invalid(
+            unknown.clone(),
+            "unknown query parameter",
+        ));
+    }
+    let page = crate::handlers::page(
+        query.get("limit").map(String::as_str),
+        query.get("cursor").map(String::as_str),
+    )?;
+    let tenant = principal.require_tenant(vigil_domain::Permission::ManageTenantAccess)?;
+    let letters = state
+        .services
+        .store()
+        .list_dead_letters(tenant, page)
+        .await
+        .map_err(vigil_service::ServiceError::from)?;
+    let out = crate::dto::PageOut::from_page(letters, |d| {
+        json!({
+            "id": d.id.to_string(), "connector": d.connector.as_str(), "external_id": d.external_id,
+            "error": d.error, "attempts": d.attempts, "payload_digest": d.payload_digest.as_str(),
+            "created_at": d.created_at.to_string(), "updated_at": d.updated_at.to_string(),
+        })
+    });
+    Ok(Json(out).into_response())
+}
+
+pub(crate) async fn replay(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, vigil_domain::DeadLetterId::parse)?;
+    let outcome = vigil_sync::replay_dead_letter(&state.services, &principal, id).await?;
+    Ok(Json(json!({"outcome": outcome})).into_response())
+}

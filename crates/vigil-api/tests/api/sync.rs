@@ -231,3 +231,53 @@ both!(a_connector_runs_on_demand, |app: TestApp| async move {
         StatusCode::NOT_FOUND
     );
 });
+
+both!(
+    dead_letters_are_listed_and_replayable_per_tenant,
+    |app: TestApp| async move {
+        let (tenant, admin) = app.tenant("acme").await;
+        let url = one_case_hive().await;
+        app.call(
+            Method::PUT,
+            "/api/v1/connectors/hive",
+            Some(&admin),
+            Some(hive(&url)),
+        )
+        .await;
+        let tenant_id = vigil_domain::TenantId::parse(&tenant).unwrap();
+        let payload = json!({"_id": "~8", "title": "Kept", "severity": 4, "stage": "New", "tlp": 2, "_createdAt": 1});
+        let letter = vigil_domain::DeadLetter::new(
+            tenant_id,
+            vigil_domain::ConnectorName::parse("hive").unwrap(),
+            "~8".into(),
+            "store unavailable",
+            payload.to_string(),
+            vigil_domain::Timestamp::now(),
+        );
+        let letter = app
+            .state
+            .services
+            .store()
+            .record_dead_letter(tenant_id, letter)
+            .await
+            .unwrap();
+        let listed = app.get("/api/v1/sync/dead-letters", &admin).await;
+        assert_eq!(items(&listed).len(), 1);
+        assert_eq!(items(&listed)[0]["attempts"], 1);
+        let (_, other) = app.tenant("globex").await;
+        assert!(items(&app.get("/api/v1/sync/dead-letters", &other).await).is_empty());
+        let path = format!("/api/v1/sync/dead-letters/{}/replay", letter.id);
+        assert_eq!(
+            app.post(&path, &other, json!({})).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let replayed = app.post(&path, &admin, json!({})).await;
+        assert_eq!(replayed.status, StatusCode::OK, "{:?}", replayed.body);
+        assert_eq!(replayed.body["outcome"], "created");
+        assert!(items(&app.get("/api/v1/sync/dead-letters", &admin).await).is_empty());
+        assert_eq!(
+            app.post(&path, &admin, json!({})).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+);
