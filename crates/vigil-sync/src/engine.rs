@@ -125,6 +125,56 @@ impl SyncStatus {
         out
     }
 
+    /// Every connector the engine runs, with its tenant.
+    pub fn all(&self) -> Vec<(TenantId, SourceStatus)> {
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<(TenantId, SourceStatus)> = sources
+            .iter()
+            .map(|((tenant, _), status)| (*tenant, status.clone()))
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1.connector).cmp(&(b.0, &b.1.connector)));
+        out
+    }
+
+    /// The engine's counters in OpenMetrics text (without `# EOF`), labelled by tenant and
+    /// connector.
+    pub fn openmetrics(&self) -> String {
+        use std::fmt::Write;
+        let all = self.all();
+        let mut out = String::new();
+        let families = [
+            ("vigil_sync_cycles", "counter", "Sync cycles by outcome"),
+            (
+                "vigil_sync_items",
+                "counter",
+                "Upstream records by what the sync did with them",
+            ),
+            (
+                "vigil_sync_breaker_open",
+                "gauge",
+                "1 when the breaker is open or half-open",
+            ),
+            (
+                "vigil_sync_last_cycle_seconds",
+                "gauge",
+                "Duration of the last cycle",
+            ),
+        ];
+        for (name, kind, help) in families {
+            let _ = writeln!(out, "# TYPE {name} {kind}\n# HELP {name} {help}.");
+            let suffix = if kind == "counter" { "_total" } else { "" };
+            for (tenant, s) in &all {
+                for (labels, value) in samples(name, *tenant, s) {
+                    let _ = writeln!(out, "{name}{suffix}{{{labels}}} {value}");
+                }
+            }
+        }
+        out
+    }
+
     fn update(
         &self,
         tenant: TenantId,
@@ -158,6 +208,30 @@ impl SyncStatus {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         sources.remove(&(tenant, name.to_owned()));
+    }
+}
+
+/// The samples of one metric family for one connector: (labels, value).
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn samples(family: &str, tenant: TenantId, s: &SourceStatus) -> Vec<(String, f64)> {
+    let labels = format!("tenant=\"{tenant}\",connector=\"{}\"", s.connector);
+    let outcome = |outcome: &str, n: u64| (format!("outcome=\"{outcome}\",{labels}"), n as f64);
+    match family {
+        "vigil_sync_cycles" => vec![
+            outcome("succeeded", s.cycles_succeeded),
+            outcome("failed", s.cycles_failed),
+        ],
+        "vigil_sync_items" => vec![
+            outcome("created", s.items_created),
+            outcome("updated", s.items_updated),
+            outcome("skipped", s.items_skipped),
+            outcome("dead_lettered", s.items_dead_lettered),
+        ],
+        "vigil_sync_breaker_open" => vec![(
+            labels.clone(),
+            f64::from(u8::from(s.breaker != BreakerState::Closed)),
+        )],
+        _ => vec![(labels.clone(), s.last_cycle_ms.unwrap_or(0) as f64 / 1000.0)],
     }
 }
 

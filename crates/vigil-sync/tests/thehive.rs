@@ -372,6 +372,16 @@ async fn the_engine_runs_each_connector_at_once_and_stops_when_told() {
         "{seen:?}"
     );
     assert_eq!(seen[0].breaker, vigil_sync::BreakerState::Closed);
+    let metrics = status.openmetrics();
+    let created = format!(
+        "vigil_sync_items_total{{outcome=\"created\",tenant=\"{}\",connector=\"hive\"}} 3",
+        setup.connector.tenant_id
+    );
+    assert!(metrics.contains(&created), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE vigil_sync_breaker_open gauge"),
+        "{metrics}"
+    );
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), engine)
         .await

@@ -25,7 +25,10 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.services.store().pool_stats());
+    let mut text = state.metrics.render(state.services.store().pool_stats());
+    // The sync engine's families go before the exposition's closing `# EOF`.
+    let body_end = text.rfind("# EOF").unwrap_or(text.len());
+    text.insert_str(body_end, &state.sync_status.openmetrics());
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
