@@ -380,7 +380,7 @@ fn schemas() -> Value {
             "type": text, "title": text, "status": {"type": "integer"}, "detail": text, "request_id": text,
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
-        "Status": {"type": "object", "properties": {"status": text}},
+        "Status": {"type": "object", "properties": {"status": text, "store": text, "stale_sources": {"type": "array", "description": "readyz: connectors whose last successful cycle is more than 3 intervals old", "items": {"type": "object", "properties": {"tenant": text, "connector": text, "last_success_at": opt_text}}}}},
         "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": opt_text})),
         "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
         "TenantPage": page_of("Tenant"),

@@ -21,6 +21,9 @@ pub const ENGINE_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
 pub const BREAKER_FAILURES_MAX: u32 = 5;
 /// How long an open breaker skips cycles before one probe cycle (half-open).
 pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(300);
+/// A connector is stale (and `/readyz` says so) when its last successful cycle is older than
+/// this many of its intervals, or it has failed without ever succeeding.
+pub const STALE_AFTER_INTERVALS: i64 = 3;
 /// Every how many cycles a connector also reconciles deletions (a full id listing); the
 /// first cycle always does.
 pub const RECONCILE_EVERY_CYCLES: u64 = 12;
@@ -50,9 +53,12 @@ pub struct SourceStatus {
     pub last_error_at: Option<String>,
     pub last_cycle_ms: Option<u64>,
     pub breaker: BreakerState,
+    pub interval_s: u32,
     /// Failed cycles in a row.
     #[serde(skip)]
     failures_in_row: u32,
+    #[serde(skip)]
+    last_success: Option<Timestamp>,
 }
 
 impl SourceStatus {
@@ -72,7 +78,20 @@ impl SourceStatus {
             last_error_at: None,
             last_cycle_ms: None,
             breaker: BreakerState::Closed,
+            interval_s: 0,
             failures_in_row: 0,
+            last_success: None,
+        }
+    }
+
+    /// Whether the source is behind (see `STALE_AFTER_INTERVALS`).
+    pub fn is_stale(&self, now: Timestamp) -> bool {
+        match self.last_success {
+            Some(at) => {
+                now.unix_micros() - at.unix_micros()
+                    > STALE_AFTER_INTERVALS * i64::from(self.interval_s.max(1)) * 1_000_000
+            }
+            None => self.cycles_failed > 0,
         }
     }
 
@@ -97,6 +116,7 @@ impl SourceStatus {
         } else {
             self.cycles_succeeded += 1;
             self.failures_in_row = 0;
+            self.last_success = Some(Timestamp::now());
             self.last_success_at = Some(now);
             self.breaker = BreakerState::Closed;
         }
@@ -123,6 +143,15 @@ impl SyncStatus {
             .collect();
         out.sort_by(|a, b| a.connector.cmp(&b.connector));
         out
+    }
+
+    /// The connectors that are behind, as `(tenant, connector, last success)`.
+    pub fn stale(&self, now: Timestamp) -> Vec<(TenantId, String, Option<String>)> {
+        self.all()
+            .into_iter()
+            .filter(|(_, s)| s.is_stale(now))
+            .map(|(tenant, s)| (tenant, s.connector, s.last_success_at))
+            .collect()
     }
 
     /// Every connector the engine runs, with its tenant.
@@ -410,5 +439,16 @@ mod tests {
         );
         assert_eq!(status.items_created, 14);
         assert!(status.last_success_at.is_some() && status.last_error.is_some());
+        status.interval_s = 60;
+        assert!(!status.is_stale(Timestamp::now()));
+        assert!(
+            status.is_stale(Timestamp::now().plus_seconds(181)),
+            "3 intervals behind"
+        );
+        let never = SourceStatus::new("x", "thehive");
+        assert!(
+            !never.is_stale(Timestamp::now()),
+            "not run yet is not stale"
+        );
     }
 }

@@ -25,7 +25,7 @@ use vigil_store::{Change, SyncOutcome};
 
 pub use engine::{
     BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, BreakerState, ENGINE_RESCAN_INTERVAL,
-    RECONCILE_EVERY_CYCLES, SourceStatus, SyncStatus, run_engine,
+    RECONCILE_EVERY_CYCLES, STALE_AFTER_INTERVALS, SourceStatus, SyncStatus, run_engine,
 };
 pub use http::{
     CONNECT_TIMEOUT, REQUEST_TIMEOUT, RETRY_ATTEMPTS_MAX_DEFAULT, RETRY_CAP_DEFAULT,

@@ -15,7 +15,20 @@ pub(crate) async fn healthz() -> Json<Value> {
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.services.store();
     match store.ping().await {
-        Ok(()) => Json(json!({"status": "ready", "store": store.backend()})).into_response(),
+        Ok(()) => {
+            // A source behind its schedule is reported, not made a reason to take the node
+            // out of rotation: the API keeps serving.
+            let stale: Vec<_> = state
+                .sync_status
+                .stale(vigil_domain::Timestamp::now())
+                .into_iter()
+                .map(|(tenant, connector, last_success)| {
+                    json!({"tenant": tenant.to_string(), "connector": connector, "last_success_at": last_success})
+                })
+                .collect();
+            Json(json!({"status": "ready", "store": store.backend(), "stale_sources": stale}))
+                .into_response()
+        }
         Err(err) => {
             tracing::warn!(component = "health", error = %err, "store is not ready");
             let body = json!({"status": "unavailable", "store": store.backend(), "detail": "store unreachable"});

@@ -65,7 +65,10 @@ async fn health_readiness_and_metrics() {
         "ok"
     );
     let ready = app.call(Method::GET, "/readyz", None, None).await;
-    assert_eq!(ready.body, json!({"status": "ready", "store": "sqlite"}));
+    assert_eq!(
+        ready.body,
+        json!({"status": "ready", "store": "sqlite", "stale_sources": []})
+    );
     app.call(Method::GET, "/api/v1/risks", None, None).await;
     let metrics = app.call(Method::GET, "/metrics", None, None).await;
     let text = metrics.body.as_str().unwrap();
