@@ -203,6 +203,34 @@ impl Services {
         Ok(self.store().delete_connector(tenant, &change, name).await?)
     }
 
+    /// Whether the stored connector already has exactly this configuration and these
+    /// credentials (so that re-applying it would change nothing).
+    pub async fn connector_matches(
+        &self,
+        principal: &Principal,
+        request: &ConnectorRequest,
+    ) -> ServiceResult<bool> {
+        let tenant = principal.require_tenant(Permission::ManageTenantAccess)?;
+        let stored = match self.store().get_connector(tenant, &request.name).await {
+            Ok(stored) => stored,
+            Err(vigil_store::StoreError::NotFound) => return Ok(false),
+            Err(err) => return Err(err.into()),
+        };
+        let same_config = stored.kind == request.kind
+            && stored.url == request.url
+            && stored.enabled == request.enabled
+            && request.interval.is_none_or(|i| i == stored.interval)
+            && request.threshold.unwrap_or(Severity::High) == stored.threshold
+            && stored.options == request.options;
+        if !same_config {
+            return Ok(false);
+        }
+        match &request.credentials {
+            None => Ok(true),
+            Some(wanted) => Ok(self.connector_credentials(tenant, &request.name).await? == *wanted),
+        }
+    }
+
     /// The connector's credentials in clear, for the sync engine only.
     pub async fn connector_credentials(
         &self,

@@ -69,7 +69,7 @@ pub(crate) enum SyncCommand {
     /// enabled connector, or of the one named; print a JSON report per connector. Exit 1
     /// when any failed.
     Run {
-        /// Required: the background loop is not built yet.
+        /// Required: the background loop runs in `vigil serve`.
         #[arg(long)]
         once: bool,
         /// Only this tenant (slug).
@@ -177,9 +177,10 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
         }) => {
             if !once {
                 anyhow::bail!(
-                    "`vigil sync run` needs --once (the background loop is not built yet)"
+                    "`vigil sync run` needs --once (the background loop runs in `vigil serve`)"
                 );
             }
+            setup::apply_file_connectors(&services, &settings.connectors).await?;
             return sync_once(&services, tenant, source).await;
         }
     }

@@ -80,6 +80,37 @@ struct FileSettings {
     body_bytes_max: Option<usize>,
     request_timeout_seconds: Option<u64>,
     concurrency_max: Option<usize>,
+    #[serde(default)]
+    connectors: Vec<FileConnector>,
+}
+
+/// A `[[connectors]]` table of the TOML file: applied to its tenant at startup, as
+/// `PUT /api/v1/connectors/{name}` would.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConnector {
+    pub(crate) tenant: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) url: String,
+    pub(crate) enabled: Option<bool>,
+    pub(crate) interval_s: Option<i64>,
+    pub(crate) threshold: Option<String>,
+    #[serde(default)]
+    pub(crate) credentials: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) options: std::collections::BTreeMap<String, String>,
+}
+
+// Not derived: the credentials are secrets.
+impl std::fmt::Debug for FileConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileConnector")
+            .field("tenant", &self.tenant)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the system of record lives.
@@ -105,6 +136,8 @@ pub(crate) struct Settings {
     pub(crate) log: String,
     pub(crate) jwt_secret: Option<SecretString>,
     pub(crate) http: HttpLimits,
+    /// From the TOML file's `[[connectors]]`.
+    pub(crate) connectors: Vec<FileConnector>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -186,6 +219,7 @@ impl SettingsArgs {
                 .unwrap_or_else(|| LOG_DEFAULT.to_owned()),
             jwt_secret: jwt_secret.map(SecretString::from),
             http,
+            connectors: file.connectors,
         })
     }
 }

@@ -16,6 +16,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // stops it right after it reports listening would skip the drain and exit unclean.
     let shutdown = shutdown_signal()?;
     let services = setup::services(&settings).await?;
+    setup::apply_file_connectors(&services, &settings.connectors).await?;
     if let Some(path) = setup::ensure_admin_key(&services, &settings.data_dir).await? {
         tracing::warn!(component = "setup", path = %path.display(), "created the initial platform-admin API key; read it from this file");
     }

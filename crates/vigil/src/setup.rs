@@ -184,3 +184,56 @@ pub(crate) async fn ensure_admin_key(
     write_private_file(&path, &format!("{}\n", created.secret.expose()))?;
     Ok(Some(path))
 }
+
+/// Applies the TOML file's `[[connectors]]` to their tenants. A connector whose stored
+/// configuration and credentials already match is left alone (no audit event per restart).
+pub(crate) async fn apply_file_connectors(
+    services: &Services,
+    connectors: &[crate::config::FileConnector],
+) -> anyhow::Result<()> {
+    use vigil_domain::{
+        ConnectorKind, ConnectorName, ConnectorOptions, Severity, Slug, SourceUrl, SyncInterval,
+    };
+    for file in connectors {
+        let at = || {
+            format!(
+                "config file: connector {:?} of tenant {:?}",
+                file.name, file.tenant
+            )
+        };
+        let slug = Slug::parse(&file.tenant).with_context(at)?;
+        let tenant = services
+            .find_tenant(&Principal::system(), &slug)
+            .await
+            .with_context(at)?;
+        let principal = Principal::system_in(tenant.id);
+        let request = vigil_service::ConnectorRequest {
+            name: ConnectorName::parse(&file.name).with_context(at)?,
+            kind: ConnectorKind::parse(&file.kind).with_context(at)?,
+            url: SourceUrl::parse(&file.url).with_context(at)?,
+            enabled: file.enabled.unwrap_or(true),
+            interval: file
+                .interval_s
+                .map(SyncInterval::parse)
+                .transpose()
+                .with_context(at)?,
+            threshold: file
+                .threshold
+                .as_deref()
+                .map(|t| Severity::parse(&t.to_ascii_lowercase()))
+                .transpose()
+                .with_context(at)?,
+            options: ConnectorOptions::parse(file.options.clone()).with_context(at)?,
+            credentials: Some(vigil_service::Credentials::new(file.credentials.clone())),
+        };
+        if services.connector_matches(&principal, &request).await? {
+            continue;
+        }
+        services
+            .put_connector(&principal, request, Some("config file".into()))
+            .await
+            .with_context(at)?;
+        tracing::info!(component = "setup", tenant = %slug.as_str(), connector = %file.name, "applied connector from the config file");
+    }
+    Ok(())
+}

@@ -394,3 +394,70 @@ fn sync_runs_once_and_says_what_it_needs() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn connectors_in_the_config_file_are_applied_once_and_sealed() {
+    let dir = data_dir();
+    json(&vigil(dir.path(), &["tenant", "create", "acme"]), 0);
+    let config = dir.path().join("vigil.toml");
+    let secret = "toml-hive-key-Pz4";
+    std::fs::write(
+        &config,
+        format!(
+            "[[connectors]]\ntenant = \"acme\"\nname = \"hive\"\nkind = \"thehive\"\n\
+             url = \"https://hive.example\"\nenabled = false\n\
+             credentials = {{ api_key = \"{secret}\" }}\noptions = {{ organisation = \"SOC\" }}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let events = |dir: &Path| {
+        let report = json(&vigil(dir, &["audit", "verify", "--tenant", "acme"]), 0);
+        report.to_string()
+    };
+    let before = events(dir.path());
+    let run = vigil(dir.path(), &["--config", config, "sync", "run", "--once"]);
+    assert_eq!(
+        json(&run, 0),
+        serde_json::json!([]),
+        "disabled: applied, not run"
+    );
+    assert!(!stdout(&run).contains(secret) && !stderr(&run).contains(secret));
+    let after_first = events(dir.path());
+    assert_ne!(
+        before, after_first,
+        "the connector was created (an audit event)"
+    );
+    json(
+        &vigil(dir.path(), &["--config", config, "sync", "run", "--once"]),
+        0,
+    );
+    assert_eq!(
+        events(dir.path()),
+        after_first,
+        "re-applying the same file changes nothing"
+    );
+    let db = std::fs::read(dir.path().join("vigil.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "sealed at rest"
+    );
+
+    std::fs::write(dir.path().join("bad.toml"), "[[connectors]]\ntenant = \"nope\"\nname = \"hive\"\nkind = \"thehive\"\nurl = \"https://h.example\"\n").unwrap();
+    let bad = vigil(
+        dir.path(),
+        &[
+            "--config",
+            dir.path().join("bad.toml").to_str().unwrap(),
+            "sync",
+            "run",
+            "--once",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("connector \"hive\" of tenant \"nope\""),
+        "{}",
+        stderr(&bad)
+    );
+}
