@@ -247,6 +247,28 @@ impl SyncRepo for PostgresStore {
         row::dead_letter(&row.ok_or(StoreError::NotFound)?)?.try_into()
     }
 
+    async fn clear_dead_letters(
+        &self,
+        tenant: TenantId,
+        connector: &ConnectorName,
+        external_ids: Vec<String>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_scoped(tenant).await?;
+        let n = sqlx::query(
+            "DELETE FROM sync_dead_letters WHERE tenant_id = $1 AND connector = $2
+               AND external_id = ANY($3)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(connector.as_str())
+        .bind(&external_ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        tx.commit().await.map_err(map_err)?;
+        Ok(n)
+    }
+
     async fn delete_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<()> {
         let mut tx = self.begin_scoped(tenant).await?;
         let deleted = sqlx::query("DELETE FROM sync_dead_letters WHERE tenant_id = $1 AND id = $2")

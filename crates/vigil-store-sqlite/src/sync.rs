@@ -277,6 +277,43 @@ impl SyncRepo for SqliteStore {
         .await
     }
 
+    async fn clear_dead_letters(
+        &self,
+        tenant: TenantId,
+        connector: &ConnectorName,
+        external_ids: Vec<String>,
+    ) -> StoreResult<u64> {
+        let connector = connector.clone();
+        // Nearly always there is nothing to clear: find that out without the write lock.
+        let (tenant_text, name) = (tenant.to_string(), connector.as_str().to_owned());
+        let any = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT 1 FROM sync_dead_letters WHERE tenant_id = ?1 AND connector = ?2 LIMIT 1",
+                )
+                .map_err(map_err)?
+                .exists(params![tenant_text, name])
+                .map_err(map_err)
+            })
+            .await?;
+        if !any {
+            return Ok(0);
+        }
+        self.write(move |tx| {
+            let mut n = 0;
+            for external_id in external_ids {
+                n += exec(
+                    tx,
+                    "DELETE FROM sync_dead_letters WHERE tenant_id = ?1 AND connector = ?2
+                       AND external_id = ?3",
+                    params![tenant.to_string(), connector.as_str(), external_id],
+                )? as u64;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn delete_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<()> {
         self.write(move |tx| {
             let n = exec(

@@ -405,6 +405,14 @@ pub trait SyncRepo: Send + Sync {
         tenant: TenantId,
         id: vigil_domain::DeadLetterId,
     ) -> StoreResult<vigil_domain::DeadLetter>;
+    /// Removes the connector's letters for these records, which have since been stored.
+    /// Answers how many went.
+    async fn clear_dead_letters(
+        &self,
+        tenant: TenantId,
+        connector: &ConnectorName,
+        external_ids: Vec<String>,
+    ) -> StoreResult<u64>;
     /// Removes a letter whose record has since been stored.
     async fn delete_dead_letter(
         &self,

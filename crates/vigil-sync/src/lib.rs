@@ -260,9 +260,19 @@ async fn upsert_page(
     if risks.is_empty() {
         return Ok(());
     }
+    let stored_ids: Vec<String> = risks
+        .iter()
+        .map(|r| r.external_id.as_str().to_owned())
+        .collect();
     let outcomes = services
         .store()
         .sync_risks(connector.tenant_id, &change(), risks)
+        .await
+        .map_err(|err| err.to_string())?;
+    // A record that maps and stores now needs no dead letter from an earlier failure.
+    services
+        .store()
+        .clear_dead_letters(connector.tenant_id, &connector.name, stored_ids)
         .await
         .map_err(|err| err.to_string())?;
     for outcome in outcomes {

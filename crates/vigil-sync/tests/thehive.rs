@@ -461,7 +461,28 @@ async fn a_case_that_does_not_map_is_dead_lettered_and_the_page_goes_on() {
     let again = store.get_dead_letter(tenant, nine.id).await.unwrap();
     assert_eq!(again.attempts, 2);
 
-    // A record kept after a failure that was not the record's fault replays into the register.
+    // Fixed upstream: the next cycle stores it and its letter goes.
+    {
+        let mut f = fake.lock().unwrap();
+        f.cases[2]["stage"] = json!("New");
+        f.cases[2]["_updatedAt"] = json!(1_000);
+    }
+    let fixed = cycle(&setup).await;
+    assert_eq!(fixed.created, 1, "{fixed:?}");
+    let left = store
+        .list_dead_letters(tenant, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1, "only ~1 is still dead-lettered");
+
+    replay_a_kept_record(&setup).await;
+}
+
+/// A record kept after a failure that was not the record's fault replays into the register.
+async fn replay_a_kept_record(setup: &Setup) {
+    let store = setup.services.store();
+    let tenant = setup.connector.tenant_id;
+    let principal = Principal::cli_in(tenant);
     let fine = vigil_domain::DeadLetter::new(
         tenant,
         setup.connector.name.clone(),
@@ -480,7 +501,7 @@ async fn a_case_that_does_not_map_is_dead_lettered_and_the_page_goes_on() {
         "a replayed letter is gone"
     );
     assert!(
-        risks(&setup)
+        risks(setup)
             .await
             .iter()
             .any(|r| r.external_id.as_ref().unwrap().as_str() == "~77")
