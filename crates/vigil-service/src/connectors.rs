@@ -148,6 +148,20 @@ impl Services {
             None => None,
         };
         let existing = self.store().list_connectors(tenant).await?;
+        // Synced records are keyed by (tenant, source = kind, external id), and deletions are
+        // reconciled per source: two connectors of one kind would close each other's risks.
+        if let Some(twin) = existing
+            .iter()
+            .find(|c| c.kind == request.kind && c.name != request.name)
+        {
+            return Err(ServiceError::invalid(
+                "kind",
+                format!(
+                    "this tenant already has a {} connector ({}); one per kind",
+                    request.kind, twin.name
+                ),
+            ));
+        }
         let is_new = existing.iter().all(|c| c.name != request.name);
         if is_new && existing.len() >= CONNECTORS_PER_TENANT_MAX {
             return Err(ServiceError::invalid(

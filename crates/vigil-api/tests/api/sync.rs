@@ -131,6 +131,29 @@ both!(
                 refused.body
             );
         }
+        app.call(
+            Method::PUT,
+            path,
+            Some(&admin),
+            Some(hive("https://h.example")),
+        )
+        .await;
+        let twin = app
+            .call(
+                Method::PUT,
+                "/api/v1/connectors/hive-two",
+                Some(&admin),
+                Some(hive("https://h2.example")),
+            )
+            .await;
+        assert_eq!(
+            twin.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "one per kind: {:?}",
+            twin.body
+        );
+        assert_eq!(twin.body["errors"][0]["field"], "kind");
+        app.call(Method::DELETE, path, Some(&admin), None).await;
         let bad_name = app
             .call(
                 Method::PUT,
