@@ -7,14 +7,15 @@ use vigil_domain::{
     NewSuppression, PageRequest, ParseError, Suppression, SuppressionId, TenantId, Timestamp,
 };
 use vigil_store::{
-    AuditDraft, CatalogueRepo, CatalogueSnapshot, Change, ImportCounts, Page, StoreError,
+    AuditDraft, CatalogueRepo, CatalogueSnapshot, Change, ImportCounts, Page, Scope, StoreError,
     StoreResult,
 };
 
 use crate::SqliteStore;
 use crate::audit::append;
 use crate::row::{
-    self, exec, id_text, indicator_columns, map_err, query_all, query_one, suppression_columns,
+    self, exec, id_text, indicator_columns, map_err, query_all, query_one, scoped_page_sql,
+    suppression_columns,
 };
 
 fn indicator_in(conn: &Connection, tenant: TenantId, id: IndicatorId) -> StoreResult<Indicator> {
@@ -357,26 +358,14 @@ impl CatalogueRepo for SqliteStore {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<Suppression>> {
-        self.read(move |conn| {
-            let items: Vec<Suppression> = query_all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    suppression_columns!(),
-                    " FROM suppressions WHERE tenant_id = ?1 AND (?2 IS NULL OR id < ?2)
-                     ORDER BY id DESC LIMIT ?3"
-                ),
-                params![
-                    tenant.to_string(),
-                    page.cursor().map(|cursor| cursor.id().to_string()),
-                    i64::from(page.limit()) + 1,
-                ],
-                row::suppression,
-            )?;
-            Ok(Page::from_overfetch(items, page.limit(), |s| {
-                Cursor::after(s.id.as_uuid())
-            }))
-        })
+        let sql = scoped_page_sql!(suppression_columns!(), "suppressions");
+        self.list_scoped(
+            sql,
+            Scope::Tenant(tenant),
+            page,
+            row::suppression,
+            |s: &Suppression| s.id.as_uuid(),
+        )
         .await
     }
 

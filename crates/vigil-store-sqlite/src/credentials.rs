@@ -12,8 +12,8 @@ use vigil_store::{
 use crate::SqliteStore;
 use crate::audit::append;
 use crate::row::{
-    self, api_key_columns, exec, id_text, map_err, query_all, query_one, session_columns,
-    user_columns,
+    self, api_key_columns, exec, id_text, map_err, query_all, query_one, scoped_page_sql,
+    session_columns, user_columns,
 };
 
 fn scope_id(scope: Scope) -> Option<String> {
@@ -28,23 +28,10 @@ fn page_params(scope: Scope, page: PageRequest) -> (Option<String>, Option<Strin
     )
 }
 
-/// One page of a scope's rows of `$table`, newest first: `?1` the scope, `?2` the cursor's
-/// id, `?3` the page size plus one.
-macro_rules! scoped_page_sql {
-    ($columns:expr, $table:literal) => {
-        concat!(
-            "SELECT ",
-            $columns,
-            " FROM ",
-            $table,
-            " WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
-        )
-    };
-}
-
 impl SqliteStore {
-    /// One page of a scope's keys, users or sessions (see `scoped_page_sql`).
-    async fn list_scoped<T, R>(
+    /// One page of a scope's rows, newest first (see `scoped_page_sql`): keys, users,
+    /// sessions, and the unfiltered tenant lists (suppressions, dead letters).
+    pub(crate) async fn list_scoped<T, R>(
         &self,
         sql: &'static str,
         scope: Scope,

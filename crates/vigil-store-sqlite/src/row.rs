@@ -85,10 +85,24 @@ macro_rules! match_columns {
          reopened, matched_at"
     };
 }
+/// One page of a scope's rows of `$table`, newest first: `?1` the scope, `?2` the cursor's
+/// id, `?3` the page size plus one.
+macro_rules! scoped_page_sql {
+    ($columns:expr, $table:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE tenant_id IS ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+        )
+    };
+}
+
 pub(crate) use {
     api_key_columns, audit_columns, connector_columns, dead_letter_columns, event_columns,
-    finding_columns, indicator_columns, match_columns, risk_columns, session_columns,
-    suppression_columns, tenant_columns, user_columns,
+    finding_columns, indicator_columns, match_columns, risk_columns, scoped_page_sql,
+    session_columns, suppression_columns, tenant_columns, user_columns,
 };
 
 pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {

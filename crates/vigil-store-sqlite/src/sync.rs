@@ -1,15 +1,19 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use vigil_domain::{
-    ConnectorName, Cursor, DeadLetter, DeadLetterId, ExternalId, PageRequest, Risk, RiskId,
-    RiskStatus, Source, SourceState, SyncedRisk, TenantId, Timestamp,
+    ConnectorName, DeadLetter, DeadLetterId, ExternalId, PageRequest, Risk, RiskId, RiskStatus,
+    Source, SourceState, SyncedRisk, TenantId, Timestamp,
 };
-use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult, SyncOutcome, SyncRepo};
+use vigil_store::{
+    AuditDraft, Change, Page, Scope, StoreError, StoreResult, SyncOutcome, SyncRepo,
+};
 
 use crate::SqliteStore;
 use crate::audit::append;
 use crate::risks::{insert_risk, update_risk_row};
-use crate::row::{self, dead_letter_columns, exec, map_err, query_all, query_one, risk_columns};
+use crate::row::{
+    self, dead_letter_columns, exec, map_err, query_one, risk_columns, scoped_page_sql,
+};
 
 fn by_external_ref(
     conn: &Connection,
@@ -237,26 +241,14 @@ impl SyncRepo for SqliteStore {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<DeadLetter>> {
-        self.read(move |conn| {
-            let items: Vec<DeadLetter> = query_all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    dead_letter_columns!(),
-                    " FROM sync_dead_letters WHERE tenant_id = ?1 AND (?2 IS NULL OR id < ?2)
-                     ORDER BY id DESC LIMIT ?3"
-                ),
-                params![
-                    tenant.to_string(),
-                    page.cursor().map(|cursor| cursor.id().to_string()),
-                    i64::from(page.limit()) + 1,
-                ],
-                row::dead_letter,
-            )?;
-            Ok(Page::from_overfetch(items, page.limit(), |d| {
-                Cursor::after(d.id.as_uuid())
-            }))
-        })
+        let sql = scoped_page_sql!(dead_letter_columns!(), "sync_dead_letters");
+        self.list_scoped(
+            sql,
+            Scope::Tenant(tenant),
+            page,
+            row::dead_letter,
+            |d: &DeadLetter| d.id.as_uuid(),
+        )
         .await
     }
 
