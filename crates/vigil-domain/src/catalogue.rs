@@ -52,9 +52,7 @@ impl Indicator {
     /// Whether the indicator may match at `now`: active and inside its validity window
     /// (`valid_from` inclusive, `valid_until` exclusive).
     pub fn is_live(&self, now: Timestamp) -> bool {
-        self.active
-            && self.valid_from.is_none_or(|from| from <= now)
-            && self.valid_until.is_none_or(|until| now < until)
+        self.active && within_validity(self.valid_from, self.valid_until, now)
     }
 
     pub fn kind(&self) -> IndicatorKind {
@@ -91,6 +89,12 @@ impl Indicator {
         next.updated_at = now;
         Ok(next)
     }
+}
+
+/// Whether `now` lies in a validity window: `from` inclusive, `until` exclusive, an absent
+/// end unbounded. The one rule for indicators in the catalogue, the correlator and `hunt`.
+pub fn within_validity(from: Option<Timestamp>, until: Option<Timestamp>, now: Timestamp) -> bool {
+    from.is_none_or(|from| from <= now) && until.is_none_or(|until| now < until)
 }
 
 fn check_window(from: Option<Timestamp>, until: Option<Timestamp>) -> Result<(), ParseError> {
@@ -143,6 +147,11 @@ impl NewIndicator {
             finding_id: None,
             match_subdomains: false,
         }
+    }
+
+    /// Whether the indicator may match at `now` (see [`Indicator::is_live`]).
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.active && within_validity(self.valid_from, self.valid_until, now)
     }
 
     /// Checks the rules that span fields: the window's order and subdomain matching.

@@ -26,7 +26,7 @@ pub use audit::{
 };
 pub use catalogue::{
     Confidence, Indicator, IndicatorFilter, IndicatorPatch, NewIndicator, NewSuppression,
-    Suppression,
+    Suppression, within_validity,
 };
 pub use connector::{
     CONNECTOR_OPTION_LEN_MAX, CONNECTOR_OPTIONS_MAX, CONNECTOR_URL_LEN_MAX, Connector,

@@ -115,8 +115,7 @@ struct Meta {
 
 impl Meta {
     fn is_live(&self, now: Timestamp) -> bool {
-        self.valid_from.is_none_or(|from| from <= now)
-            && self.valid_until.is_none_or(|until| now < until)
+        vigil_domain::within_validity(self.valid_from, self.valid_until, now)
     }
 }
 

@@ -190,11 +190,7 @@ fn csv_indicators(
     let now = Timestamp::now();
     let mut indicators = Vec::new();
     for_each_indicator_row(text, |line, row| match row {
-        Ok(new)
-            if !new.active
-                || new.valid_from.is_some_and(|from| now < from)
-                || new.valid_until.is_some_and(|until| until <= now) =>
-        {
+        Ok(new) if !new.is_live(now) => {
             diagnostics.warn(
                 label,
                 line,
