@@ -213,10 +213,10 @@ impl CatalogueCache {
     }
 }
 
-/// One event of the batch that passed validation.
+/// One event of the batch that passed validation: its position and its candidates (the event
+/// itself goes to the store).
 struct Parsed {
     index: usize,
-    event: NewEvent,
     candidates: Vec<Candidate>,
 }
 
@@ -355,20 +355,19 @@ impl Services {
         }
         let mut report = IngestReport::default();
         let mut parsed = Vec::with_capacity(raw_events.len());
+        let mut events = Vec::with_capacity(raw_events.len());
         for (index, raw) in raw_events.into_iter().enumerate() {
             match parse_event(raw) {
-                Ok((event, candidates)) => parsed.push(Parsed {
-                    index,
-                    event,
-                    candidates,
-                }),
+                Ok((event, candidates)) => {
+                    events.push(event);
+                    parsed.push(Parsed { index, candidates });
+                }
                 Err(reason) => report.rejected.push(EventProblem { index, reason }),
             }
         }
         if parsed.is_empty() {
             return Ok(report);
         }
-        let events = parsed.iter().map(|p| p.event.clone()).collect();
         let stored = self.store().insert_events(tenant, events).await?;
         let compiled = self.catalogues.get(self.store(), tenant).await;
         let now = Timestamp::now();
