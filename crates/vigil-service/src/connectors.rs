@@ -245,6 +245,16 @@ impl Services {
         }
     }
 
+    /// Records a cycle could not map or store, newest first.
+    pub async fn list_dead_letters(
+        &self,
+        principal: &Principal,
+        page: vigil_domain::PageRequest,
+    ) -> ServiceResult<vigil_store::Page<vigil_domain::DeadLetter>> {
+        let tenant = principal.require_tenant(Permission::ManageTenantAccess)?;
+        Ok(self.store().list_dead_letters(tenant, page).await?)
+    }
+
     /// The connector's credentials in clear, for the sync engine only.
     pub async fn connector_credentials(
         &self,

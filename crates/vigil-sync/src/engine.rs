@@ -4,7 +4,7 @@
 //! when the connector is deleted or disabled. Stopping abandons a cycle in flight: the
 //! cursor only ever covers committed pages, so nothing is skipped when it runs again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -271,7 +271,7 @@ pub async fn run_engine(
     retry: RetryPolicy,
     mut stop: watch::Receiver<bool>,
 ) {
-    let running: Arc<Mutex<HashMap<(TenantId, ConnectorName), ()>>> = Arc::default();
+    let running: Arc<Mutex<HashSet<(TenantId, ConnectorName)>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         match enabled_connectors(&services).await {
@@ -281,11 +281,11 @@ pub async fn run_engine(
                     let mut guard = running
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if guard.contains_key(&key) {
+                    let is_new = guard.insert(key);
+                    drop(guard);
+                    if !is_new {
                         continue;
                     }
-                    guard.insert(key.clone(), ());
-                    drop(guard);
                     let task = ConnectorTask {
                         services: services.clone(),
                         status: Arc::clone(&status),
@@ -337,7 +337,7 @@ async fn enabled_connectors(
 struct ConnectorTask {
     services: Services,
     status: Arc<SyncStatus>,
-    running: Arc<Mutex<HashMap<(TenantId, ConnectorName), ()>>>,
+    running: Arc<Mutex<HashSet<(TenantId, ConnectorName)>>>,
     retry: RetryPolicy,
     tenant: TenantId,
     name: ConnectorName,

@@ -71,22 +71,16 @@ pub(crate) fn client() -> reqwest::Client {
         .expect("the TLS backend initializes")
 }
 
-/// A uniformly random duration up to `bound` ("full jitter").
+/// A uniformly random duration up to `bound` ("full jitter"). The randomness is the standard
+/// library's: each `RandomState` is freshly keyed, so hashing nothing gives a new value.
 fn jitter(bound: Duration) -> Duration {
+    use std::hash::BuildHasher;
     let nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
     if nanos == 0 {
         return Duration::ZERO;
     }
-    let mut bytes = [0u8; 8];
-    // The standard library's per-process random state, without another dependency.
-    let random = {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(u64::from(std::process::id()));
-        hasher.finish()
-    };
-    bytes.copy_from_slice(&random.to_le_bytes());
-    Duration::from_nanos(u64::from_le_bytes(bytes) % nanos)
+    let random = std::collections::hash_map::RandomState::new().hash_one(());
+    Duration::from_nanos(random % nanos)
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {

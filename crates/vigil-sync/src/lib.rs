@@ -305,9 +305,7 @@ pub async fn replay_dead_letter(
     id: DeadLetterId,
 ) -> Result<Replayed, vigil_service::ServiceError> {
     use vigil_service::ServiceError;
-    let tenant = principal
-        .tenant()
-        .ok_or_else(|| ServiceError::Forbidden("this credential belongs to no tenant".into()))?;
+    let tenant = principal.require_tenant(vigil_domain::Permission::ManageTenantAccess)?;
     let letter = services.store().get_dead_letter(tenant, id).await?;
     let connector = services.get_connector(principal, &letter.connector).await?;
     let raw: Value = serde_json::from_str(&letter.payload)

@@ -306,8 +306,7 @@ async fn transient_failures_are_retried_and_refusals_are_not() {
     assert_eq!(risks(&setup).await.len(), 1, "no fallback data");
 
     let before = fake.lock().unwrap().requests;
-    let mut wrong = setup.connector.clone();
-    wrong.name = ConnectorName::parse("hive").unwrap();
+    let wrong = &setup.connector;
     let bad_key = ConnectorRequest {
         name: wrong.name.clone(),
         kind: ConnectorKind::TheHive,

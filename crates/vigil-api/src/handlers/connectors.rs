@@ -11,7 +11,8 @@ use vigil_domain::{
 };
 use vigil_service::{ConnectorRequest, Credentials};
 
-use crate::extract::{ApiJson, Authorized, ManageAccess};
+use crate::dto::{PageOut, PageQuery};
+use crate::extract::{ApiJson, ApiQuery, Authorized, ManageAccess};
 use crate::handlers::{path_id, reason};
 use crate::{ApiError, AppState};
 
@@ -139,11 +140,7 @@ pub(crate) async fn status(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
 ) -> Result<Response, ApiError> {
-    let tenant = principal.tenant().ok_or_else(|| {
-        ApiError::from(vigil_service::ServiceError::Forbidden(
-            "this credential belongs to no tenant".into(),
-        ))
-    })?;
+    let tenant = principal.require_tenant(vigil_domain::Permission::ManageTenantAccess)?;
     let items = state.sync_status.of_tenant(tenant);
     Ok(Json(json!({"items": items})).into_response())
 }
@@ -151,29 +148,11 @@ pub(crate) async fn status(
 pub(crate) async fn dead_letters(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
-    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !matches!(k.as_str(), "limit" | "cursor"))
-    {
-        return Err(ApiError::invalid(
-            unknown.clone(),
-            "unknown query parameter",
-        ));
-    }
-    let page = crate::handlers::page(
-        query.get("limit").map(String::as_str),
-        query.get("cursor").map(String::as_str),
-    )?;
-    let tenant = principal.require_tenant(vigil_domain::Permission::ManageTenantAccess)?;
-    let letters = state
-        .services
-        .store()
-        .list_dead_letters(tenant, page)
-        .await
-        .map_err(vigil_service::ServiceError::from)?;
-    let out = crate::dto::PageOut::from_page(letters, |d| {
+    let page = crate::handlers::page(query.limit.as_deref(), query.cursor.as_deref())?;
+    let letters = state.services.list_dead_letters(&principal, page).await?;
+    let out = PageOut::from_page(letters, |d| {
         json!({
             "id": d.id.to_string(), "connector": d.connector.as_str(), "external_id": d.external_id,
             "error": d.error, "attempts": d.attempts, "payload_digest": d.payload_digest.as_str(),
