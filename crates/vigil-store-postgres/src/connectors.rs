@@ -28,36 +28,38 @@ async fn lock_connector(
 }
 
 async fn write(conn: &mut PgConnection, c: &Connector, sealed: Option<&[u8]>) -> StoreResult<()> {
+    let options = options_json(&c.options);
+    let interval = i32::try_from(c.interval.seconds()).unwrap_or(i32::MAX);
     let query = match sealed {
-        Some(_) => {
+        Some(_) => sqlx::query(
             "INSERT INTO connectors (tenant_id, name, kind, url, enabled, interval_s, threshold,
-                options, created_at, updated_at, credentials)
+                options, updated_at, created_at, credentials)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
              ON CONFLICT (tenant_id, name) DO UPDATE SET kind = excluded.kind, url = excluded.url,
                 enabled = excluded.enabled, interval_s = excluded.interval_s,
                 threshold = excluded.threshold, options = excluded.options,
-                credentials = excluded.credentials, updated_at = excluded.updated_at"
-        }
-        None => {
+                credentials = excluded.credentials, updated_at = excluded.updated_at",
+        ),
+        None => sqlx::query(
             "UPDATE connectors SET kind = $3, url = $4, enabled = $5, interval_s = $6,
-                threshold = $7, options = $8::jsonb, updated_at = $10
-             WHERE tenant_id = $1 AND name = $2 AND $9::timestamptz IS NOT NULL"
-        }
-    };
-    let mut query = sqlx::query(query)
-        .bind(c.tenant_id.as_uuid())
-        .bind(c.name.as_str())
-        .bind(c.kind.as_str())
-        .bind(c.url.as_str())
-        .bind(c.enabled)
-        .bind(i32::try_from(c.interval.seconds()).unwrap_or(i32::MAX))
-        .bind(c.threshold.as_str())
-        .bind(options_json(&c.options))
-        .bind(c.created_at.to_datetime())
-        .bind(c.updated_at.to_datetime());
-    if let Some(sealed) = sealed {
-        query = query.bind(sealed);
+                threshold = $7, options = $8::jsonb, updated_at = $9
+             WHERE tenant_id = $1 AND name = $2",
+        ),
     }
+    .bind(c.tenant_id.as_uuid())
+    .bind(c.name.as_str())
+    .bind(c.kind.as_str())
+    .bind(c.url.as_str())
+    .bind(c.enabled)
+    .bind(interval)
+    .bind(c.threshold.as_str())
+    .bind(options)
+    .bind(c.updated_at.to_datetime());
+    // Only an insert needs the creation time and the credentials.
+    let query = match sealed {
+        Some(sealed) => query.bind(c.created_at.to_datetime()).bind(sealed),
+        None => query,
+    };
     let changed = query.execute(conn).await.map_err(map_err)?.rows_affected();
     if changed == 0 {
         return Err(StoreError::Invalid(ParseError::new(

@@ -171,7 +171,8 @@ async fn read_pass(
 ) -> Result<(), String> {
     let store = services.store();
     let tenant = connector.tenant_id;
-    let stored = store
+    // Both orders' cursors in one value; this pass changes only its own.
+    let mut stored = store
         .sync_cursor(tenant, &connector.name)
         .await
         .map_err(|err| err.to_string())?;
@@ -198,15 +199,12 @@ async fn read_pass(
             }
             _ => offset += page.len(),
         }
-        let current = store
-            .sync_cursor(tenant, &connector.name)
-            .await
-            .map_err(|err| err.to_string())?;
-        let next = with_cursor(current.as_deref(), order, since);
+        let next = with_cursor(stored.as_deref(), order, since);
         store
             .set_sync_cursor(tenant, &connector.name, &next)
             .await
             .map_err(|err| err.to_string())?;
+        stored = Some(next);
         if !full {
             return Ok(());
         }
