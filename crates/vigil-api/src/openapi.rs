@@ -298,9 +298,9 @@ fn sync_schemas() -> Value {
             "credentials": {"type": "object", "additionalProperties": text, "description": "thehive: api_key; opencti: token; taxii: username, password; openrmf: token_url, client_id, username, password"},
             "options": {"type": "object", "additionalProperties": text, "description": "thehive: organisation; taxii: api_root, collection"},
         })),
-        "Connector": object(&["name", "kind", "url", "enabled", "interval_s", "threshold", "options", "has_credentials", "created_at", "updated_at"], json!({
+        "Connector": object(&["name", "kind", "url", "enabled", "interval_s", "threshold", "options", "created_at", "updated_at"], json!({
             "name": text, "kind": text, "url": text, "enabled": {"type": "boolean"}, "interval_s": {"type": "integer"}, "threshold": text,
-            "options": {"type": "object", "additionalProperties": text}, "has_credentials": {"type": "boolean"}, "created_at": at, "updated_at": at,
+            "options": {"type": "object", "additionalProperties": text}, "created_at": at, "updated_at": at,
         })),
         "CycleReport": {"type": "object", "properties": {
             "tenant": text, "connector": text, "kind": text, "created": {"type": "integer"}, "updated": {"type": "integer"},

@@ -196,7 +196,7 @@ impl ConnectorOptions {
     }
 }
 
-/// A connector as configured. `has_credentials` says whether sealed credentials are stored;
+/// A connector as configured. Every stored connector has sealed credentials;
 /// the credentials themselves never leave the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connector {

@@ -37,7 +37,6 @@ fn connector_out(c: &Connector) -> Value {
         "interval_s": c.interval.seconds(),
         "threshold": c.threshold.as_str().to_ascii_uppercase(),
         "options": c.options.iter().collect::<BTreeMap<_, _>>(),
-        "has_credentials": true,
         "created_at": c.created_at.to_string(),
         "updated_at": c.updated_at.to_string(),
     })
