@@ -26,5 +26,5 @@ pub use index::{Index, IndexedIndicator};
 pub use scan::{ScanError, Scanned, scan_event, scan_from};
 pub use stix::{
     STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX, STIX_PATTERN_LEN_MAX,
-    StixError, StixImport, StixIndicator, StixRejected, parse_bundle,
+    StixError, StixImport, StixIndicator, StixRejected, parse_bundle, parse_indicator,
 };

@@ -132,6 +132,17 @@ pub fn parse_bundle(json: &Value) -> Result<StixImport, StixError> {
     Ok(import)
 }
 
+/// The atomic indicators of one STIX `indicator` object (as a TAXII collection or an
+/// OpenCTI export serves it), or why it is rejected.
+pub fn parse_indicator(object: &Value) -> Result<Vec<StixIndicator>, String> {
+    let object = object.as_object().ok_or("not a JSON object")?;
+    match object.get("type").and_then(Value::as_str) {
+        Some("indicator") => indicator(object),
+        Some(other) => Err(format!("a {other:?} object, not an indicator")),
+        None => Err("no string \"type\"".to_owned()),
+    }
+}
+
 /// The atomic indicators of one STIX indicator object, or why it is rejected.
 fn indicator(object: &Map<String, Value>) -> Result<Vec<StixIndicator>, String> {
     let source_ref = object

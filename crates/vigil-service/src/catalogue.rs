@@ -248,7 +248,7 @@ impl Services {
             ImportFormat::Stix => "stix",
         };
         let change = principal.change(reason);
-        let indicators = last_wins(indicators);
+        let indicators = dedupe_indicators(indicators);
         report.counts = self
             .store()
             .import_indicators(tenant, &change, indicators, label)
@@ -295,7 +295,7 @@ impl Services {
 }
 
 /// One indicator per (type, value): a later row of the same document wins.
-fn last_wins(indicators: Vec<NewIndicator>) -> Vec<NewIndicator> {
+pub fn dedupe_indicators(indicators: Vec<NewIndicator>) -> Vec<NewIndicator> {
     let mut position: HashMap<(vigil_domain::IndicatorKind, String), usize> = HashMap::new();
     let mut out: Vec<NewIndicator> = Vec::with_capacity(indicators.len());
     for indicator in indicators {
@@ -349,7 +349,7 @@ fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
     let mut indicators = Vec::with_capacity(import.indicators.len());
     for found in import.indicators {
         let id = found.source_ref.clone();
-        match stix_indicator(found) {
+        match stix_indicator(found, STIX_SOURCE) {
             Ok(indicator) => indicators.push(indicator),
             Err(reason) => report.reject(ImportRejection {
                 index: None,
@@ -363,7 +363,7 @@ fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
 
 /// A STIX indicator as a catalogue entry: a revoked one is kept but inactive, so a feed that
 /// revokes an indicator switches it off.
-fn stix_indicator(found: StixIndicator) -> Result<NewIndicator, String> {
+fn stix_indicator(found: StixIndicator, source: &str) -> Result<NewIndicator, String> {
     let at = |what: &str, raw: Option<String>| {
         raw.map(|raw| Timestamp::parse(&raw).map_err(|err| format!("{what}: {err}")))
             .transpose()
@@ -377,8 +377,18 @@ fn stix_indicator(found: StixIndicator) -> Result<NewIndicator, String> {
         .transpose()
         .map_err(|err| err.to_string())?;
     new.active = !found.revoked;
-    new.source = Some(Source::parse(STIX_SOURCE).map_err(|err| err.to_string())?);
+    new.source = Some(Source::parse(source).map_err(|err| err.to_string())?);
     new.source_ref = Some(ExternalId::parse(&found.source_ref).map_err(|err| err.to_string())?);
     new.validate().map_err(|err| err.to_string())?;
     Ok(new)
+}
+
+/// The catalogue entries of one STIX `indicator` object, filed under `source` (a connector
+/// kind) with the STIX id as `source_ref`; a revoked indicator is kept inactive. All of the
+/// object's comparisons or none: an error names why it does not map.
+pub fn indicators_from_stix(object: &Value, source: &str) -> Result<Vec<NewIndicator>, String> {
+    vigil_matcher::parse_indicator(object)?
+        .into_iter()
+        .map(|found| stix_indicator(found, source))
+        .collect()
 }

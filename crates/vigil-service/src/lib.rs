@@ -16,7 +16,7 @@ mod tokens;
 
 pub use catalogue::{
     IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,
-    ImportReport,
+    ImportReport, dedupe_indicators, indicators_from_stix,
 };
 pub use connectors::{
     CONNECTORS_PER_TENANT_MAX, CREDENTIAL_LEN_MAX, ConnectorRequest, Credentials,

@@ -60,6 +60,7 @@ async fn sync_one(
     now: Timestamp,
 ) -> StoreResult<SyncOutcome> {
     match lock_by_external_ref(tx, tenant, &synced.source, &synced.external_id).await? {
+        None if synced.status == RiskStatus::Closed => Ok(SyncOutcome::NotTracked),
         None => {
             let risk = synced.into_risk(tenant, RiskId::generate(), now);
             insert(tx, &risk).await?;

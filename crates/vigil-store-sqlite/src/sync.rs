@@ -41,6 +41,7 @@ fn sync_one(
     now: Timestamp,
 ) -> StoreResult<SyncOutcome> {
     match by_external_ref(tx, tenant, &synced.source, &synced.external_id)? {
+        None if synced.status == RiskStatus::Closed => Ok(SyncOutcome::NotTracked),
         None => {
             let risk = synced.into_risk(tenant, RiskId::generate(), now);
             insert_risk(tx, &risk)?;

@@ -39,16 +39,22 @@ fn synced(id: &str, title: &str) -> vigil_domain::SyncedRisk {
 }
 
 async fn sync(store: &dyn Store, acme: TenantId, globex: TenantId) {
-    use crate::SyncOutcome::{Created, Unchanged, Updated};
+    use crate::SyncOutcome::{Created, NotTracked, Unchanged, Updated};
     let page = vec![
         synced("case-1", "[INCIDENT] one"),
         synced("case-2", "[INCIDENT] two"),
     ];
+    let mut closed = synced("case-0", "[INCIDENT] closed before Vigil saw it");
+    closed.status = vigil_domain::RiskStatus::Closed;
     let first = store
-        .sync_risks(acme, &change(), page.clone())
+        .sync_risks(acme, &change(), [vec![closed], page.clone()].concat())
         .await
         .unwrap();
-    assert_eq!(first, [Created, Created]);
+    assert_eq!(
+        first,
+        [NotTracked, Created, Created],
+        "closed upstream and untracked: not created"
+    );
     let head = store.audit_head(acme).await.unwrap();
     assert_eq!(
         store

@@ -349,6 +349,8 @@ pub enum SyncOutcome {
     Created,
     Updated,
     Unchanged,
+    /// Closed upstream and not in the register: nothing is created for it.
+    NotTracked,
 }
 
 /// What the sync engine writes: risks keyed by (tenant, source, external id), and cursors.

@@ -102,14 +102,31 @@ pub(crate) async fn post_json(
     build: impl Fn() -> reqwest::RequestBuilder,
     body: &Value,
 ) -> Result<Value, SourceError> {
+    fetch(source_name, policy, || build().json(body))
+        .await
+        .map(|(_, value)| value)
+}
+
+/// Sends the request `build` makes (once per attempt) and answers the reply's headers and
+/// JSON body, retrying per `policy`.
+pub(crate) async fn fetch(
+    source_name: &'static str,
+    policy: RetryPolicy,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(reqwest::header::HeaderMap, Value), SourceError> {
     let mut bound = policy.initial;
     let mut last = String::new();
     for attempt in 1..=policy.attempts_max.max(1) {
-        let wait = match build().json(body).send().await {
+        let wait = match build().send().await {
             Ok(response) if response.status().is_success() => {
-                return response.json::<Value>().await.map_err(|err| {
-                    SourceError::Malformed(format!("not JSON: {err}"), source_name)
-                });
+                let headers = response.headers().clone();
+                return match response.json::<Value>().await {
+                    Ok(value) => Ok((headers, value)),
+                    Err(err) => Err(SourceError::Malformed(
+                        format!("not JSON: {err}"),
+                        source_name,
+                    )),
+                };
             }
             Ok(response) => {
                 let status = response.status();

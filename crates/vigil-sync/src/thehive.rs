@@ -12,14 +12,17 @@
 //! | — | tags INCIDENT, AUTOMATED, the severity label |
 //! | listed no more | status closed, `source_state` deleted |
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigil_domain::{
-    BoundedText, DESCRIPTION_LEN_MAX, ExternalId, Level, RiskStatus, RiskTitle, Severity, Source,
-    SourceState, SyncedRisk, Tags, Tlp,
-};
+use vigil_domain::{Connector, RiskStatus, Severity, SyncedRisk, Tlp};
 
+use crate::apply::{
+    Incident, Mapped, apply_page, close_gone, cursor_get, cursor_set, incident_risk, items, text,
+};
 use crate::http::{RetryPolicy, SourceError, post_json};
+use crate::{Ctx, CycleReport, Reconcile};
 
 const SOURCE_NAME: &str = "thehive";
 /// Cases asked for per Query API page.
@@ -54,6 +57,14 @@ impl Order {
         match self {
             Order::Updated => "_updatedAt",
             Order::Created => "_createdAt",
+        }
+    }
+
+    /// The key of this order's cursor in the stored cursor.
+    fn cursor_key(self) -> &'static str {
+        match self {
+            Order::Updated => "updated",
+            Order::Created => "created",
         }
     }
 
@@ -150,27 +161,13 @@ pub fn transform(
     threshold: Severity,
     legacy_tlp: bool,
 ) -> Result<Option<SyncedRisk>, String> {
-    let (label, level, severity) = match case.severity {
-        Some(1) => ("LOW", 2, Severity::Low),
-        Some(2) => ("MEDIUM", 3, Severity::Medium),
-        Some(3) => ("HIGH", 4, Severity::High),
-        Some(4) => ("CRITICAL", 5, Severity::Critical),
+    let severity = match case.severity {
+        Some(1) => Severity::Low,
+        Some(2) => Severity::Medium,
+        Some(3) => Severity::High,
+        Some(4) => Severity::Critical,
         other => return Err(format!("severity {other:?} is not 1 to 4")),
     };
-    if severity < threshold {
-        return Ok(None);
-    }
-    let title = case.title.as_deref().unwrap_or_default().trim();
-    let title: String = format!("[INCIDENT] {title}")
-        .chars()
-        .take(RiskTitle::LEN_MAX)
-        .collect();
-    let mut description = format!("Auto-created from incident {}", case.id);
-    if let Some(text) = case.description.as_deref().filter(|t| !t.trim().is_empty()) {
-        description.push_str("\n\n");
-        description.push_str(text);
-    }
-    let description: String = description.chars().take(DESCRIPTION_LEN_MAX).collect();
     let status = match case.stage.as_deref() {
         Some("New") | None => RiskStatus::Open,
         Some("InProgress") => RiskStatus::Mitigating,
@@ -185,19 +182,126 @@ pub fn transform(
         (Some(3), false) => Tlp::AmberStrict,
         (Some(other), _) => return Err(format!("tlp {other} is not 0 to 4")),
     };
-    let text = |err: vigil_domain::ParseError| err.to_string();
-    Ok(Some(SyncedRisk {
-        source: Source::parse(SOURCE_NAME).map_err(text)?,
-        external_id: ExternalId::parse(&case.id).map_err(text)?,
-        title: RiskTitle::parse(&title).map_err(text)?,
-        description: Some(BoundedText::description(&description).map_err(text)?),
-        impact: Level::parse("impact", level).map_err(text)?,
-        probability: Level::parse("probability", level).map_err(text)?,
+    let incident = Incident {
+        source: SOURCE_NAME,
+        external_id: &case.id,
+        prefix: "[INCIDENT]",
+        title: case.title.as_deref().unwrap_or_default(),
+        origin: format!("incident {}", case.id),
+        text: case.description.as_deref(),
+        severity,
         status,
-        tags: Tags::parse(["INCIDENT", "AUTOMATED", label]).map_err(text)?,
         tlp,
-        source_state: SourceState::Present,
-    }))
+        kind_tag: "INCIDENT",
+        extra_tag: None,
+    };
+    incident_risk(incident, threshold)
+}
+
+/// A raw case as what it maps to.
+pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, String> {
+    let case: Case =
+        serde_json::from_value(raw.clone()).map_err(|err| format!("not a case: {err}"))?;
+    let legacy_tlp = connector.options.get("tlp_numbering") == Some("legacy");
+    Ok(transform(&case, connector.threshold, legacy_tlp)?.map_or(Mapped::Skipped, Mapped::Risk))
+}
+
+/// One cycle: both read passes, then (when asked) the deletion reconciliation.
+pub(crate) async fn cycle(
+    ctx: &Ctx<'_>,
+    reconcile: Reconcile,
+    report: &mut CycleReport,
+) -> Result<(), String> {
+    let connector = ctx.connector;
+    let hive = TheHive {
+        http: crate::http::client(),
+        base: connector.url.as_str().to_owned(),
+        api_key: ctx
+            .credentials
+            .get("api_key")
+            .unwrap_or_default()
+            .to_owned(),
+        organisation: connector
+            .options
+            .get("organisation")
+            .unwrap_or_default()
+            .to_owned(),
+        retry: ctx.retry,
+    };
+    for order in [Order::Updated, Order::Created] {
+        read_pass(ctx, &hive, order, report).await?;
+    }
+    if reconcile == Reconcile::Yes {
+        let upstream: HashSet<String> = hive
+            .all_ids(THEHIVE_PAGE_SIZE)
+            .await
+            .map_err(text)?
+            .into_iter()
+            .collect();
+        close_gone(ctx.services, connector, &upstream, report).await?;
+    }
+    Ok(())
+}
+
+/// Reads every case at or after the cursor in `order`, a page at a time: upsert the page,
+/// then move the cursor to the page's last timestamp. Cases sharing that timestamp are read
+/// again on the next page (or the next cycle) and come back unchanged, so ties across a page
+/// boundary and a crash between the commit and the cursor save neither skip nor duplicate.
+async fn read_pass(
+    ctx: &Ctx<'_>,
+    hive: &TheHive,
+    order: Order,
+    report: &mut CycleReport,
+) -> Result<(), String> {
+    let store = ctx.services.store();
+    let connector = ctx.connector;
+    let tenant = connector.tenant_id;
+    // Both orders' cursors in one value; this pass changes only its own.
+    let mut stored = store
+        .sync_cursor(tenant, &connector.name)
+        .await
+        .map_err(text)?;
+    let mut since: i64 = cursor_get(stored.as_deref(), order.cursor_key())
+        .and_then(|at| at.parse().ok())
+        .unwrap_or(0);
+    // Cases at `since` already read in this pass; skipped by offset when a whole page shares
+    // one timestamp.
+    let mut offset = 0;
+    loop {
+        let page = hive
+            .cases(order, since, offset, THEHIVE_PAGE_SIZE)
+            .await
+            .map_err(text)?;
+        let page_len = page.len();
+        let full = page_len == THEHIVE_PAGE_SIZE;
+        let in_order: Vec<Value> = page
+            .into_iter()
+            .filter(|c| order.key(c).is_some())
+            .collect();
+        let last = in_order.iter().filter_map(|c| order.key(c)).max();
+        let at_last = in_order
+            .iter()
+            .filter(|c| last.is_some() && order.key(c) == last)
+            .count();
+        let items = items(in_order, "_id", |raw| map(connector, raw));
+        apply_page(ctx.services, connector, items, report).await?;
+        match last {
+            Some(last) if last > since => {
+                offset = at_last;
+                since = last;
+            }
+            _ => offset += page_len,
+        }
+        let next = cursor_set(stored.as_deref(), order.cursor_key(), &since.to_string());
+        store
+            .set_sync_cursor(tenant, &connector.name, &next)
+            .await
+            .map_err(text)?;
+        stored = Some(next);
+        if !full {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,340 @@
+//! TAXII 2.1: one collection's objects into the IOC catalogue.
+//! `GET {url}/{api_root}/collections/{collection}/objects/?limit=…&added_after=…` with
+//! `Accept: application/taxii+json;version=2.1` and HTTP Basic auth. Facts:
+//! `../shared/research/intel.md` §2.
+//!
+//! Paging follows `next` while the server gives one and `more` is true; without `next` it asks
+//! again from the page's `X-TAXII-Date-Added-Last`. The checkpoint is that header minus one
+//! microsecond (`added_after` is strict), saved only once the page is stored: the objects
+//! added at that instant are read again and come back unchanged, so neither a crash nor a tie
+//! across pages loses one. An empty result may be `{}`. An expired `next` (400) restarts the
+//! pass from the checkpoint.
+//!
+//! | TAXII object | Vigil |
+//! |---|---|
+//! | `indicator` with `pattern_type` stix | catalogue entries (one per comparison), `source` = `taxii`, `source_ref` = the STIX id |
+//! | `revoked`, `valid_from`, `valid_until`, `confidence` | inactive when revoked; the window; confidence |
+//! | `object_marking_refs` with the STIX TLP marking ids | the strictest TLP, AMBER when unmarked |
+//! | another `pattern_type`, another object type | skipped |
+//! | a newer version (same id, later `modified`) | read again, the entry updated |
+//!
+//! TAXII has no deletions a client can see: feeds revoke, and revocation switches the entry off.
+
+use serde_json::Value;
+use vigil_domain::{Timestamp, Tlp};
+
+use crate::apply::{Mapped, apply_page, cursor_get, cursor_set, items, text};
+use crate::http::{SourceError, fetch};
+use crate::{Ctx, CycleReport};
+
+const SOURCE_NAME: &str = "taxii";
+/// Objects asked for per page; servers may answer fewer (medallion caps at its
+/// `max_page_size`).
+pub const TAXII_PAGE_SIZE: usize = 1_000;
+/// The TAXII 2.1 media type, sent as `Accept` on every request.
+const MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
+/// How often one pass restarts from its checkpoint after the server refused a `next` token
+/// (they expire: medallion's last 30 s).
+const NEXT_RESTARTS_MAX: u32 = 3;
+/// The checkpoint's key in the stored cursor.
+const CURSOR_KEY: &str = "added_after";
+
+/// The STIX 2.1 TLP marking definitions (spec §7.2.1.4, and OpenCTI's AMBER+STRICT).
+const TLP_MARKINGS: [(&str, Tlp); 5] = [
+    (
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37",
+        Tlp::AmberStrict,
+    ),
+    (
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        Tlp::Red,
+    ),
+];
+
+/// The collection's objects URL, or why the options do not name one.
+fn objects_url(base: &str, api_root: &str, collection: &str) -> Result<String, String> {
+    if api_root.contains("://") || collection.contains('/') || collection.contains("://") {
+        return Err(
+            "taxii options: `api_root` is a path under the connector's url and `collection` an id"
+                .to_owned(),
+        );
+    }
+    let root = api_root.trim_matches('/');
+    let base = base.trim_end_matches('/');
+    let root = if root.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}/{root}")
+    };
+    Ok(format!("{root}/collections/{collection}/objects/"))
+}
+
+/// One page as the server answered it.
+struct Envelope {
+    objects: Vec<Value>,
+    more: bool,
+    next: Option<String>,
+    /// `X-TAXII-Date-Added-Last`.
+    last_added: Option<Timestamp>,
+}
+
+fn envelope(headers: &reqwest::header::HeaderMap, body: Value) -> Result<Envelope, SourceError> {
+    let malformed = |what: &str| SourceError::Malformed(what.to_owned(), SOURCE_NAME);
+    let Value::Object(mut body) = body else {
+        return Err(malformed("an envelope that is not a JSON object"));
+    };
+    let objects = match body.remove("objects") {
+        None => Vec::new(),
+        Some(Value::Array(objects)) => objects,
+        Some(_) => return Err(malformed("\"objects\" is not an array")),
+    };
+    let last_added = match headers.get("x-taxii-date-added-last") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|at| Timestamp::parse(at.trim()).ok())
+                .ok_or_else(|| malformed("X-TAXII-Date-Added-Last is not a timestamp"))?,
+        ),
+    };
+    Ok(Envelope {
+        objects,
+        more: body.get("more").and_then(Value::as_bool).unwrap_or(false),
+        next: body.get("next").and_then(Value::as_str).map(str::to_owned),
+        last_added,
+    })
+}
+
+/// Where the next request starts: an `added_after` and, while paging by token, `next`.
+#[derive(Debug, Clone, Default)]
+struct Position {
+    added_after: Option<String>,
+    next: Option<String>,
+}
+
+struct Taxii<'a> {
+    ctx: &'a Ctx<'a>,
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Taxii<'_> {
+    async fn get(&self, at: &Position) -> Result<Envelope, SourceError> {
+        let credentials = &self.ctx.credentials;
+        let mut query: Vec<(&str, &str)> = vec![("limit", PAGE_SIZE_TEXT)];
+        query.extend(
+            at.added_after
+                .as_deref()
+                .map(|after| ("added_after", after)),
+        );
+        query.extend(at.next.as_deref().map(|next| ("next", next)));
+        let build = || {
+            self.http
+                .get(&self.url)
+                .basic_auth(
+                    credentials.get("username").unwrap_or_default(),
+                    credentials.get("password"),
+                )
+                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
+                .query(&query)
+        };
+        let (headers, body) = fetch(SOURCE_NAME, self.ctx.retry, build).await?;
+        envelope(&headers, body)
+    }
+}
+
+/// `TAXII_PAGE_SIZE` as the `limit` parameter.
+const PAGE_SIZE_TEXT: &str = "1000";
+
+/// One cycle: every object added since the checkpoint, page by page.
+pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), String> {
+    let connector = ctx.connector;
+    let taxii = Taxii {
+        ctx,
+        http: crate::http::client(),
+        url: objects_url(
+            connector.url.as_str(),
+            connector.options.get("api_root").unwrap_or_default(),
+            connector.options.get("collection").unwrap_or_default(),
+        )?,
+    };
+    let store = ctx.services.store();
+    let tenant = connector.tenant_id;
+    let mut stored = store
+        .sync_cursor(tenant, &connector.name)
+        .await
+        .map_err(text)?;
+    let mut checkpoint = cursor_get(stored.as_deref(), CURSOR_KEY).map(str::to_owned);
+    let mut at = Position {
+        added_after: checkpoint.clone(),
+        next: None,
+    };
+    let mut restarts = 0;
+    loop {
+        let page = match taxii.get(&at).await {
+            Err(SourceError::Refused { status: 400, .. })
+                if at.next.is_some() && restarts < NEXT_RESTARTS_MAX =>
+            {
+                restarts += 1;
+                tracing::warn!(component = "sync", connector = %connector.name, "the server refused its `next` token; restarting from the checkpoint");
+                at = Position {
+                    added_after: checkpoint.clone(),
+                    next: None,
+                };
+                continue;
+            }
+            other => other.map_err(text)?,
+        };
+        let read = page.objects.len();
+        let items = items(page.objects, "id", map);
+        apply_page(ctx.services, connector, items, report).await?;
+        // Inclusive: the objects added at `last_added` itself are read again.
+        let resume = page
+            .last_added
+            .map(|last| Timestamp::from_unix_micros(last.unix_micros() - 1).to_string());
+        if let Some(resume) = resume.as_ref().filter(|r| Some(*r) != checkpoint.as_ref()) {
+            let next = cursor_set(stored.as_deref(), CURSOR_KEY, resume);
+            store
+                .set_sync_cursor(tenant, &connector.name, &next)
+                .await
+                .map_err(text)?;
+            stored = Some(next);
+            checkpoint = Some(resume.clone());
+        }
+        if !page.more || read == 0 {
+            return Ok(());
+        }
+        at = following(&connector.name, at, page.next, resume, page.last_added)?;
+    }
+}
+
+/// Where the page after one with `more` starts.
+fn following(
+    connector: &vigil_domain::ConnectorName,
+    at: Position,
+    next: Option<String>,
+    resume: Option<String>,
+    last_added: Option<Timestamp>,
+) -> Result<Position, String> {
+    Ok(match (next, resume, last_added) {
+        // The token pages within the same query: the other parameters stay.
+        (Some(next), _, _) => Position {
+            next: Some(next),
+            ..at
+        },
+        (None, Some(resume), _) if at.added_after.as_ref() != Some(&resume) => Position {
+            added_after: Some(resume),
+            next: None,
+        },
+        // A whole page added at one instant and no token: only a strict `added_after`
+        // moves on.
+        (None, _, Some(last)) => {
+            tracing::warn!(component = "sync", %connector, at = %last, "a full page shares one date_added and the server gave no `next`");
+            Position {
+                added_after: Some(last.to_string()),
+                next: None,
+            }
+        }
+        (None, _, None) => {
+            return Err(format!(
+                "{SOURCE_NAME} answered `more` with neither `next` nor X-TAXII-Date-Added-Last"
+            ));
+        }
+    })
+}
+
+/// What one object of the collection maps to.
+pub(crate) fn map(object: &Value) -> Result<Mapped, String> {
+    if object.get("type").and_then(Value::as_str) != Some("indicator") {
+        return Ok(Mapped::Skipped);
+    }
+    let pattern_type = object
+        .get("pattern_type")
+        .and_then(Value::as_str)
+        .unwrap_or("stix");
+    if !pattern_type.eq_ignore_ascii_case("stix") {
+        return Ok(Mapped::Skipped);
+    }
+    let tlp = object
+        .get("object_marking_refs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|id| TLP_MARKINGS.iter().find(|(known, _)| *known == id))
+        .map(|(_, tlp)| *tlp)
+        .max()
+        .unwrap_or(Tlp::Amber);
+    let mut found = vigil_service::indicators_from_stix(object, SOURCE_NAME)?;
+    for indicator in &mut found {
+        indicator.tlp = tlp;
+    }
+    Ok(Mapped::Indicators(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_limit_parameter_is_the_page_size() {
+        assert_eq!(PAGE_SIZE_TEXT, TAXII_PAGE_SIZE.to_string());
+    }
+
+    #[test]
+    fn the_objects_url_is_built_from_path_options_only() {
+        assert_eq!(
+            objects_url("https://feed.example/", "/api1/", "91a7").unwrap(),
+            "https://feed.example/api1/collections/91a7/objects/"
+        );
+        assert_eq!(
+            objects_url("https://feed.example", "", "c").unwrap(),
+            "https://feed.example/collections/c/objects/"
+        );
+        assert!(objects_url("https://feed.example", "https://evil.example/api1", "c").is_err());
+        assert!(objects_url("https://feed.example", "api1", "../x/c").is_err());
+    }
+
+    #[test]
+    fn objects_map_by_type_pattern_and_marking() {
+        let indicator = json!({
+            "type": "indicator", "spec_version": "2.1", "id": "indicator--1",
+            "pattern": "[domain-name:value = 'Evil.Example']", "pattern_type": "stix",
+            "valid_from": "2024-01-01T00:00:00Z",
+            "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]
+        });
+        let Ok(Mapped::Indicators(found)) = map(&indicator) else {
+            panic!("an indicator")
+        };
+        assert_eq!(found[0].value.as_str(), "evil.example");
+        assert_eq!(found[0].tlp, Tlp::Green);
+        assert_eq!(found[0].source.as_ref().unwrap().as_str(), "taxii");
+        assert!(matches!(
+            map(&json!({"type": "identity", "id": "identity--1"})),
+            Ok(Mapped::Skipped)
+        ));
+        let yara = json!({"type": "indicator", "id": "indicator--2", "pattern": "rule x {}", "pattern_type": "yara"});
+        assert!(matches!(map(&yara), Ok(Mapped::Skipped)));
+        let and = json!({"type": "indicator", "id": "indicator--3", "pattern_type": "stix",
+            "pattern": "[file:name = 'a' AND file:size = 3]"});
+        assert!(
+            map(&and).is_err(),
+            "a pattern Vigil cannot match is a dead letter"
+        );
+    }
+}
