@@ -1,6 +1,8 @@
 //! The TheHive connector against a local server that speaks the Query API as documented
 //! (`listCase`, `_gte` filters, `_fields` sort, `page` from/to, Bearer + X-Organisation).
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,14 +11,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use common::{Setup, cycle, fast_retries, risks_of};
 use serde_json::{Value, json};
-use vigil_domain::{
-    ConnectorKind, ConnectorName, ConnectorOptions, PageRequest, RiskFilter, RiskStatus, Severity,
-    Slug, Source, SourceState, SourceUrl, SyncInterval, TenantName,
-};
-use vigil_service::{ConnectorRequest, Credentials, JwtKey, MasterKey, Principal, Services};
-use vigil_store::{Change, Store};
-use vigil_sync::{CycleReport, RetryPolicy, THEHIVE_PAGE_SIZE, run_cycle};
+use vigil_domain::{ConnectorKind, PageRequest, RiskStatus, Severity, SourceState};
+use vigil_service::{ConnectorRequest, Credentials, Principal};
+use vigil_sync::THEHIVE_PAGE_SIZE;
 
 const API_KEY: &str = "hive-key-Zk81";
 
@@ -112,90 +111,19 @@ fn case(n: usize, severity: i64, stage: &str, created: i64, updated: Option<i64>
     case
 }
 
-struct Setup {
-    services: Services,
-    _dir: tempfile::TempDir,
-    connector: vigil_domain::Connector,
-}
-
 async fn setup(url: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let store = vigil_store_sqlite::SqliteStore::open(&dir.path().join("vigil.db"))
-        .await
-        .unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let tenant = store
-        .create_tenant(
-            &Change::by("test"),
-            &Slug::parse("acme").unwrap(),
-            &TenantName::parse("Acme").unwrap(),
-        )
-        .await
-        .unwrap();
-    let services =
-        Services::new(store, JwtKey::generate()).with_master_key(MasterKey::generate().unwrap());
-    let request = ConnectorRequest {
-        name: ConnectorName::parse("hive").unwrap(),
-        kind: ConnectorKind::TheHive,
-        url: SourceUrl::parse(url).unwrap(),
-        enabled: true,
-        interval: Some(SyncInterval::parse(60).unwrap()),
-        threshold: Some(Severity::Medium),
-        options: ConnectorOptions::parse([("organisation".to_owned(), "acme-org".to_owned())])
-            .unwrap(),
-        credentials: Some(Credentials::new(
-            [("api_key".to_owned(), API_KEY.to_owned())].into(),
-        )),
-    };
-    let (connector, _) = services
-        .put_connector(&Principal::cli_in(tenant.id), request, None)
-        .await
-        .unwrap();
-    Setup {
-        services,
-        _dir: dir,
-        connector,
-    }
-}
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        attempts_max: 3,
-        initial: Duration::from_millis(5),
-        cap: Duration::from_millis(50),
-    }
+    common::setup(
+        ConnectorKind::TheHive,
+        url,
+        Severity::Medium,
+        &[("organisation", "acme-org")],
+        &[("api_key", API_KEY)],
+    )
+    .await
 }
 
 async fn risks(setup: &Setup) -> Vec<vigil_domain::Risk> {
-    let filter = RiskFilter {
-        source: Some(Source::parse("thehive").unwrap()),
-        ..RiskFilter::default()
-    };
-    let mut all = Vec::new();
-    let mut page = PageRequest::first(500);
-    loop {
-        let listed = setup
-            .services
-            .store()
-            .list_risks(setup.connector.tenant_id, &filter, page)
-            .await
-            .unwrap();
-        all.extend(listed.items);
-        match listed.next_cursor {
-            Some(cursor) => page = PageRequest::new(Some(500), Some(cursor)),
-            None => return all,
-        }
-    }
-}
-
-async fn cycle(setup: &Setup) -> CycleReport {
-    run_cycle(
-        &setup.services,
-        &setup.connector,
-        fast_retries(),
-        vigil_sync::Reconcile::Yes,
-    )
-    .await
+    risks_of(setup, "thehive").await
 }
 
 #[tokio::test]
@@ -373,7 +301,7 @@ async fn the_engine_runs_each_connector_at_once_and_stops_when_told() {
     assert_eq!(seen[0].breaker, vigil_sync::BreakerState::Closed);
     let metrics = status.openmetrics();
     let created = format!(
-        "vigil_sync_items_total{{outcome=\"created\",tenant=\"{}\",connector=\"hive\"}} 3",
+        "vigil_sync_items_total{{outcome=\"created\",tenant=\"{}\",connector=\"thehive\"}} 3",
         setup.connector.tenant_id
     );
     assert!(metrics.contains(&created), "{metrics}");

@@ -1,0 +1,140 @@
+//! What every connector test needs: a tenant on a fresh SQLite store, one connector, quick
+//! retries, and listings of what a cycle stored.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_domain::{
+    Connector, ConnectorKind, ConnectorName, ConnectorOptions, Indicator, IndicatorFilter,
+    PageRequest, Risk, RiskFilter, Severity, Slug, Source, SourceUrl, SyncInterval, TenantName,
+};
+use vigil_service::{ConnectorRequest, Credentials, JwtKey, MasterKey, Principal, Services};
+use vigil_store::{Change, Store};
+use vigil_sync::{CycleReport, Reconcile, RetryPolicy, run_cycle};
+
+pub(crate) struct Setup {
+    pub(crate) services: Services,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) connector: Connector,
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A tenant `acme` with one connector named after its kind.
+pub(crate) async fn setup(
+    kind: ConnectorKind,
+    url: &str,
+    threshold: Severity,
+    options: &[(&str, &str)],
+    credentials: &[(&str, &str)],
+) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = vigil_store_sqlite::SqliteStore::open(&dir.path().join("vigil.db"))
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let tenant = store
+        .create_tenant(
+            &Change::by("test"),
+            &Slug::parse("acme").unwrap(),
+            &TenantName::parse("Acme").unwrap(),
+        )
+        .await
+        .unwrap();
+    let services =
+        Services::new(store, JwtKey::generate()).with_master_key(MasterKey::generate().unwrap());
+    let request = ConnectorRequest {
+        name: ConnectorName::parse(kind.as_str()).unwrap(),
+        kind,
+        url: SourceUrl::parse(url).unwrap(),
+        enabled: true,
+        interval: Some(SyncInterval::parse(60).unwrap()),
+        threshold: Some(threshold),
+        options: ConnectorOptions::parse(pairs(options)).unwrap(),
+        credentials: Some(Credentials::new(pairs(credentials).into_iter().collect())),
+    };
+    let (connector, _) = services
+        .put_connector(&Principal::cli_in(tenant.id), request, None)
+        .await
+        .unwrap();
+    Setup {
+        services,
+        _dir: dir,
+        connector,
+    }
+}
+
+pub(crate) fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts_max: 3,
+        initial: Duration::from_millis(5),
+        cap: Duration::from_millis(50),
+    }
+}
+
+/// One full cycle, deletion reconciliation included.
+pub(crate) async fn cycle(setup: &Setup) -> CycleReport {
+    run_cycle(
+        &setup.services,
+        &setup.connector,
+        fast_retries(),
+        Reconcile::Yes,
+    )
+    .await
+}
+
+/// Every risk of `source`.
+pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
+    let filter = RiskFilter {
+        source: Some(Source::parse(source).unwrap()),
+        ..RiskFilter::default()
+    };
+    let mut all = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let listed = setup
+            .services
+            .store()
+            .list_risks(setup.connector.tenant_id, &filter, page)
+            .await
+            .unwrap();
+        all.extend(listed.items);
+        match listed.next_cursor {
+            Some(cursor) => page = PageRequest::new(Some(500), Some(cursor)),
+            None => return all,
+        }
+    }
+}
+
+/// Every indicator of the catalogue.
+pub(crate) async fn indicators(setup: &Setup) -> Vec<Indicator> {
+    let mut all = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let listed = setup
+            .services
+            .store()
+            .list_indicators(setup.connector.tenant_id, &IndicatorFilter::default(), page)
+            .await
+            .unwrap();
+        all.extend(listed.items);
+        match listed.next_cursor {
+            Some(cursor) => page = PageRequest::new(Some(500), Some(cursor)),
+            None => return all,
+        }
+    }
+}
+
+/// The risk synced from `external_id`.
+pub(crate) fn by_external<'a>(risks: &'a [Risk], external_id: &str) -> &'a Risk {
+    risks
+        .iter()
+        .find(|r| r.external_id.as_ref().map(|id| id.as_str()) == Some(external_id))
+        .unwrap_or_else(|| panic!("no risk from {external_id}"))
+}
