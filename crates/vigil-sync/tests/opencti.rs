@@ -12,9 +12,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::{Setup, by_external, cycle, indicators, risks_of};
+use common::{Setup, by_external, cycle, dead_letter_ids, indicators, risks_of};
 use serde_json::{Value, json};
-use vigil_domain::{ConnectorKind, PageRequest, RiskStatus, Severity, SourceState, Timestamp};
+use vigil_domain::{ConnectorKind, RiskStatus, Severity, SourceState, Timestamp};
 use vigil_sync::OPENCTI_PAGE_SIZE;
 
 const TOKEN: &str = "cti-token-7Hq2";
@@ -174,26 +174,48 @@ async fn setup(url: &str, token: &str) -> Setup {
     .await
 }
 
+/// `n` HIGH incidents, one LOW, one with an unknown severity, 30 CRITICAL case-incidents and
+/// 700 indicators (one sigma, one with a pattern Vigil cannot match, one revoked).
+fn backlog(n: usize) -> Fake {
+    // Many share one `updated_at`, across the page boundaries too.
+    let mut incidents: Vec<Value> = (0..n)
+        .map(|i| incident(i, "Incident", "high", (i / 9) as i64))
+        .collect();
+    incidents.push(incident(n, "Incident", "low", 1));
+    incidents.push(incident(n + 1, "Incident", "sev-9", 1));
+    let mut f = Fake {
+        incidents,
+        case_incidents: (0..30)
+            .map(|i| incident(10_000 + i, "Case-Incident", "critical", 50))
+            .collect(),
+        indicators: (0..700).map(|i| indicator(i, (i / 100) as i64)).collect(),
+        ..Fake::default()
+    };
+    f.indicators[3]["pattern_type"] = json!("sigma");
+    f.indicators[4]["pattern"] = json!("[file:name = 'a.exe' AND file:size = 3]");
+    f.indicators[5]["revoked"] = json!(true);
+    f
+}
+
+/// One incident closed, one renamed, one deleted; one indicator revoked, the unmatchable one
+/// fixed.
+fn change_upstream(fake: &Shared) {
+    let mut f = fake.lock().unwrap();
+    f.incidents[7]["status"] = json!({"template": {"name": "CLOSED"}});
+    f.incidents[7]["updated_at"] = json!(iso(900));
+    f.incidents[8]["name"] = json!("Renamed");
+    f.incidents[8]["updated_at"] = json!(iso(900));
+    f.incidents.remove(9); // deleted in OpenCTI
+    f.indicators[6]["revoked"] = json!(true);
+    f.indicators[6]["updated_at"] = json!(iso(900));
+    f.indicators[4]["pattern"] = json!("[file:name = 'a.exe']"); // fixed upstream
+    f.indicators[4]["updated_at"] = json!(iso(900));
+}
+
 #[tokio::test]
 async fn incidents_cases_and_indicators_sync_across_pages_then_only_what_changed() {
-    let fake: Shared = Arc::default();
     let n = OPENCTI_PAGE_SIZE * 2 + 21;
-    {
-        let mut f = fake.lock().unwrap();
-        // Many share one `updated_at`, across the page boundaries too.
-        f.incidents = (0..n)
-            .map(|i| incident(i, "Incident", "high", (i / 9) as i64))
-            .collect();
-        f.incidents.push(incident(n, "Incident", "low", 1)); // below HIGH: skipped
-        f.incidents.push(incident(n + 1, "Incident", "sev-9", 1)); // unknown: dead letter
-        f.case_incidents = (0..30)
-            .map(|i| incident(10_000 + i, "Case-Incident", "critical", 50))
-            .collect();
-        f.indicators = (0..700).map(|i| indicator(i, (i / 100) as i64)).collect();
-        f.indicators[3]["pattern_type"] = json!("sigma"); // skipped
-        f.indicators[4]["pattern"] = json!("[file:name = 'a.exe' AND file:size = 3]"); // dead letter
-        f.indicators[5]["revoked"] = json!(true);
-    }
+    let fake: Shared = Arc::new(Mutex::new(backlog(n)));
     let setup = setup(&serve(fake.clone()).await, TOKEN).await;
     let first = cycle(&setup).await;
     assert!(!first.failed(), "{first:?}");
@@ -216,20 +238,10 @@ async fn incidents_cases_and_indicators_sync_across_pages_then_only_what_changed
         Some(70),
         "the OpenCTI score"
     );
-    let letters = setup
-        .services
-        .store()
-        .list_dead_letters(setup.connector.tenant_id, PageRequest::first(10))
-        .await
-        .unwrap();
-    let ids: Vec<&str> = letters
-        .items
-        .iter()
-        .map(|l| l.external_id.as_str())
-        .collect();
+    let ids = dead_letter_ids(&setup).await;
     assert!(
-        ids.contains(&"indicator--00000004")
-            && ids.contains(&format!("incident--{:08}", n + 1).as_str()),
+        ids.contains(&"indicator--00000004".to_owned())
+            && ids.contains(&format!("incident--{:08}", n + 1)),
         "{ids:?}"
     );
 
@@ -240,18 +252,7 @@ async fn incidents_cases_and_indicators_sync_across_pages_then_only_what_changed
         "only the last timestamps are read again: {again:?}"
     );
 
-    {
-        let mut f = fake.lock().unwrap();
-        f.incidents[7]["status"] = json!({"template": {"name": "CLOSED"}});
-        f.incidents[7]["updated_at"] = json!(iso(900));
-        f.incidents[8]["name"] = json!("Renamed");
-        f.incidents[8]["updated_at"] = json!(iso(900));
-        f.incidents.remove(9); // deleted in OpenCTI
-        f.indicators[6]["revoked"] = json!(true);
-        f.indicators[6]["updated_at"] = json!(iso(900));
-        f.indicators[4]["pattern"] = json!("[file:name = 'a.exe']"); // fixed upstream
-        f.indicators[4]["updated_at"] = json!(iso(900));
-    }
+    change_upstream(&fake);
     let third = cycle(&setup).await;
     assert!(!third.failed(), "{third:?}");
     assert_eq!(
@@ -273,14 +274,8 @@ async fn incidents_cases_and_indicators_sync_across_pages_then_only_what_changed
         (gone.status, gone.source_state),
         (RiskStatus::Closed, Some(SourceState::Deleted))
     );
-    let letters = setup
-        .services
-        .store()
-        .list_dead_letters(setup.connector.tenant_id, PageRequest::first(10))
-        .await
-        .unwrap();
     assert_eq!(
-        letters.items.len(),
+        dead_letter_ids(&setup).await.len(),
         1,
         "the fixed indicator's letter is cleared"
     );

@@ -153,30 +153,35 @@ async fn setup(url: &str, password: &str) -> Setup {
     .await
 }
 
+/// One system with a CAT I, a passed check, a CAT III raised to CAT I, a CAT III and a row
+/// with no known severity; another with 1,200 open CAT II.
+fn two_systems() -> Vec<(String, Vec<Value>)> {
+    let mut overridden = row("a1", "V-3", "low", "Open");
+    overridden["severityOverride"] = json!("high");
+    let many: Vec<Value> = (0..1_200)
+        .map(|i| row("a2", &format!("V-{}", 1000 + i), "medium", "Open"))
+        .collect();
+    vec![
+        (
+            "64f0c0ffee".into(),
+            vec![
+                row("a1", "V-1", "high", "Open"),
+                row("a1", "V-2", "medium", "NotAFinding"), // passed: never created
+                overridden,
+                row("a1", "V-4", "low", "Open"), // CAT III, below MEDIUM: skipped
+                row("a1", "V-5", "urgent", "Open"), // not a severity: dead letter
+            ],
+        ),
+        ("64f0beef".into(), many),
+    ]
+}
+
 #[tokio::test]
 async fn open_vulnerabilities_become_risks_and_the_diff_by_key_closes_the_rest() {
-    let fake: Shared = Arc::default();
-    {
-        let mut f = fake.lock().unwrap();
-        let mut overridden = row("a1", "V-3", "low", "Open");
-        overridden["severityOverride"] = json!("high");
-        let many: Vec<Value> = (0..1_200)
-            .map(|i| row("a2", &format!("V-{}", 1000 + i), "medium", "Open"))
-            .collect();
-        f.systems = vec![
-            (
-                "64f0c0ffee".into(),
-                vec![
-                    row("a1", "V-1", "high", "Open"),
-                    row("a1", "V-2", "medium", "NotAFinding"), // passed: never created
-                    overridden,
-                    row("a1", "V-4", "low", "Open"), // CAT III, below MEDIUM: skipped
-                    row("a1", "V-5", "urgent", "Open"), // not a severity: dead letter
-                ],
-            ),
-            ("64f0beef".into(), many),
-        ];
-    }
+    let fake: Shared = Arc::new(Mutex::new(Fake {
+        systems: two_systems(),
+        ..Fake::default()
+    }));
     let setup = setup(&serve(fake.clone()).await, PASSWORD).await;
     let first = cycle(&setup).await;
     assert!(!first.failed(), "{first:?}");

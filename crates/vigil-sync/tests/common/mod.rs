@@ -138,3 +138,17 @@ pub(crate) fn by_external<'a>(risks: &'a [Risk], external_id: &str) -> &'a Risk 
         .find(|r| r.external_id.as_ref().map(|id| id.as_str()) == Some(external_id))
         .unwrap_or_else(|| panic!("no risk from {external_id}"))
 }
+
+/// The external ids of the connector's dead letters.
+pub(crate) async fn dead_letter_ids(setup: &Setup) -> Vec<String> {
+    setup
+        .services
+        .store()
+        .list_dead_letters(setup.connector.tenant_id, PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|letter| letter.external_id)
+        .collect()
+}
