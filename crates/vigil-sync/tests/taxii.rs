@@ -178,6 +178,21 @@ async fn publish(server: &Medallion, objects: Vec<Value>) {
     assert_eq!(answer.status().as_u16(), 202, "{:?}", answer.text().await);
 }
 
+/// A new, revoked version of indicator 3 and two new indicators.
+async fn publish_changes(server: &Medallion) {
+    let mut revoked = ip_indicator(3, "2025-06-01T00:00:00.000Z");
+    revoked["revoked"] = json!(true);
+    publish(
+        &server,
+        vec![
+            revoked,
+            ip_indicator(700, "2025-06-01T00:00:00.000Z"),
+            ip_indicator(701, "2025-06-01T00:00:00.000Z"),
+        ],
+    )
+    .await;
+}
+
 async fn setup(server: &Medallion, password: &str) -> Setup {
     common::setup(
         ConnectorKind::Taxii,
@@ -241,17 +256,7 @@ async fn a_medallion_collection_syncs_page_by_page_then_only_what_was_added() {
         "only the objects added at the checkpoint are read again: {again:?}"
     );
 
-    let mut revoked = ip_indicator(3, "2025-06-01T00:00:00.000Z");
-    revoked["revoked"] = json!(true);
-    publish(
-        &server,
-        vec![
-            revoked,
-            ip_indicator(700, "2025-06-01T00:00:00.000Z"),
-            ip_indicator(701, "2025-06-01T00:00:00.000Z"),
-        ],
-    )
-    .await;
+    publish_changes(&server).await;
     let third = cycle(&setup).await;
     assert!(!third.failed(), "{third:?}");
     assert_eq!((third.created, third.updated), (2, 1), "{third:?}");
