@@ -183,7 +183,7 @@ async fn publish_changes(server: &Medallion) {
     let mut revoked = ip_indicator(3, "2025-06-01T00:00:00.000Z");
     revoked["revoked"] = json!(true);
     publish(
-        &server,
+        server,
         vec![
             revoked,
             ip_indicator(700, "2025-06-01T00:00:00.000Z"),
