@@ -245,9 +245,51 @@ pub(crate) fn tlp_of_markings<'a>(names: impl IntoIterator<Item = &'a str>) -> T
         .unwrap_or(Tlp::Amber)
 }
 
+/// A connector's stored cursor, read once per pass and saved one key at a time, each save
+/// after the page it covers committed.
+pub(crate) struct Cursor<'a> {
+    services: &'a Services,
+    connector: &'a Connector,
+    stored: Option<String>,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) async fn load(
+        services: &'a Services,
+        connector: &'a Connector,
+    ) -> Result<Self, String> {
+        let stored = services
+            .store()
+            .sync_cursor(connector.tenant_id, &connector.name)
+            .await
+            .map_err(text)?;
+        Ok(Self {
+            services,
+            connector,
+            stored,
+        })
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        cursor_get(self.stored.as_deref(), key)
+    }
+
+    /// Sets `key` to `value`, keeping the other keys.
+    pub(crate) async fn save(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let next = cursor_set(self.stored.as_deref(), key, value);
+        self.services
+            .store()
+            .set_sync_cursor(self.connector.tenant_id, &self.connector.name, &next)
+            .await
+            .map_err(text)?;
+        self.stored = Some(next);
+        Ok(())
+    }
+}
+
 /// A connector's stored cursor is `key:value` pairs joined by `,` (one per read pass, e.g.
 /// `updated:<ms>,created:<ms>`); values hold no `,`.
-pub(crate) fn cursor_get<'a>(stored: Option<&'a str>, key: &str) -> Option<&'a str> {
+fn cursor_get<'a>(stored: Option<&'a str>, key: &str) -> Option<&'a str> {
     stored
         .into_iter()
         .flat_map(|text| text.split(','))
@@ -256,7 +298,7 @@ pub(crate) fn cursor_get<'a>(stored: Option<&'a str>, key: &str) -> Option<&'a s
 }
 
 /// `stored` with `key` set to `value`, the other keys kept in their order.
-pub(crate) fn cursor_set(stored: Option<&str>, key: &str, value: &str) -> String {
+fn cursor_set(stored: Option<&str>, key: &str, value: &str) -> String {
     let mut parts: Vec<String> = stored
         .into_iter()
         .flat_map(|text| text.split(','))

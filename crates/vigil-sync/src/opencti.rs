@@ -26,8 +26,7 @@ use serde_json::{Map, Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, Timestamp};
 
 use crate::apply::{
-    Incident, Mapped, apply_page, close_gone, cursor_get, cursor_set, incident_risk, items, text,
-    tlp_of_markings,
+    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, text, tlp_of_markings,
 };
 use crate::http::{RetryPolicy, SourceError, post_json};
 use crate::{Ctx, CycleReport, Reconcile};
@@ -232,14 +231,9 @@ async fn read_pass(
     entity: &Entity,
     report: &mut CycleReport,
 ) -> Result<(), String> {
-    let store = ctx.services.store();
     let connector = ctx.connector;
-    let tenant = connector.tenant_id;
-    let mut stored = store
-        .sync_cursor(tenant, &connector.name)
-        .await
-        .map_err(text)?;
-    let since = cursor_get(stored.as_deref(), entity.root).map(str::to_owned);
+    let mut cursor = Cursor::load(ctx.services, connector).await?;
+    let since = cursor.get(entity.root).map(str::to_owned);
     let mut newest = since.as_deref().and_then(|at| Timestamp::parse(at).ok());
     let mut after: Option<String> = None;
     loop {
@@ -257,12 +251,7 @@ async fn read_pass(
         apply_page(ctx.services, connector, items, report).await?;
         if let Some(at) = page_newest.filter(|at| newest.is_none_or(|n| *at > n)) {
             newest = Some(at);
-            let next = cursor_set(stored.as_deref(), entity.root, &at.to_string());
-            store
-                .set_sync_cursor(tenant, &connector.name, &next)
-                .await
-                .map_err(text)?;
-            stored = Some(next);
+            cursor.save(entity.root, &at.to_string()).await?;
         }
         if !page.has_next {
             return Ok(());

@@ -23,7 +23,7 @@
 use serde_json::Value;
 use vigil_domain::{Timestamp, Tlp};
 
-use crate::apply::{Mapped, apply_page, cursor_get, cursor_set, items, text};
+use crate::apply::{Cursor, Mapped, apply_page, items, text};
 use crate::http::{SourceError, fetch};
 use crate::{Ctx, CycleReport};
 
@@ -171,13 +171,8 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
             connector.options.get("collection").unwrap_or_default(),
         )?,
     };
-    let store = ctx.services.store();
-    let tenant = connector.tenant_id;
-    let mut stored = store
-        .sync_cursor(tenant, &connector.name)
-        .await
-        .map_err(text)?;
-    let mut checkpoint = cursor_get(stored.as_deref(), CURSOR_KEY).map(str::to_owned);
+    let mut cursor = Cursor::load(ctx.services, connector).await?;
+    let mut checkpoint = cursor.get(CURSOR_KEY).map(str::to_owned);
     let mut at = Position {
         added_after: checkpoint.clone(),
         next: None,
@@ -206,12 +201,7 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
             .last_added
             .map(|last| Timestamp::from_unix_micros(last.unix_micros() - 1).to_string());
         if let Some(resume) = resume.as_ref().filter(|r| Some(*r) != checkpoint.as_ref()) {
-            let next = cursor_set(stored.as_deref(), CURSOR_KEY, resume);
-            store
-                .set_sync_cursor(tenant, &connector.name, &next)
-                .await
-                .map_err(text)?;
-            stored = Some(next);
+            cursor.save(CURSOR_KEY, resume).await?;
             checkpoint = Some(resume.clone());
         }
         if !page.more || read == 0 {

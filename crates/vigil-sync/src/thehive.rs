@@ -18,9 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, SyncedRisk, Tlp};
 
-use crate::apply::{
-    Incident, Mapped, apply_page, close_gone, cursor_get, cursor_set, incident_risk, items, text,
-};
+use crate::apply::{Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, text};
 use crate::http::{RetryPolicy, SourceError, post_json};
 use crate::{Ctx, CycleReport, Reconcile};
 
@@ -253,15 +251,11 @@ async fn read_pass(
     order: Order,
     report: &mut CycleReport,
 ) -> Result<(), String> {
-    let store = ctx.services.store();
     let connector = ctx.connector;
-    let tenant = connector.tenant_id;
     // Both orders' cursors in one value; this pass changes only its own.
-    let mut stored = store
-        .sync_cursor(tenant, &connector.name)
-        .await
-        .map_err(text)?;
-    let mut since: i64 = cursor_get(stored.as_deref(), order.cursor_key())
+    let mut cursor = Cursor::load(ctx.services, connector).await?;
+    let mut since: i64 = cursor
+        .get(order.cursor_key())
         .and_then(|at| at.parse().ok())
         .unwrap_or(0);
     // Cases at `since` already read in this pass; skipped by offset when a whole page shares
@@ -292,12 +286,7 @@ async fn read_pass(
             }
             _ => offset += page_len,
         }
-        let next = cursor_set(stored.as_deref(), order.cursor_key(), &since.to_string());
-        store
-            .set_sync_cursor(tenant, &connector.name, &next)
-            .await
-            .map_err(text)?;
-        stored = Some(next);
+        cursor.save(order.cursor_key(), &since.to_string()).await?;
         if !full {
             return Ok(());
         }

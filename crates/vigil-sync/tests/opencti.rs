@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use common::{Setup, by_external, cycle, dead_letter_ids, indicators, risks_of};
 use serde_json::{Value, json};
@@ -61,15 +61,7 @@ async fn graphql(
         return graphql_error("You must be logged in to do this.", "AUTH_REQUIRED");
     }
     match fake.failures.pop_front() {
-        Some(Failure::Status(status, after)) => {
-            let mut response = (StatusCode::from_u16(status).unwrap(), "slow down").into_response();
-            if let Some(after) = after {
-                response
-                    .headers_mut()
-                    .insert("retry-after", after.to_string().parse().unwrap());
-            }
-            return response;
-        }
+        Some(Failure::Status(status, after)) => return common::failure(status, after),
         Some(Failure::GraphQl) => return graphql_error("Elasticsearch timeout", "DATABASE_ERROR"),
         Some(Failure::Garbage) => return Json(json!({"hello": "world"})).into_response(),
         None => {}
@@ -123,13 +115,12 @@ async fn graphql(
 }
 
 async fn serve(fake: Shared) -> String {
-    let app = axum::Router::new()
-        .route("/graphql", axum::routing::post(graphql))
-        .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
+    common::serve(
+        axum::Router::new()
+            .route("/graphql", axum::routing::post(graphql))
+            .with_state(fake),
+    )
+    .await
 }
 
 fn iso(second: i64) -> String {

@@ -66,6 +66,15 @@ async fn token(State(fake): State<Shared>, headers: HeaderMap, body: String) -> 
         .into_response()
 }
 
+/// What OpenRMF answers to a token it does not accept.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        "The JWT validation with the server did not return correctly",
+    )
+        .into_response()
+}
+
 fn authorized(fake: &mut Fake, headers: &HeaderMap) -> bool {
     fake.requests += 1;
     if fake.expire_at == Some(fake.requests) {
@@ -79,11 +88,7 @@ fn authorized(fake: &mut Fake, headers: &HeaderMap) -> bool {
 async fn systems(State(fake): State<Shared>, headers: HeaderMap) -> Response {
     let mut fake = fake.lock().unwrap();
     if !authorized(&mut fake, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "The JWT validation with the server did not return correctly",
-        )
-            .into_response();
+        return unauthorized();
     }
     let list: Vec<Value> = fake
         .systems
@@ -100,11 +105,7 @@ async fn report(
 ) -> Response {
     let mut fake = fake.lock().unwrap();
     if !authorized(&mut fake, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "The JWT validation with the server did not return correctly",
-        )
-            .into_response();
+        return unauthorized();
     }
     match fake.systems.iter().find(|(system, _)| *system == id) {
         Some((_, rows)) => Json(rows.clone()).into_response(),
@@ -113,18 +114,17 @@ async fn report(
 }
 
 async fn serve(fake: Shared) -> String {
-    let app = axum::Router::new()
-        .route(
-            "/auth/realms/openrmf/protocol/openid-connect/token",
-            axum::routing::post(token),
-        )
-        .route("/api/read/artifact/systems", axum::routing::get(systems))
-        .route("/api/report/system/{id}", axum::routing::get(report))
-        .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
+    common::serve(
+        axum::Router::new()
+            .route(
+                "/auth/realms/openrmf/protocol/openid-connect/token",
+                axum::routing::post(token),
+            )
+            .route("/api/read/artifact/systems", axum::routing::get(systems))
+            .route("/api/report/system/{id}", axum::routing::get(report))
+            .with_state(fake),
+    )
+    .await
 }
 
 fn row(artifact: &str, vulnid: &str, severity: &str, status: &str) -> Value {

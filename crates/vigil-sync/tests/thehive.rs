@@ -55,13 +55,7 @@ async fn query(
         "organisation on every request"
     );
     if let Some((status, after)) = fake.failures.pop_front() {
-        let mut response = (StatusCode::from_u16(status).unwrap(), "busy").into_response();
-        if let Some(after) = after {
-            response
-                .headers_mut()
-                .insert("retry-after", after.to_string().parse().unwrap());
-        }
-        return response;
+        return common::failure(status, after);
     }
     let steps = body["query"].as_array().unwrap();
     assert_eq!(steps[0]["_name"], "listCase");
@@ -90,13 +84,12 @@ async fn query(
 }
 
 async fn serve(fake: Shared) -> String {
-    let app = axum::Router::new()
-        .route("/api/v1/query", axum::routing::post(query))
-        .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
+    common::serve(
+        axum::Router::new()
+            .route("/api/v1/query", axum::routing::post(query))
+            .with_state(fake),
+    )
+    .await
 }
 
 fn case(n: usize, severity: i64, stage: &str, created: i64, updated: Option<i64>) -> Value {

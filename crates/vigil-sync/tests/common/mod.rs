@@ -89,21 +89,36 @@ pub(crate) async fn cycle(setup: &Setup) -> CycleReport {
     .await
 }
 
-/// Every risk of `source`.
-pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
-    let filter = RiskFilter {
-        source: Some(Source::parse(source).unwrap()),
-        ..RiskFilter::default()
-    };
+/// Serves `app` on a free local port; answers its base URL.
+pub(crate) async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+/// A bare failure answer, with `Retry-After` seconds when given.
+pub(crate) fn failure(status: u16, retry_after: Option<u64>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        "try again later",
+    )
+        .into_response();
+    if let Some(after) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", after.to_string().parse().unwrap());
+    }
+    response
+}
+
+/// Every item of a paged listing.
+async fn all_pages<T>(mut list: impl AsyncFnMut(PageRequest) -> vigil_store::Page<T>) -> Vec<T> {
     let mut all = Vec::new();
     let mut page = PageRequest::first(500);
     loop {
-        let listed = setup
-            .services
-            .store()
-            .list_risks(setup.connector.tenant_id, &filter, page)
-            .await
-            .unwrap();
+        let listed = list(page).await;
         all.extend(listed.items);
         match listed.next_cursor {
             Some(cursor) => page = PageRequest::new(Some(500), Some(cursor)),
@@ -112,23 +127,23 @@ pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
     }
 }
 
+/// Every risk of `source`.
+pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
+    let filter = RiskFilter {
+        source: Some(Source::parse(source).unwrap()),
+        ..RiskFilter::default()
+    };
+    let store = setup.services.store();
+    let tenant = setup.connector.tenant_id;
+    all_pages(async |page| store.list_risks(tenant, &filter, page).await.unwrap()).await
+}
+
 /// Every indicator of the catalogue.
 pub(crate) async fn indicators(setup: &Setup) -> Vec<Indicator> {
-    let mut all = Vec::new();
-    let mut page = PageRequest::first(500);
-    loop {
-        let listed = setup
-            .services
-            .store()
-            .list_indicators(setup.connector.tenant_id, &IndicatorFilter::default(), page)
-            .await
-            .unwrap();
-        all.extend(listed.items);
-        match listed.next_cursor {
-            Some(cursor) => page = PageRequest::new(Some(500), Some(cursor)),
-            None => return all,
-        }
-    }
+    let store = setup.services.store();
+    let tenant = setup.connector.tenant_id;
+    let filter = IndicatorFilter::default();
+    all_pages(async |page| store.list_indicators(tenant, &filter, page).await.unwrap()).await
 }
 
 /// The risk synced from `external_id`.
