@@ -406,21 +406,14 @@ impl CatalogueRepo for PostgresStore {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<Suppression>> {
-        let query = sqlx::query(
-            "SELECT * FROM suppressions WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2)
-             ORDER BY id DESC LIMIT $3",
+        self.tenant_page(
+            tenant,
+            "suppressions",
+            page,
+            |r| row::suppression(r)?.try_into(),
+            |s: &Suppression| s.id.as_uuid(),
         )
-        .bind(tenant.as_uuid())
-        .bind(page.cursor().map(|cursor| cursor.id()))
-        .bind(i64::from(page.limit()) + 1);
-        let rows = self.fetch_scoped(tenant, query).await?;
-        let items = rows
-            .iter()
-            .map(|r| row::suppression(r)?.try_into())
-            .collect::<StoreResult<Vec<Suppression>>>()?;
-        Ok(Page::from_overfetch(items, page.limit(), |s| {
-            Cursor::after(s.id.as_uuid())
-        }))
+        .await
     }
 
     async fn delete_suppression(

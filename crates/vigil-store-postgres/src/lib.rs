@@ -165,6 +165,33 @@ impl PostgresStore {
         self.pool.begin().await.map_err(map_err)
     }
 
+    /// One page of a tenant's rows of `table`, newest first (by id), each converted by
+    /// `convert`.
+    pub(crate) async fn tenant_page<T>(
+        &self,
+        tenant: TenantId,
+        table: &'static str,
+        page: vigil_domain::PageRequest,
+        convert: impl Fn(&PgRow) -> StoreResult<T>,
+        id: impl Fn(&T) -> uuid::Uuid,
+    ) -> StoreResult<vigil_store::Page<T>> {
+        let sql = format!(
+            "SELECT * FROM {table} WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let query = sqlx::query(&sql)
+            .bind(tenant.as_uuid())
+            .bind(page.cursor().map(|cursor| cursor.id()))
+            .bind(i64::from(page.limit()) + 1);
+        let rows = self.fetch_scoped(tenant, query).await?;
+        let items = rows.iter().map(convert).collect::<StoreResult<Vec<T>>>()?;
+        Ok(vigil_store::Page::from_overfetch(
+            items,
+            page.limit(),
+            |item| vigil_domain::Cursor::after(id(item)),
+        ))
+    }
+
     /// Runs one read in a transaction scoped to `chain`.
     pub(crate) async fn fetch_scoped(
         &self,

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use vigil_domain::{
-    ConnectorName, Cursor, DeadLetter, DeadLetterId, ExternalId, PageRequest, Risk, RiskId,
-    RiskStatus, Source, SourceState, SyncedRisk, TenantId, Timestamp,
+    ConnectorName, DeadLetter, DeadLetterId, ExternalId, PageRequest, Risk, RiskId, RiskStatus,
+    Source, SourceState, SyncedRisk, TenantId, Timestamp,
 };
 use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult, SyncOutcome, SyncRepo};
 
@@ -223,21 +223,14 @@ impl SyncRepo for PostgresStore {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<DeadLetter>> {
-        let query = sqlx::query(
-            "SELECT * FROM sync_dead_letters WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2)
-             ORDER BY id DESC LIMIT $3",
+        self.tenant_page(
+            tenant,
+            "sync_dead_letters",
+            page,
+            |r| row::dead_letter(r)?.try_into(),
+            |d: &DeadLetter| d.id.as_uuid(),
         )
-        .bind(tenant.as_uuid())
-        .bind(page.cursor().map(|cursor| cursor.id()))
-        .bind(i64::from(page.limit()) + 1);
-        let rows = self.fetch_scoped(tenant, query).await?;
-        let items = rows
-            .iter()
-            .map(|r| row::dead_letter(r)?.try_into())
-            .collect::<StoreResult<Vec<DeadLetter>>>()?;
-        Ok(Page::from_overfetch(items, page.limit(), |d| {
-            Cursor::after(d.id.as_uuid())
-        }))
+        .await
     }
 
     async fn get_dead_letter(&self, tenant: TenantId, id: DeadLetterId) -> StoreResult<DeadLetter> {
