@@ -11,6 +11,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod routes;
+mod sync_dto;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use vigil_service::Services;
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use routes::documented_routes;
+pub use sync_dto::CycleReportOut;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
@@ -57,8 +59,9 @@ impl Default for HttpLimits {
 pub struct AppState {
     pub services: Services,
     pub metrics: Arc<Metrics>,
-    /// What the sync engine reports (empty when it does not run in this process).
-    pub sync_status: Arc<vigil_sync::SyncStatus>,
+    /// The bearer token `/metrics` needs on the API's listener (`VIGIL_METRICS_TOKEN`);
+    /// without one it is closed there.
+    pub metrics_token: Option<Arc<secrecy::SecretString>>,
     limits: HttpLimits,
     slots: Arc<Semaphore>,
 }
@@ -68,7 +71,7 @@ impl AppState {
         Self {
             services,
             metrics: Arc::new(Metrics::new()),
-            sync_status: Arc::default(),
+            metrics_token: None,
             limits,
             slots: Arc::new(Semaphore::new(limits.concurrency_max)),
         }
@@ -78,6 +81,15 @@ impl AppState {
 /// The whole HTTP surface, with its middleware.
 pub fn app(state: AppState) -> Router {
     routes::router(state)
+}
+
+/// Serves only `/metrics`, without a token, on a listener of the operator's own
+/// (`VIGIL_METRICS_LISTEN`), reachable from the metrics network only.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes::metrics_router(state)).await
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then waits for in-flight

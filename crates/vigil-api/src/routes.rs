@@ -207,6 +207,13 @@ fn panic_response(_: Box<dyn std::any::Any + Send>) -> axum::response::Response 
     ApiError::internal("handler panicked").into_response()
 }
 
+pub(crate) fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics_open))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     let limits = state.limits;
     table()

@@ -91,7 +91,8 @@ impl fmt::Display for ConnectorName {
     }
 }
 
-/// An upstream base URL: `https://` or `http://`, a host, no credentials in it.
+/// An upstream base URL: `https://` or `http://`, a host, no credentials, query or fragment
+/// in it (paths are appended to it, so a `?` or `#` would swallow them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceUrl(String);
 
@@ -108,7 +109,10 @@ impl SourceUrl {
         else {
             return invalid("must start with https:// or http://");
         };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if raw.contains(['?', '#']) {
+            return invalid("must not carry a query or fragment (`?`, `#`)");
+        }
+        let authority = rest.split('/').next().unwrap_or_default();
         if authority.is_empty() {
             return invalid("has no host");
         }
@@ -124,6 +128,28 @@ impl SourceUrl {
     /// Without a trailing slash.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Scheme, host and port, lowercase, the port explicit (`https://hive.example:443`): what
+    /// a credential is bound to. Paths may change under one origin; the origin may not
+    /// change without the credentials being entered again.
+    pub fn origin(&self) -> String {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("https", &self.0));
+        let scheme = scheme.to_ascii_lowercase();
+        let authority = rest
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let default_port = if scheme == "https" { "443" } else { "80" };
+        // An IPv6 literal's colons are inside its brackets; a port follows the last `]`.
+        let host_end = authority.rfind(']').map_or(0, |i| i + 1);
+        let has_port = authority[host_end..].contains(':');
+        if has_port {
+            format!("{scheme}://{authority}")
+        } else {
+            format!("{scheme}://{authority}:{default_port}")
+        }
     }
 }
 
@@ -270,6 +296,41 @@ mod tests {
         assert!(SourceUrl::parse("ftp://hive.example").is_err());
         assert!(SourceUrl::parse("https://user:pw@hive.example").is_err());
         assert!(SourceUrl::parse("https:///path").is_err());
+    }
+
+    #[test]
+    fn a_base_url_with_a_query_or_fragment_is_refused() {
+        for raw in [
+            "https://hive.example/?a=1",
+            "https://hive.example#x",
+            "https://h.example/p?",
+        ] {
+            let err = SourceUrl::parse(raw).unwrap_err();
+            assert!(
+                err.to_string().contains("query or fragment"),
+                "{raw}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_origin_is_scheme_host_and_port() {
+        let origin = |raw: &str| SourceUrl::parse(raw).unwrap().origin();
+        assert_eq!(
+            origin("https://Hive.Example/thehive"),
+            "https://hive.example:443"
+        );
+        assert_eq!(
+            origin("http://hive.example:9000/x"),
+            "http://hive.example:9000"
+        );
+        assert_eq!(origin("http://[::1]/x"), "http://[::1]:80");
+        assert_eq!(origin("http://[::1]:8080"), "http://[::1]:8080");
+        assert_eq!(
+            origin("https://a.example/one"),
+            origin("https://a.example:443/two")
+        );
+        assert_ne!(origin("https://a.example"), origin("http://a.example"));
     }
 
     #[test]

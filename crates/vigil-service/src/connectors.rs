@@ -58,6 +58,18 @@ fn requirements(kind: ConnectorKind) -> (&'static [&'static str], &'static [&'st
 }
 
 fn check_credentials(kind: ConnectorKind, credentials: &Credentials) -> ServiceResult<()> {
+    check_credential_names(kind, credentials)?;
+    // A token URL is where the password goes: it obeys the base URL's rules, and the
+    // outbound policy checks it like every other call.
+    if let Some(token_url) = credentials.get("token_url") {
+        SourceUrl::parse(token_url).map_err(|err| {
+            ServiceError::invalid("credentials", format!("`token_url` {}", err.reason()))
+        })?;
+    }
+    Ok(())
+}
+
+fn check_credential_names(kind: ConnectorKind, credentials: &Credentials) -> ServiceResult<()> {
     let (names, _) = requirements(kind);
     if let Some(unknown) = credentials.0.keys().find(|k| !names.contains(&k.as_str())) {
         return Err(ServiceError::invalid(
@@ -116,9 +128,34 @@ pub struct ConnectorRequest {
     pub credentials: Option<Credentials>,
 }
 
-/// The bytes sealed credentials are bound to: their tenant and connector.
-fn binding(tenant: TenantId, name: &ConnectorName) -> Vec<u8> {
+/// The bytes sealed credentials are bound to: their tenant, connector and the origin of the
+/// URL they were entered for, so that credentials never open for another host.
+fn binding(tenant: TenantId, name: &ConnectorName, url: &SourceUrl) -> Vec<u8> {
+    format!("connector/{tenant}/{name}/{}", url.origin()).into_bytes()
+}
+
+/// The binding of credentials sealed before origins were bound. Such rows still open (the
+/// service refuses any origin change without new credentials), and the next PUT with
+/// credentials seals them under the origin binding.
+fn legacy_binding(tenant: TenantId, name: &ConnectorName) -> Vec<u8> {
     format!("connector/{tenant}/{name}").into_bytes()
+}
+
+/// Why stored credentials cannot follow this change: another origin, or another kind.
+fn keep_refusal(stored: &Connector, request: &ConnectorRequest) -> Option<String> {
+    if stored.kind != request.kind {
+        return Some(format!(
+            "the kind changes from {} to {}: send its credentials",
+            stored.kind, request.kind
+        ));
+    }
+    let (from, to) = (stored.url.origin(), request.url.origin());
+    (from != to).then(|| {
+        format!(
+            "the url's origin changes from {from} to {to}: send the credentials again, \
+             they are only ever sent to the origin they were entered for"
+        )
+    })
 }
 
 impl Services {
@@ -139,15 +176,23 @@ impl Services {
     ) -> ServiceResult<(Connector, bool)> {
         let tenant = principal.require_tenant(Permission::ManageTenantAccess)?;
         check_options(request.kind, &request.options)?;
-        let sealed = match &request.credentials {
-            Some(credentials) => {
+        let existing = self.store().list_connectors(tenant).await?;
+        let stored = existing.iter().find(|c| c.name == request.name);
+        let sealed = match (&request.credentials, stored) {
+            (Some(credentials), _) => {
                 check_credentials(request.kind, credentials)?;
                 let key = self.master_key()?;
-                Some(key.seal(&credentials.to_json(), &binding(tenant, &request.name))?)
+                let bound_to = binding(tenant, &request.name, &request.url);
+                Some(key.seal(&credentials.to_json(), &bound_to)?)
             }
-            None => None,
+            (None, Some(stored)) => {
+                if let Some(why) = keep_refusal(stored, &request) {
+                    return Err(ServiceError::invalid("credentials", why));
+                }
+                None
+            }
+            (None, None) => None,
         };
-        let existing = self.store().list_connectors(tenant).await?;
         // Synced records are keyed by (tenant, source = kind, external id), and deletions are
         // reconciled per source: two connectors of one kind would close each other's risks.
         if let Some(twin) = existing
@@ -241,7 +286,7 @@ impl Services {
         }
         match &request.credentials {
             None => Ok(true),
-            Some(wanted) => Ok(self.connector_credentials(tenant, &request.name).await? == *wanted),
+            Some(wanted) => Ok(self.connector_credentials(&stored).await? == *wanted),
         }
     }
 
@@ -255,14 +300,18 @@ impl Services {
         Ok(self.store().list_dead_letters(tenant, page).await?)
     }
 
-    /// The connector's credentials in clear, for the sync engine only.
-    pub async fn connector_credentials(
-        &self,
-        tenant: TenantId,
-        name: &ConnectorName,
-    ) -> ServiceResult<Credentials> {
+    /// The connector's credentials in clear, for the sync engine only. They open only for
+    /// the origin of the URL they were sealed with.
+    pub async fn connector_credentials(&self, connector: &Connector) -> ServiceResult<Credentials> {
+        let (tenant, name) = (connector.tenant_id, &connector.name);
         let sealed = self.store().connector_credentials(tenant, name).await?;
-        let opened = self.master_key()?.open(&sealed, &binding(tenant, name))?;
+        let key = self.master_key()?;
+        let opened = match key.open(&sealed, &binding(tenant, name, &connector.url)) {
+            Ok(opened) => opened,
+            Err(err) => key
+                .open(&sealed, &legacy_binding(tenant, name))
+                .map_err(|_| err)?,
+        };
         Credentials::from_json(&opened)
     }
 }

@@ -12,6 +12,7 @@ mod principal;
 mod seal;
 mod secrets;
 mod services;
+mod sync_port;
 mod tokens;
 
 pub use catalogue::{
@@ -38,5 +39,8 @@ pub use services::{
     ACCESS_TOKEN_TTL_SECONDS, API_KEY_NAME_LEN_MAX, AuditVerification, CreatedApiKey, KeyOwner,
     NewApiKeyRequest, PASSWORD_HASHES_CONCURRENT_MAX, SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS,
     Services, TokenPair,
+};
+pub use sync_port::{
+    BreakerState, ConnectorHealth, CycleReport, Replayed, STALE_AFTER_INTERVALS, SyncEngine,
 };
 pub use tokens::{AccessClaims, JWT_KEY_LEN_MIN, JwtKey, TokenError};

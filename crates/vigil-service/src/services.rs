@@ -92,6 +92,7 @@ pub struct Services {
     pub(crate) catalogues: Arc<crate::correlate::CatalogueCache>,
     pub(crate) reopener: Arc<dyn crate::Reopener>,
     pub(crate) master_key: Option<Arc<crate::MasterKey>>,
+    pub(crate) sync_engine: Option<Arc<dyn crate::SyncEngine>>,
 }
 
 impl Services {
@@ -105,6 +106,7 @@ impl Services {
             keys: Arc::default(),
             catalogues: Arc::default(),
             master_key: None,
+            sync_engine: None,
         }
     }
 

@@ -19,7 +19,7 @@ use vigil_domain::{
 };
 use vigil_service::{ConnectorRequest, Credentials, JwtKey, MasterKey, Principal, Services};
 use vigil_store::{Change, Store};
-use vigil_sync::{Reconcile, RetryPolicy, run_cycle};
+use vigil_sync::{Outbound, Reconcile, SyncConfig, run_cycle};
 
 struct Backlog {
     by_updated: Vec<(i64, Value)>,
@@ -154,7 +154,13 @@ async fn main() {
     let (services, connector) = services(dir.path(), &format!("http://{address}")).await;
     let rss_before = peak_rss_mib();
 
-    let retry = RetryPolicy::default();
+    // The fake listens on loopback, which the default policy refuses.
+    let policy = vigil_outbound::OutboundPolicy::new("127.0.0.0/8").expect("policy");
+    let config = SyncConfig::new(Outbound::new(
+        policy,
+        vigil_outbound::OutboundLimits::default(),
+    ));
+    let retry = &config;
     let started = Instant::now();
     let full = run_cycle(&services, &connector, retry, Reconcile::Yes).await;
     let full_time = started.elapsed();

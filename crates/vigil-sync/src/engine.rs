@@ -8,12 +8,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::watch;
-use vigil_domain::{ConnectorName, PAGE_SIZE_MAX, PageRequest, TenantId, Timestamp};
-use vigil_service::{Principal, ServiceError, Services};
+use vigil_domain::{ConnectorKind, ConnectorName, PAGE_SIZE_MAX, PageRequest, TenantId, Timestamp};
+use vigil_service::{
+    BreakerState, ConnectorHealth, CycleReport, Principal, ServiceError, Services,
+};
 
-use crate::{CycleReport, Reconcile, RetryPolicy, run_cycle};
+use crate::{Reconcile, SyncConfig, run_cycle};
 
 /// How often the engine looks for connectors added or enabled since.
 pub const ENGINE_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
@@ -21,122 +22,52 @@ pub const ENGINE_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
 pub const BREAKER_FAILURES_MAX: u32 = 5;
 /// How long an open breaker skips cycles before one probe cycle (half-open).
 pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(300);
-/// A connector is stale (and `/readyz` says so) when its last successful cycle is older than
-/// this many of its intervals, or it has failed without ever succeeding.
-pub const STALE_AFTER_INTERVALS: i64 = 3;
 /// Every how many cycles a connector also reconciles deletions (a full id listing); the
 /// first cycle always does.
 pub const RECONCILE_EVERY_CYCLES: u64 = 12;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-/// What the engine knows of one connector, for `GET /api/v1/sync/status` and `/readyz`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceStatus {
-    pub connector: String,
-    pub kind: &'static str,
-    pub cycles_total: u64,
-    pub cycles_succeeded: u64,
-    pub cycles_failed: u64,
-    pub items_created: u64,
-    pub items_updated: u64,
-    pub items_skipped: u64,
-    pub items_dead_lettered: u64,
-    pub last_success_at: Option<String>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<String>,
-    pub last_cycle_ms: Option<u64>,
-    pub breaker: BreakerState,
-    pub interval_s: u32,
-    /// Failed cycles in a row.
-    #[serde(skip)]
-    failures_in_row: u32,
-    #[serde(skip)]
-    last_success: Option<Timestamp>,
-}
-
-impl SourceStatus {
-    fn new(connector: &str, kind: &'static str) -> Self {
-        Self {
-            connector: connector.to_owned(),
-            kind,
-            cycles_total: 0,
-            cycles_succeeded: 0,
-            cycles_failed: 0,
-            items_created: 0,
-            items_updated: 0,
-            items_skipped: 0,
-            items_dead_lettered: 0,
-            last_success_at: None,
-            last_error: None,
-            last_error_at: None,
-            last_cycle_ms: None,
-            breaker: BreakerState::Closed,
-            interval_s: 0,
-            failures_in_row: 0,
-            last_success: None,
+/// Counts a finished cycle into its connector's health; opens the breaker after
+/// `BREAKER_FAILURES_MAX` failures in a row, or when a half-open probe fails.
+fn record(status: &mut ConnectorHealth, report: &CycleReport, elapsed: Duration) {
+    let now = Timestamp::now();
+    status.cycles_total += 1;
+    status.items_created += report.created;
+    status.items_updated += report.updated;
+    status.items_skipped += report.skipped;
+    status.items_dead_lettered += report.dead_lettered;
+    status.last_cycle_ms = Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    if report.failed() {
+        status.cycles_failed += 1;
+        status.failures_in_row += 1;
+        status.last_error = report.errors.first().cloned();
+        status.last_error_at = Some(now);
+        if status.failures_in_row >= BREAKER_FAILURES_MAX
+            || status.breaker == BreakerState::HalfOpen
+        {
+            status.breaker = BreakerState::Open;
         }
-    }
-
-    /// Whether the source is behind (see `STALE_AFTER_INTERVALS`).
-    pub fn is_stale(&self, now: Timestamp) -> bool {
-        match self.last_success {
-            Some(at) => {
-                now.unix_micros() - at.unix_micros()
-                    > STALE_AFTER_INTERVALS * i64::from(self.interval_s.max(1)) * 1_000_000
-            }
-            None => self.cycles_failed > 0,
-        }
-    }
-
-    fn record(&mut self, report: &CycleReport, elapsed: Duration) {
-        let now = Timestamp::now().to_string();
-        self.cycles_total += 1;
-        self.items_created += report.created;
-        self.items_updated += report.updated;
-        self.items_skipped += report.skipped;
-        self.items_dead_lettered += report.dead_lettered;
-        self.last_cycle_ms = Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
-        if report.failed() {
-            self.cycles_failed += 1;
-            self.failures_in_row += 1;
-            self.last_error = report.errors.first().cloned();
-            self.last_error_at = Some(now);
-            if self.failures_in_row >= BREAKER_FAILURES_MAX
-                || self.breaker == BreakerState::HalfOpen
-            {
-                self.breaker = BreakerState::Open;
-            }
-        } else {
-            self.cycles_succeeded += 1;
-            self.failures_in_row = 0;
-            self.last_success = Some(Timestamp::now());
-            self.last_success_at = Some(now);
-            self.breaker = BreakerState::Closed;
-        }
+    } else {
+        status.cycles_succeeded += 1;
+        status.failures_in_row = 0;
+        status.last_success_at = Some(now);
+        status.breaker = BreakerState::Closed;
     }
 }
 
 /// Every connector's status, by tenant.
 #[derive(Debug, Default)]
 pub struct SyncStatus {
-    sources: Mutex<HashMap<(TenantId, String), SourceStatus>>,
+    sources: Mutex<HashMap<(TenantId, ConnectorName), ConnectorHealth>>,
 }
 
 impl SyncStatus {
     /// The tenant's connectors, by name.
-    pub fn of_tenant(&self, tenant: TenantId) -> Vec<SourceStatus> {
+    pub fn of_tenant(&self, tenant: TenantId) -> Vec<ConnectorHealth> {
         let sources = self
             .sources
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out: Vec<SourceStatus> = sources
+        let mut out: Vec<ConnectorHealth> = sources
             .iter()
             .filter(|((t, _), _)| *t == tenant)
             .map(|(_, status)| status.clone())
@@ -145,22 +76,18 @@ impl SyncStatus {
         out
     }
 
-    /// The connectors that are behind, as `(tenant, connector, last success)`.
-    pub fn stale(&self, now: Timestamp) -> Vec<(TenantId, String, Option<String>)> {
-        self.all()
-            .into_iter()
-            .filter(|(_, s)| s.is_stale(now))
-            .map(|(tenant, s)| (tenant, s.connector, s.last_success_at))
-            .collect()
+    /// How many connectors are behind.
+    pub fn stale_count(&self, now: Timestamp) -> usize {
+        self.all().iter().filter(|(_, s)| s.is_stale(now)).count()
     }
 
     /// Every connector the engine runs, with its tenant.
-    pub fn all(&self) -> Vec<(TenantId, SourceStatus)> {
+    pub fn all(&self) -> Vec<(TenantId, ConnectorHealth)> {
         let sources = self
             .sources
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out: Vec<(TenantId, SourceStatus)> = sources
+        let mut out: Vec<(TenantId, ConnectorHealth)> = sources
             .iter()
             .map(|((tenant, _), status)| (*tenant, status.clone()))
             .collect();
@@ -207,42 +134,42 @@ impl SyncStatus {
     fn update(
         &self,
         tenant: TenantId,
-        name: &str,
-        kind: &'static str,
-        f: impl FnOnce(&mut SourceStatus),
+        name: &ConnectorName,
+        kind: ConnectorKind,
+        f: impl FnOnce(&mut ConnectorHealth),
     ) {
         let mut sources = self
             .sources
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let status = sources
-            .entry((tenant, name.to_owned()))
-            .or_insert_with(|| SourceStatus::new(name, kind));
+            .entry((tenant, name.clone()))
+            .or_insert_with(|| ConnectorHealth::new(name.clone(), kind));
         f(status);
     }
 
-    fn breaker(&self, tenant: TenantId, name: &str) -> BreakerState {
+    fn breaker(&self, tenant: TenantId, name: &ConnectorName) -> BreakerState {
         let sources = self
             .sources
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         sources
-            .get(&(tenant, name.to_owned()))
+            .get(&(tenant, name.clone()))
             .map_or(BreakerState::Closed, |s| s.breaker)
     }
 
-    fn remove(&self, tenant: TenantId, name: &str) {
+    fn remove(&self, tenant: TenantId, name: &ConnectorName) {
         let mut sources = self
             .sources
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sources.remove(&(tenant, name.to_owned()));
+        sources.remove(&(tenant, name.clone()));
     }
 }
 
 /// The samples of one metric family for one connector: (labels, value).
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-fn samples(family: &str, tenant: TenantId, s: &SourceStatus) -> Vec<(String, f64)> {
+fn samples(family: &str, tenant: TenantId, s: &ConnectorHealth) -> Vec<(String, f64)> {
     let labels = format!("tenant=\"{tenant}\",connector=\"{}\"", s.connector);
     let outcome = |outcome: &str, n: u64| (format!("outcome=\"{outcome}\",{labels}"), n as f64);
     match family {
@@ -268,7 +195,7 @@ fn samples(family: &str, tenant: TenantId, s: &SourceStatus) -> Vec<(String, f64
 pub async fn run_engine(
     services: Services,
     status: Arc<SyncStatus>,
-    retry: RetryPolicy,
+    config: SyncConfig,
     mut stop: watch::Receiver<bool>,
 ) {
     let running: Arc<Mutex<HashSet<(TenantId, ConnectorName)>>> = Arc::default();
@@ -290,7 +217,7 @@ pub async fn run_engine(
                         services: services.clone(),
                         status: Arc::clone(&status),
                         running: Arc::clone(&running),
-                        retry,
+                        config: config.clone(),
                         tenant,
                         name,
                     };
@@ -338,7 +265,7 @@ struct ConnectorTask {
     services: Services,
     status: Arc<SyncStatus>,
     running: Arc<Mutex<HashSet<(TenantId, ConnectorName)>>>,
-    retry: RetryPolicy,
+    config: SyncConfig,
     tenant: TenantId,
     name: ConnectorName,
 }
@@ -352,14 +279,13 @@ impl ConnectorTask {
                 Ok(c) if c.enabled => c,
                 _ => break, // deleted or disabled: the task ends; a rescan restarts it
             };
-            let kind = connector.kind.as_str();
-            let breaker = self.status.breaker(self.tenant, self.name.as_str());
+            let kind = connector.kind;
+            let breaker = self.status.breaker(self.tenant, &self.name);
             let mut wait = Duration::from_secs(u64::from(connector.interval.seconds()));
             if breaker == BreakerState::Open {
-                self.status
-                    .update(self.tenant, self.name.as_str(), kind, |s| {
-                        s.breaker = BreakerState::HalfOpen;
-                    });
+                self.status.update(self.tenant, &self.name, kind, |s| {
+                    s.breaker = BreakerState::HalfOpen;
+                });
                 wait = BREAKER_COOLDOWN;
                 tracing::warn!(component = "sync", connector = %self.name, "breaker open; next cycle is a probe");
             } else {
@@ -371,13 +297,13 @@ impl ConnectorTask {
                 };
                 n_cycles += 1;
                 let report = tokio::select! {
-                    report = run_cycle(&self.services, &connector, self.retry, reconcile) => report,
+                    report = run_cycle(&self.services, &connector, &self.config, reconcile) => report,
                     _ = stop.changed() => break,
                 };
-                self.status
-                    .update(self.tenant, self.name.as_str(), kind, |s| {
-                        s.record(&report, started.elapsed());
-                    });
+                self.status.update(self.tenant, &self.name, kind, |s| {
+                    s.interval_s = connector.interval.seconds();
+                    record(s, &report, started.elapsed());
+                });
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -389,7 +315,7 @@ impl ConnectorTask {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&(self.tenant, self.name.clone()));
         if !*stop.borrow() {
-            self.status.remove(self.tenant, self.name.as_str());
+            self.status.remove(self.tenant, &self.name);
         }
     }
 }
@@ -398,36 +324,49 @@ impl ConnectorTask {
 mod tests {
     use super::*;
 
+    fn hive() -> ConnectorName {
+        ConnectorName::parse("hive").unwrap()
+    }
+
     fn report(failed: bool) -> CycleReport {
-        CycleReport {
-            created: 2,
-            errors: if failed {
-                vec!["thehive answered 500".into()]
-            } else {
-                Vec::new()
-            },
-            ..CycleReport::default()
+        let connector = vigil_domain::Connector {
+            tenant_id: TenantId::generate(),
+            name: hive(),
+            kind: ConnectorKind::TheHive,
+            url: vigil_domain::SourceUrl::parse("https://hive.example").unwrap(),
+            enabled: true,
+            interval: vigil_domain::SyncInterval::parse(60).unwrap(),
+            threshold: vigil_domain::Severity::High,
+            options: vigil_domain::ConnectorOptions::default(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        };
+        let mut report = CycleReport::new(&connector);
+        report.created = 2;
+        if failed {
+            report.errors.push("thehive answered 500".into());
         }
+        report
     }
 
     #[test]
     fn the_breaker_opens_after_failures_and_a_probe_decides() {
-        let mut status = SourceStatus::new("hive", "thehive");
+        let mut status = ConnectorHealth::new(hive(), ConnectorKind::TheHive);
         for _ in 0..BREAKER_FAILURES_MAX - 1 {
-            status.record(&report(true), Duration::from_millis(3));
+            record(&mut status, &report(true), Duration::from_millis(3));
         }
         assert_eq!(status.breaker, BreakerState::Closed);
-        status.record(&report(true), Duration::from_millis(3));
+        record(&mut status, &report(true), Duration::from_millis(3));
         assert_eq!(status.breaker, BreakerState::Open);
         status.breaker = BreakerState::HalfOpen;
-        status.record(&report(true), Duration::from_millis(3));
+        record(&mut status, &report(true), Duration::from_millis(3));
         assert_eq!(
             status.breaker,
             BreakerState::Open,
             "a failed probe opens it again"
         );
         status.breaker = BreakerState::HalfOpen;
-        status.record(&report(false), Duration::from_millis(3));
+        record(&mut status, &report(false), Duration::from_millis(3));
         assert_eq!(status.breaker, BreakerState::Closed);
         assert_eq!(
             (
@@ -445,7 +384,7 @@ mod tests {
             status.is_stale(Timestamp::now().plus_seconds(181)),
             "3 intervals behind"
         );
-        let never = SourceStatus::new("x", "thehive");
+        let never = ConnectorHealth::new(hive(), ConnectorKind::TheHive);
         assert!(
             !never.is_stale(Timestamp::now()),
             "not run yet is not stale"

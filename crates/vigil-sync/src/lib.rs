@@ -21,57 +21,48 @@ mod openrmf;
 mod taxii;
 mod thehive;
 
-use serde::Serialize;
+use std::sync::Arc;
+
 use serde_json::Value;
-use vigil_domain::{Connector, ConnectorKind, DeadLetter, DeadLetterId, Timestamp};
-use vigil_service::{Credentials, Principal, Services};
+use vigil_domain::{Connector, ConnectorKind, DeadLetter, TenantId, Timestamp};
+use vigil_service::{
+    ConnectorHealth, Credentials, CycleReport, Replayed, ServiceError, ServiceResult, Services,
+};
 use vigil_store::SyncOutcome;
 
 pub use engine::{
-    BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, BreakerState, ENGINE_RESCAN_INTERVAL,
-    RECONCILE_EVERY_CYCLES, STALE_AFTER_INTERVALS, SourceStatus, SyncStatus, run_engine,
+    BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, ENGINE_RESCAN_INTERVAL, RECONCILE_EVERY_CYCLES,
+    SyncStatus, run_engine,
 };
 pub use http::{
-    CONNECT_TIMEOUT, REQUEST_TIMEOUT, RETRY_ATTEMPTS_MAX_DEFAULT, RETRY_CAP_DEFAULT,
+    PAGES_PER_CYCLE_MAX_DEFAULT, RETRY_ATTEMPTS_MAX_DEFAULT, RETRY_CAP_DEFAULT,
     RETRY_INITIAL_DEFAULT, RetryPolicy, SourceError,
 };
 pub use opencti::OPENCTI_PAGE_SIZE;
 pub use openrmf::OPENRMF_PAGE_SIZE;
 pub use taxii::TAXII_PAGE_SIZE;
 pub use thehive::{Case, THEHIVE_PAGE_SIZE, transform};
+pub use vigil_outbound::Outbound;
 
 use apply::{Mapped, change};
 
-/// What one cycle of one connector did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CycleReport {
-    pub tenant: String,
-    pub connector: String,
-    pub kind: &'static str,
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    /// Below the connector's threshold, closed upstream and never tracked, or not kept
-    /// (another pattern language, a STIX object that is not an indicator).
-    pub skipped: u64,
-    /// Upstream records that do not map, each kept as a dead letter.
-    pub dead_lettered: u64,
-    /// Risks closed because their upstream record is gone.
-    pub deleted_upstream: u64,
-    pub errors: Vec<String>,
+/// How every cycle talks to its source: the outbound client (policy and caps), the retries
+/// and the request budget.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub outbound: Outbound,
+    pub retry: RetryPolicy,
+    /// Most requests one cycle makes (default `PAGES_PER_CYCLE_MAX_DEFAULT`).
+    pub pages_per_cycle_max: u32,
 }
 
-impl CycleReport {
-    pub fn failed(&self) -> bool {
-        !self.errors.is_empty()
-    }
-
-    fn count(&mut self, outcome: SyncOutcome) {
-        match outcome {
-            SyncOutcome::Created => self.created += 1,
-            SyncOutcome::Updated => self.updated += 1,
-            SyncOutcome::Unchanged => self.unchanged += 1,
-            SyncOutcome::NotTracked => self.skipped += 1,
+impl SyncConfig {
+    /// The default retries and budget over `outbound`.
+    pub fn new(outbound: Outbound) -> Self {
+        Self {
+            outbound,
+            retry: RetryPolicy::default(),
+            pages_per_cycle_max: PAGES_PER_CYCLE_MAX_DEFAULT,
         }
     }
 }
@@ -80,7 +71,7 @@ impl CycleReport {
 pub(crate) struct Ctx<'a> {
     pub(crate) services: &'a Services,
     pub(crate) connector: &'a Connector,
-    pub(crate) retry: RetryPolicy,
+    pub(crate) http: http::Http,
     pub(crate) credentials: Credentials,
 }
 
@@ -96,18 +87,13 @@ pub enum Reconcile {
 pub async fn run_cycle(
     services: &Services,
     connector: &Connector,
-    retry: RetryPolicy,
+    config: &SyncConfig,
     reconcile: Reconcile,
 ) -> CycleReport {
-    let mut report = CycleReport {
-        tenant: connector.tenant_id.to_string(),
-        connector: connector.name.to_string(),
-        kind: connector.kind.as_str(),
-        ..CycleReport::default()
-    };
+    let mut report = CycleReport::new(connector);
     let started = std::time::Instant::now();
     tracing::info!(component = "sync", connector = %connector.name, kind = connector.kind.as_str(), "cycle started");
-    if let Err(err) = cycle(services, connector, retry, reconcile, &mut report).await {
+    if let Err(err) = cycle(services, connector, config, reconcile, &mut report).await {
         tracing::error!(component = "sync", connector = %connector.name, error = %err, "cycle failed");
         report.errors.push(err);
     }
@@ -124,18 +110,22 @@ pub async fn run_cycle(
 async fn cycle(
     services: &Services,
     connector: &Connector,
-    retry: RetryPolicy,
+    config: &SyncConfig,
     reconcile: Reconcile,
     report: &mut CycleReport,
 ) -> Result<(), String> {
     let credentials = services
-        .connector_credentials(connector.tenant_id, &connector.name)
+        .connector_credentials(connector)
         .await
         .map_err(|err| err.to_string())?;
     let ctx = Ctx {
         services,
         connector,
-        retry,
+        http: http::Http::new(
+            config.outbound.clone(),
+            config.retry,
+            config.pages_per_cycle_max,
+        ),
         credentials,
     };
     match connector.kind {
@@ -156,32 +146,18 @@ fn map_record(connector: &Connector, raw: &Value) -> Result<Mapped, String> {
     }
 }
 
-/// What replaying a dead letter did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Replayed {
-    Created,
-    Updated,
-    Unchanged,
-    /// Below the connector's threshold now, or nothing Vigil keeps: the letter is gone.
-    Skipped,
-}
-
 /// Maps a dead letter's payload again with its connector's current settings and stores it.
 /// On success the letter is removed; on failure it counts another attempt and the reason is
 /// returned.
-pub async fn replay_dead_letter(
+async fn replay_dead_letter(
     services: &Services,
-    principal: &Principal,
-    id: DeadLetterId,
-) -> Result<Replayed, vigil_service::ServiceError> {
-    use vigil_service::ServiceError;
-    let tenant = principal.require_tenant(vigil_domain::Permission::ManageTenantAccess)?;
-    let letter = services.store().get_dead_letter(tenant, id).await?;
-    let connector = services.get_connector(principal, &letter.connector).await?;
+    connector: &Connector,
+    letter: DeadLetter,
+) -> ServiceResult<Replayed> {
+    let tenant = connector.tenant_id;
     let raw: Value = serde_json::from_str(&letter.payload)
         .map_err(|_| ServiceError::Internal("a dead letter's payload is not JSON".into()))?;
-    let mapped = match map_record(&connector, &raw) {
+    let mapped = match map_record(connector, &raw) {
         Ok(mapped) => mapped,
         Err(reason) => {
             let again = DeadLetter::new(
@@ -230,6 +206,51 @@ pub async fn replay_dead_letter(
             }
         }
     };
-    services.store().delete_dead_letter(tenant, id).await?;
+    services
+        .store()
+        .delete_dead_letter(tenant, letter.id)
+        .await?;
     Ok(outcome)
+}
+
+/// The engine as the service layer's `SyncEngine` port: cycles run with `config`, health
+/// comes from `status` (which `run_engine` fills).
+pub struct Engine {
+    services: Services,
+    config: SyncConfig,
+    status: Arc<SyncStatus>,
+}
+
+impl Engine {
+    /// `services` must not itself hold this engine (wire it into a clone).
+    pub fn new(services: Services, config: SyncConfig, status: Arc<SyncStatus>) -> Self {
+        Self {
+            services,
+            config,
+            status,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl vigil_service::SyncEngine for Engine {
+    async fn run_now(&self, connector: &Connector) -> CycleReport {
+        run_cycle(&self.services, connector, &self.config, Reconcile::Yes).await
+    }
+
+    async fn replay(&self, connector: &Connector, letter: DeadLetter) -> ServiceResult<Replayed> {
+        replay_dead_letter(&self.services, connector, letter).await
+    }
+
+    fn health(&self, tenant: TenantId) -> Vec<ConnectorHealth> {
+        self.status.of_tenant(tenant)
+    }
+
+    fn stale_count(&self, now: Timestamp) -> usize {
+        self.status.stale_count(now)
+    }
+
+    fn openmetrics(&self) -> String {
+        self.status.openmetrics()
+    }
 }

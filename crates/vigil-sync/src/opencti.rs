@@ -28,7 +28,7 @@ use vigil_domain::{Connector, RiskStatus, Severity, Timestamp};
 use crate::apply::{
     Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, text, tlp_of_markings,
 };
-use crate::http::{RetryPolicy, SourceError, post_json};
+use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
 
 const SOURCE_NAME: &str = "opencti";
@@ -67,10 +67,9 @@ struct Connection {
 }
 
 struct OpenCti {
-    http: reqwest::Client,
+    http: Http,
     endpoint: String,
     token: String,
-    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for OpenCti {
@@ -86,26 +85,16 @@ impl OpenCti {
     async fn graphql(&self, query: &str, variables: Value) -> Result<Value, SourceError> {
         let body = json!({"query": query, "variables": variables});
         let build = || self.http.post(&self.endpoint).bearer_auth(&self.token);
-        let mut reply = post_json(SOURCE_NAME, self.retry, build, &body).await?;
+        let mut reply = self.http.post_json(SOURCE_NAME, build, &body).await?;
         if let Some(errors) = reply.get("errors").and_then(Value::as_array)
             && let Some(first) = errors.first()
         {
-            let message = first
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("(no message)");
-            let code = first
-                .pointer("/extensions/code")
-                .and_then(Value::as_str)
-                .map(|code| format!(" ({code})"))
-                .unwrap_or_default();
+            // The message is the server's text; only its documented codes are named.
+            let code = first.pointer("/extensions/code").and_then(Value::as_str);
             return Err(SourceError::Refused {
                 source_name: SOURCE_NAME,
                 status: 200,
-                detail: format!("GraphQL error: {message}{code}")
-                    .chars()
-                    .take(300)
-                    .collect(),
+                reason: graphql_reason(code),
             });
         }
         match reply.get_mut("data").map(Value::take) {
@@ -140,6 +129,19 @@ impl OpenCti {
         let variables = json!({"first": OPENCTI_PAGE_SIZE, "after": after, "filters": filters});
         let data = self.graphql(&query, variables).await?;
         connection(&data, entity.root)
+    }
+}
+
+/// What a GraphQL error in an HTTP 200 says, in fixed text: OpenCTI's authentication and
+/// authorization codes by name, anything else as a plain GraphQL error.
+fn graphql_reason(code: Option<&str>) -> &'static str {
+    match code {
+        Some("AUTH_REQUIRED") => "GraphQL error AUTH_REQUIRED (a wrong or missing token)",
+        Some("FORBIDDEN_ACCESS") => "GraphQL error FORBIDDEN_ACCESS",
+        Some("UNSUPPORTED_ERROR" | "DATABASE_ERROR" | "INTERNAL_SERVER_ERROR") => {
+            "GraphQL error (the server failed)"
+        }
+        _ => "GraphQL error",
     }
 }
 
@@ -187,13 +189,12 @@ pub(crate) async fn cycle(
     report: &mut CycleReport,
 ) -> Result<(), String> {
     let cti = OpenCti {
-        http: crate::http::client(),
+        http: ctx.http.clone(),
         endpoint: format!(
             "{}/graphql",
             ctx.connector.url.as_str().trim_end_matches('/')
         ),
         token: ctx.credentials.get("token").unwrap_or_default().to_owned(),
-        retry: ctx.retry,
     };
     for entity in [&INCIDENTS, &CASE_INCIDENTS, &INDICATORS] {
         read_pass(ctx, &cti, entity, report).await?;

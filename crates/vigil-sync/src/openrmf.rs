@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use vigil_domain::{Connector, RiskStatus, Severity, Tlp};
 
 use crate::apply::{Incident, Item, Mapped, apply_page, close_gone, incident_risk, text};
-use crate::http::{SourceError, fetch};
+use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
 const SOURCE_NAME: &str = "openrmf";
@@ -31,7 +31,7 @@ pub const OPENRMF_PAGE_SIZE: usize = 500;
 
 struct OpenRmf<'a> {
     ctx: &'a Ctx<'a>,
-    http: reqwest::Client,
+    http: Http,
     base: String,
     token: Option<String>,
 }
@@ -51,7 +51,7 @@ impl OpenRmf<'_> {
         ];
         let token_url = credentials.get("token_url").unwrap_or_default();
         let build = || self.http.post(token_url).form(&form);
-        let (_, reply) = fetch(SOURCE_NAME, self.ctx.retry, build).await?;
+        let (_, reply) = self.http.fetch(SOURCE_NAME, build).await?;
         let token = reply
             .get("access_token")
             .and_then(Value::as_str)
@@ -76,7 +76,7 @@ impl OpenRmf<'_> {
                 }
             };
             let build = || self.http.get(&url).bearer_auth(&token);
-            match fetch(SOURCE_NAME, self.ctx.retry, build).await {
+            match self.http.fetch(SOURCE_NAME, build).await {
                 Err(SourceError::Refused { status: 401, .. }) if !fresh => self.token = None,
                 other => return other.map(|(_, body)| body),
             }
@@ -97,7 +97,7 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
     let connector = ctx.connector;
     let mut rmf = OpenRmf {
         ctx,
-        http: crate::http::client(),
+        http: ctx.http.clone(),
         base: connector.url.as_str().trim_end_matches('/').to_owned(),
         token: None,
     };
@@ -116,7 +116,7 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
         };
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!(
-                "{SOURCE_NAME} listed a system id {id:?} that is not an id"
+                "{SOURCE_NAME} listed a system id that is not an id (letters, digits, -)"
             ));
         }
         let rows = array(

@@ -24,7 +24,7 @@ use serde_json::Value;
 use vigil_domain::{Timestamp, Tlp};
 
 use crate::apply::{Cursor, Mapped, apply_page, items, text};
-use crate::http::{SourceError, fetch};
+use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
 const SOURCE_NAME: &str = "taxii";
@@ -90,7 +90,10 @@ struct Envelope {
     last_added: Option<Timestamp>,
 }
 
-fn envelope(headers: &reqwest::header::HeaderMap, body: Value) -> Result<Envelope, SourceError> {
+fn envelope(
+    headers: &vigil_outbound::header::HeaderMap,
+    body: Value,
+) -> Result<Envelope, SourceError> {
     let malformed = |what: &str| SourceError::Malformed(what.to_owned(), SOURCE_NAME);
     let Value::Object(mut body) = body else {
         return Err(malformed("an envelope that is not a JSON object"));
@@ -127,7 +130,7 @@ struct Position {
 
 struct Taxii<'a> {
     ctx: &'a Ctx<'a>,
-    http: reqwest::Client,
+    http: Http,
     url: String,
 }
 
@@ -149,10 +152,10 @@ impl Taxii<'_> {
                     credentials.get("username").unwrap_or_default(),
                     credentials.get("password"),
                 )
-                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
+                .header(vigil_outbound::header::ACCEPT, MEDIA_TYPE)
                 .query(&query)
         };
-        let (headers, body) = fetch(SOURCE_NAME, self.ctx.retry, build).await?;
+        let (headers, body) = self.http.fetch(SOURCE_NAME, build).await?;
         envelope(&headers, body)
     }
 }
@@ -162,7 +165,7 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
     let connector = ctx.connector;
     let taxii = Taxii {
         ctx,
-        http: crate::http::client(),
+        http: ctx.http.clone(),
         url: objects_url(
             connector.url.as_str(),
             connector.options.get("api_root").unwrap_or_default(),

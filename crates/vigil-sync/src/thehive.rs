@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, SyncedRisk, Tlp};
 
 use crate::apply::{Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, text};
-use crate::http::{RetryPolicy, SourceError, post_json};
+use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
 
 const SOURCE_NAME: &str = "thehive";
@@ -74,11 +74,10 @@ impl Order {
 }
 
 pub(crate) struct TheHive {
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Http,
     pub(crate) base: String,
     pub(crate) api_key: String,
     pub(crate) organisation: String,
-    pub(crate) retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for TheHive {
@@ -99,7 +98,7 @@ impl TheHive {
                 .bearer_auth(&self.api_key)
                 .header("X-Organisation", &self.organisation)
         };
-        post_json(SOURCE_NAME, self.retry, build, body).await
+        self.http.post_json(SOURCE_NAME, build, body).await
     }
 
     /// Cases whose `order` field is at least `since` (inclusive: cases sharing the last
@@ -141,8 +140,8 @@ impl TheHive {
                 {"_name": "page", "from": ids.len(), "to": ids.len() + size, "extraData": []},
             ], "excludeFields": ["description", "summary"]});
             let reply = self.query(&body).await?;
-            let page: Vec<Id> = serde_json::from_value(reply).map_err(|err| {
-                SourceError::Malformed(format!("not a list of cases: {err}"), SOURCE_NAME)
+            let page: Vec<Id> = serde_json::from_value(reply).map_err(|_| {
+                SourceError::Malformed("not a list of case ids".into(), SOURCE_NAME)
             })?;
             let n = page.len();
             ids.extend(page.into_iter().map(|case| case.id));
@@ -212,7 +211,7 @@ pub(crate) async fn cycle(
 ) -> Result<(), String> {
     let connector = ctx.connector;
     let hive = TheHive {
-        http: crate::http::client(),
+        http: ctx.http.clone(),
         base: connector.url.as_str().to_owned(),
         api_key: ctx
             .credentials
@@ -224,7 +223,6 @@ pub(crate) async fn cycle(
             .get("organisation")
             .unwrap_or_default()
             .to_owned(),
-        retry: ctx.retry,
     };
     for order in [Order::Updated, Order::Created] {
         read_pass(ctx, &hive, order, report).await?;

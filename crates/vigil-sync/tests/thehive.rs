@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::{Setup, cycle, fast_retries, risks_of};
+use common::{Setup, config, cycle, risks_of, wired};
 use serde_json::{Value, json};
 use vigil_domain::{ConnectorKind, PageRequest, RiskStatus, Severity, SourceState};
 use vigil_service::{ConnectorRequest, Credentials, Principal};
@@ -273,7 +273,7 @@ async fn the_engine_runs_each_connector_at_once_and_stops_when_told() {
     let engine = tokio::spawn(vigil_sync::run_engine(
         setup.services.clone(),
         Arc::clone(&status),
-        fast_retries(),
+        config(),
         stopped,
     ));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -291,7 +291,7 @@ async fn the_engine_runs_each_connector_at_once_and_stops_when_told() {
         (1, 3),
         "{seen:?}"
     );
-    assert_eq!(seen[0].breaker, vigil_sync::BreakerState::Closed);
+    assert_eq!(seen[0].breaker, vigil_service::BreakerState::Closed);
     let metrics = status.openmetrics();
     let created = format!(
         "vigil_sync_items_total{{outcome=\"created\",tenant=\"{}\",connector=\"thehive\"}} 3",
@@ -376,7 +376,7 @@ async fn a_case_that_does_not_map_is_dead_lettered_and_the_page_goes_on() {
     );
 
     let principal = Principal::cli_in(tenant);
-    let still = vigil_sync::replay_dead_letter(&setup.services, &principal, nine.id).await;
+    let still = wired(&setup).replay_dead_letter(&principal, nine.id).await;
     assert!(still.is_err(), "the payload still does not map");
     let again = store.get_dead_letter(tenant, nine.id).await.unwrap();
     assert_eq!(again.attempts, 2);
@@ -412,10 +412,11 @@ async fn replay_a_kept_record(setup: &Setup) {
         vigil_domain::Timestamp::now(),
     );
     let fine = store.record_dead_letter(tenant, fine).await.unwrap();
-    let replayed = vigil_sync::replay_dead_letter(&setup.services, &principal, fine.id)
+    let replayed = wired(setup)
+        .replay_dead_letter(&principal, fine.id)
         .await
         .unwrap();
-    assert_eq!(replayed, vigil_sync::Replayed::Created);
+    assert_eq!(replayed, vigil_service::Replayed::Created);
     assert!(
         store.get_dead_letter(tenant, fine.id).await.is_err(),
         "a replayed letter is gone"

@@ -157,7 +157,7 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
         serve::run(settings).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let services = setup::services(&settings).await?;
+    let services = setup::services(&settings).await?.services;
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Hunt(_) => unreachable!("main runs hunt without settings or a store"),
@@ -219,22 +219,30 @@ async fn sync_once(
         let connectors = services
             .list_connectors(&Principal::cli_in(tenant.id))
             .await?;
+        let principal = Principal::cli_in(tenant.id);
         for connector in connectors {
-            let wanted = source.as_ref().is_none_or(|name| *name == connector.name);
-            if wanted && connector.enabled {
-                let retry = vigil_sync::RetryPolicy::default();
+            // A named connector runs even when disabled (disabled means not scheduled);
+            // without --source, only the enabled ones run.
+            let wanted = match &source {
+                Some(name) => *name == connector.name,
+                None => connector.enabled,
+            };
+            if wanted {
                 reports.push(
-                    vigil_sync::run_cycle(services, &connector, retry, vigil_sync::Reconcile::Yes)
-                        .await,
+                    services
+                        .run_connector_now(&principal, &connector.name)
+                        .await?,
                 );
             }
         }
     }
     if let (Some(name), true) = (&source, reports.is_empty()) {
-        anyhow::bail!("no enabled connector named {name}");
+        anyhow::bail!("no connector named {name}");
     }
+    let failed = reports.iter().any(vigil_service::CycleReport::failed);
+    let reports: Vec<vigil_api::CycleReportOut> = reports.into_iter().map(Into::into).collect();
     print(&reports)?;
-    Ok(if reports.iter().any(vigil_sync::CycleReport::failed) {
+    Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -20,6 +20,14 @@ pub(crate) const LOG_DEFAULT: &str = "info";
 /// Default: generated once into DATA_DIR/jwt-secret.
 pub(crate) const JWT_SECRET_VAR: &str = "VIGIL_JWT_SECRET";
 
+/// Extra ranges outbound calls may reach (comma-separated CIDRs), past the default policy
+/// that refuses loopback, link-local, metadata and this machine's addresses. Default: none.
+pub(crate) const OUTBOUND_ALLOW_VAR: &str = "VIGIL_OUTBOUND_ALLOW";
+/// The bearer token `/metrics` needs on the API's listener; env or file, never a flag.
+pub(crate) const METRICS_TOKEN_VAR: &str = "VIGIL_METRICS_TOKEN";
+/// Shortest metrics token accepted.
+pub(crate) const METRICS_TOKEN_LEN_MIN: usize = 16;
+
 /// Settings shared by every subcommand. No `Debug`: until resolved, secrets are plain strings.
 #[derive(Args)]
 pub(crate) struct SettingsArgs {
@@ -67,6 +75,14 @@ pub(crate) struct SettingsArgs {
     /// Requests handled at once [default: 512].
     #[arg(long, global = true, env = "VIGIL_CONCURRENCY_MAX", value_name = "N")]
     concurrency_max: Option<usize>,
+    /// CIDRs outbound calls (connectors) may reach although the default policy refuses them,
+    /// e.g. 127.0.0.0/8 for a source on this machine [default: none].
+    #[arg(long, global = true, env = OUTBOUND_ALLOW_VAR, value_name = "CIDRS")]
+    outbound_allow: Option<String>,
+    /// A second address serving only /metrics, without a token [default: none; /metrics on
+    /// the API's listener then needs VIGIL_METRICS_TOKEN].
+    #[arg(long, global = true, env = "VIGIL_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Default, Deserialize)]
@@ -80,6 +96,9 @@ struct FileSettings {
     body_bytes_max: Option<usize>,
     request_timeout_seconds: Option<u64>,
     concurrency_max: Option<usize>,
+    outbound_allow: Option<String>,
+    metrics_listen: Option<SocketAddr>,
+    metrics_token: Option<String>,
     #[serde(default)]
     connectors: Vec<FileConnector>,
 }
@@ -136,6 +155,9 @@ pub(crate) struct Settings {
     pub(crate) log: String,
     pub(crate) jwt_secret: Option<SecretString>,
     pub(crate) http: HttpLimits,
+    pub(crate) outbound: vigil_outbound::OutboundPolicy,
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    pub(crate) metrics_token: Option<SecretString>,
     /// From the TOML file's `[[connectors]]`.
     pub(crate) connectors: Vec<FileConnector>,
 }
@@ -196,17 +218,28 @@ impl SettingsArgs {
             )?,
         };
         // Env or file only: a flag would leave the secret in the process list.
-        let jwt_secret = std::env::var(JWT_SECRET_VAR).ok().or(file.jwt_secret);
-        if jwt_secret
-            .as_ref()
-            .is_some_and(|secret| secret.len() < vigil_service::JWT_KEY_LEN_MIN)
-        {
-            bail!(
-                "VIGIL_JWT_SECRET (jwt_secret) must be at least {} bytes",
-                vigil_service::JWT_KEY_LEN_MIN
-            );
-        }
+        let jwt_secret = secret_setting(
+            JWT_SECRET_VAR,
+            "jwt_secret",
+            file.jwt_secret,
+            vigil_service::JWT_KEY_LEN_MIN,
+        )?;
+        let metrics_token = secret_setting(
+            METRICS_TOKEN_VAR,
+            "metrics_token",
+            file.metrics_token,
+            METRICS_TOKEN_LEN_MIN,
+        )?;
+        let outbound = vigil_outbound::OutboundPolicy::new(
+            self.outbound_allow
+                .or(file.outbound_allow)
+                .as_deref()
+                .unwrap_or_default(),
+        )?;
         Ok(Settings {
+            outbound,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            metrics_token,
             listen: self
                 .listen
                 .or(file.listen)
@@ -217,11 +250,26 @@ impl SettingsArgs {
                 .log
                 .or(file.log)
                 .unwrap_or_else(|| LOG_DEFAULT.to_owned()),
-            jwt_secret: jwt_secret.map(SecretString::from),
+            jwt_secret,
             http,
             connectors: file.connectors,
         })
     }
+}
+
+/// A secret from the environment variable `var`, else the file's `key`, at least `len_min`
+/// bytes long.
+fn secret_setting(
+    var: &str,
+    key: &str,
+    from_file: Option<String>,
+    len_min: usize,
+) -> anyhow::Result<Option<SecretString>> {
+    let secret = std::env::var(var).ok().or(from_file);
+    if secret.as_ref().is_some_and(|secret| secret.len() < len_min) {
+        bail!("{var} ({key}) must be at least {len_min} bytes");
+    }
+    Ok(secret.map(SecretString::from))
 }
 
 fn positive(name: &str, value: usize) -> anyhow::Result<usize> {

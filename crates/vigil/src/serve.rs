@@ -15,20 +15,34 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // Installed first: until then SIGTERM kills the process outright, so a supervisor that
     // stops it right after it reports listening would skip the drain and exit unclean.
     let shutdown = shutdown_signal()?;
-    let services = setup::services(&settings).await?;
+    let wired = setup::services(&settings).await?;
+    let services = wired.services;
     setup::apply_file_connectors(&services, &settings.connectors).await?;
     if let Some(path) = setup::ensure_admin_key(&services, &settings.data_dir).await? {
         tracing::warn!(component = "setup", path = %path.display(), "created the initial platform-admin API key; read it from this file");
     }
     let backend = services.store().backend();
-    let state = AppState::new(services.clone(), settings.http);
+    let mut state = AppState::new(services.clone(), settings.http);
+    state.metrics_token = settings.metrics_token.map(std::sync::Arc::new);
     let (stop_sync, sync_stop) = tokio::sync::watch::channel(false);
     let engine = tokio::spawn(vigil_sync::run_engine(
-        services,
-        std::sync::Arc::clone(&state.sync_status),
-        vigil_sync::RetryPolicy::default(),
+        wired.engine_services,
+        wired.sync_status,
+        wired.sync,
         sync_stop,
     ));
+    if let Some(address) = settings.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listen on {address} (VIGIL_METRICS_LISTEN)"))?;
+        tracing::info!(component = "http", %address, "serving /metrics");
+        let metrics_state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) = vigil_api::serve_metrics(listener, metrics_state).await {
+                tracing::error!(component = "http", error = %err, "the metrics listener stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen on {} (VIGIL_LISTEN)", settings.listen))?;

@@ -145,9 +145,37 @@ fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     Ok(MasterKey::from_bytes(bytes))
 }
 
-pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Services> {
+/// The use cases and the sync engine they reach (for run-now, replay and status).
+pub(crate) struct Wired {
+    pub(crate) services: Services,
+    /// What `run_engine` needs: services without the engine port (so the two do not hold
+    /// each other), the cycles' configuration and the status the port reads.
+    pub(crate) engine_services: Services,
+    pub(crate) sync: vigil_sync::SyncConfig,
+    pub(crate) sync_status: Arc<vigil_sync::SyncStatus>,
+}
+
+pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Wired> {
     let store = open_store(settings).await?;
-    Ok(Services::new(store, jwt_key(settings)?).with_master_key(master_key(settings)?))
+    let engine_services =
+        Services::new(store, jwt_key(settings)?).with_master_key(master_key(settings)?);
+    let outbound = vigil_outbound::Outbound::new(
+        settings.outbound.clone(),
+        vigil_outbound::OutboundLimits::default(),
+    );
+    let sync = vigil_sync::SyncConfig::new(outbound);
+    let sync_status = Arc::new(vigil_sync::SyncStatus::default());
+    let engine = vigil_sync::Engine::new(
+        engine_services.clone(),
+        sync.clone(),
+        Arc::clone(&sync_status),
+    );
+    Ok(Wired {
+        services: engine_services.clone().with_sync_engine(Arc::new(engine)),
+        engine_services,
+        sync,
+        sync_status,
+    })
 }
 
 /// On a platform that has never had a platform-admin key, creates one and writes it to

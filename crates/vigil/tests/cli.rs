@@ -369,7 +369,7 @@ fn sync_runs_once_and_says_what_it_needs() {
     let unknown = vigil(dir.path(), &["sync", "run", "--once", "--source", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(
-        stderr(&unknown).contains("no enabled connector named nope"),
+        stderr(&unknown).contains("no connector named nope"),
         "{}",
         stderr(&unknown)
     );
@@ -442,6 +442,7 @@ fn connectors_in_the_config_file_are_applied_once_and_sealed() {
         !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "sealed at rest"
     );
+    named_disabled_connector_runs_under_the_default_policy(dir.path());
 
     std::fs::write(dir.path().join("bad.toml"), "[[connectors]]\ntenant = \"nope\"\nname = \"hive\"\nkind = \"thehive\"\nurl = \"https://h.example\"\n").unwrap();
     let bad = vigil(
@@ -459,5 +460,31 @@ fn connectors_in_the_config_file_are_applied_once_and_sealed() {
         stderr(&bad).contains("connector \"hive\" of tenant \"nope\""),
         "{}",
         stderr(&bad)
+    );
+}
+
+/// `--source NAME` runs a disabled connector too (disabled means not scheduled), and the
+/// binary's default outbound policy refuses a source on loopback before any connection.
+fn named_disabled_connector_runs_under_the_default_policy(dir: &Path) {
+    let config = dir.join("loopback.toml");
+    std::fs::write(
+        &config,
+        "[[connectors]]\ntenant = \"acme\"\nname = \"hive\"\nkind = \"thehive\"\n\
+         url = \"http://127.0.0.1:9\"\nenabled = false\n\
+         credentials = { api_key = \"k\" }\noptions = { organisation = \"SOC\" }\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let args = [
+        "--config", config, "sync", "run", "--once", "--source", "hive",
+    ];
+    let run = vigil(dir, &args);
+    let reports = json(&run, 1);
+    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
+    assert!(
+        reports[0]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("refused by the outbound policy: a loopback address")),
+        "{reports}"
     );
 }

@@ -14,6 +14,7 @@ use vigil_service::{ConnectorRequest, Credentials};
 use crate::dto::{PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Authorized, ManageAccess};
 use crate::handlers::{path_id, reason};
+use crate::sync_dto::{ConnectorHealthOut, CycleReportOut};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -122,15 +123,8 @@ pub(crate) async fn run(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let name = path_id(&name, ConnectorName::parse)?;
-    let connector = state.services.get_connector(&principal, &name).await?;
-    let report = vigil_sync::run_cycle(
-        &state.services,
-        &connector,
-        vigil_sync::RetryPolicy::default(),
-        vigil_sync::Reconcile::Yes,
-    )
-    .await;
-    Ok(Json(report).into_response())
+    let report = state.services.run_connector_now(&principal, &name).await?;
+    Ok(Json(CycleReportOut::from(report)).into_response())
 }
 
 /// The engine's view of the tenant's connectors: cycles, items, last success and error,
@@ -139,8 +133,12 @@ pub(crate) async fn status(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
 ) -> Result<Response, ApiError> {
-    let tenant = principal.require_tenant(vigil_domain::Permission::ManageTenantAccess)?;
-    let items = state.sync_status.of_tenant(tenant);
+    let items: Vec<ConnectorHealthOut> = state
+        .services
+        .sync_health(&principal)?
+        .into_iter()
+        .map(ConnectorHealthOut::from)
+        .collect();
     Ok(Json(json!({"items": items})).into_response())
 }
 
@@ -167,6 +165,6 @@ pub(crate) async fn replay(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, vigil_domain::DeadLetterId::parse)?;
-    let outcome = vigil_sync::replay_dead_letter(&state.services, &principal, id).await?;
-    Ok(Json(json!({"outcome": outcome})).into_response())
+    let outcome = state.services.replay_dead_letter(&principal, id).await?;
+    Ok(Json(json!({"outcome": outcome.as_str()})).into_response())
 }

@@ -67,10 +67,32 @@ async fn health_readiness_and_metrics() {
     let ready = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(
         ready.body,
-        json!({"status": "ready", "store": "sqlite", "stale_sources": []})
+        json!({"status": "ready", "store": "sqlite", "stale_connectors": 0}),
+        "ready or not, and no tenant or connector named"
     );
     app.call(Method::GET, "/api/v1/risks", None, None).await;
-    let metrics = app.call(Method::GET, "/metrics", None, None).await;
+    let closed = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(closed.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        closed.body["detail"].as_str().is_some_and(
+            |d| d.contains("VIGIL_METRICS_TOKEN") && d.contains("VIGIL_METRICS_LISTEN")
+        ),
+        "{:?}",
+        closed.body
+    );
+    let mut app = app;
+    let token = "metrics-token-0123456789";
+    app.state.metrics_token = Some(std::sync::Arc::new(token.to_owned().into()));
+    for wrong in [
+        None,
+        Some("metrics-token-0123456780"),
+        Some(app.admin_key.as_str()),
+    ] {
+        let refused = app.call(Method::GET, "/metrics", wrong, None).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+    }
+    let metrics = app.call(Method::GET, "/metrics", Some(token), None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
     let text = metrics.body.as_str().unwrap();
     assert!(
         text.contains(

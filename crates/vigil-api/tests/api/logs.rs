@@ -85,7 +85,7 @@ async fn secrets_never_reach_the_logs() {
     )
     .await;
 
-    let connector_key = sync_with_a_refused_key(&app, &key).await;
+    let connector_key = put_a_connector(&app, &key).await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -113,42 +113,20 @@ fn debug_output_redacts_secrets() {
     assert_eq!(format!("{jwt:?}"), "JwtKey([REDACTED])");
 }
 
-/// Configures a connector whose source refuses its key and runs it: the key goes out in a
-/// header and the refusal comes back in the logs and the report. Answers the key.
-async fn sync_with_a_refused_key(app: &TestApp, key: &str) -> &'static str {
+/// Configures a connector; answers its credential. Credentials on their way in are covered
+/// here, a cycle that sends them by the sync crate's `logs` test.
+async fn put_a_connector(app: &TestApp, key: &str) -> &'static str {
     let connector_key = "connector-key-Hq2Wv8";
-    // A connector whose source refuses its key: the key goes out in a header and the
-    // refusal comes back in the logs and the report, the key itself in neither.
-    let refusing = axum::Router::new().route(
-        "/api/v1/query",
-        axum::routing::post(|| async {
-            (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(
-                    json!({"type": "AuthenticationError", "message": "Authentication failure"}),
-                ),
-            )
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, refusing).await.unwrap() });
-    let connector = json!({"kind": "thehive", "url": format!("http://{address}"),
+    let connector = json!({"kind": "thehive", "url": "https://hive.example",
         "credentials": {"api_key": connector_key}, "options": {"organisation": "acme"}});
-    app.call(
-        Method::PUT,
-        "/api/v1/connectors/hive",
-        Some(key),
-        Some(connector),
-    )
-    .await;
-    let report = app.post("/api/v1/sync/hive/run", key, json!({})).await;
-    assert!(
-        report.body["errors"][0].as_str().unwrap().contains("401"),
-        "{:?}",
-        report.body
-    );
-    assert!(!report.body.to_string().contains(connector_key));
-
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/connectors/hive",
+            Some(key),
+            Some(connector),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
     connector_key
 }

@@ -2,6 +2,8 @@
 //! retries, and listings of what a cycle stored.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub(crate) mod edge;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +11,10 @@ use vigil_domain::{
     Connector, ConnectorKind, ConnectorName, ConnectorOptions, Indicator, IndicatorFilter,
     PageRequest, Risk, RiskFilter, Severity, Slug, Source, SourceUrl, SyncInterval, TenantName,
 };
+use vigil_service::CycleReport;
 use vigil_service::{ConnectorRequest, Credentials, JwtKey, MasterKey, Principal, Services};
 use vigil_store::{Change, Store};
-use vigil_sync::{CycleReport, Reconcile, RetryPolicy, run_cycle};
+use vigil_sync::{Outbound, Reconcile, RetryPolicy, SyncConfig, run_cycle};
 
 pub(crate) struct Setup {
     pub(crate) services: Services,
@@ -78,15 +81,36 @@ pub(crate) fn fast_retries() -> RetryPolicy {
     }
 }
 
+/// The outbound policy tests run under: the default, plus loopback, where the fake sources
+/// listen (as an operator would set `VIGIL_OUTBOUND_ALLOW=127.0.0.0/8`).
+pub(crate) fn loopback_allowed() -> Outbound {
+    let policy = vigil_outbound::OutboundPolicy::new("127.0.0.0/8").unwrap();
+    Outbound::new(policy, vigil_outbound::OutboundLimits::default())
+}
+
+/// Quick retries over `loopback_allowed`.
+pub(crate) fn config() -> SyncConfig {
+    SyncConfig {
+        retry: fast_retries(),
+        ..SyncConfig::new(loopback_allowed())
+    }
+}
+
+/// The setup's services reaching a sync engine (for run-now and replay), as the binary
+/// wires them.
+pub(crate) fn wired(setup: &Setup) -> Services {
+    let engine = vigil_sync::Engine::new(setup.services.clone(), config(), Arc::default());
+    setup.services.clone().with_sync_engine(Arc::new(engine))
+}
+
 /// One full cycle, deletion reconciliation included.
 pub(crate) async fn cycle(setup: &Setup) -> CycleReport {
-    run_cycle(
-        &setup.services,
-        &setup.connector,
-        fast_retries(),
-        Reconcile::Yes,
-    )
-    .await
+    cycle_with(setup, &config()).await
+}
+
+/// One full cycle under `config`.
+pub(crate) async fn cycle_with(setup: &Setup, config: &SyncConfig) -> CycleReport {
+    run_cycle(&setup.services, &setup.connector, config, Reconcile::Yes).await
 }
 
 /// Serves `app` on a free local port; answers its base URL.
