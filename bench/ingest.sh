@@ -85,7 +85,7 @@ echo "import took $(python3 -c "print(round($(date +%s.%N) - $START, 2))") s" >&
 START=$(date +%s.%N)
 curl -sf -X POST -H "Authorization: Bearer $SENSOR" -H "Content-Type: application/json" \
   --data-binary "@$DATA/batch.json" "$URL/telemetry/events" \
-  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("first batch:", r["accepted"], "accepted,", len(r["matches"]), "matches,", len(r["rejected"]), "rejected,", len(r["errors"]), "errors", file=sys.stderr)'
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("first batch:", r["accepted"], "accepted,", r["matches"], "matches,", len(r["rejected"]), "rejected,", len(r["errors"]), "errors", file=sys.stderr)'
 echo "first batch (index build included) took $(python3 -c "print(round($(date +%s.%N) - $START, 2))") s" >&2
 
 cat >"$DATA/post.lua" <<LUA

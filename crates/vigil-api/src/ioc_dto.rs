@@ -234,16 +234,18 @@ struct ProblemOut<'a> {
     reason: &'a str,
 }
 
+/// The answer to an ingest key: what happened to its events, never what they matched. The
+/// ingest role may not read the catalogue, so indicator ids, finding ids and reopens are for
+/// readers, through `/ioc-matches` and `/findings/{id}/reopens`.
 #[derive(Serialize)]
 pub(crate) struct IngestOut<'a> {
     accepted: usize,
     duplicates: usize,
     rejected: Vec<ProblemOut<'a>>,
     events: Vec<EventOut>,
-    matches: Vec<MatchOut<'a>>,
-    /// Findings this batch reopened.
-    reopened: Vec<String>,
-    /// Stored events whose correlation failed in part.
+    /// How many matches the batch recorded.
+    matches: usize,
+    /// Stored events whose correlation failed in part (they stay stored).
     errors: Vec<ProblemOut<'a>>,
 }
 
@@ -260,12 +262,6 @@ impl<'a> IngestOut<'a> {
             out.sort_by_key(|p| p.index);
             out
         };
-        let reopened = report
-            .matches
-            .iter()
-            .filter(|(_, m)| m.reopened)
-            .filter_map(|(_, m)| m.finding_id.map(|id| id.to_string()))
-            .collect();
         Self {
             accepted: report.accepted(),
             duplicates: report.duplicates(),
@@ -279,12 +275,7 @@ impl<'a> IngestOut<'a> {
                     duplicate: e.duplicate,
                 })
                 .collect(),
-            matches: report
-                .matches
-                .iter()
-                .map(|(index, m)| MatchOut::new(m, Some(*index)))
-                .collect(),
-            reopened,
+            matches: report.matches.len(),
             errors: problems(&report.errors),
         }
     }

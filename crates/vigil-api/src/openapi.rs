@@ -280,10 +280,10 @@ fn ioc_schemas() -> Value {
             "field": text, "value": text, "finding_id": opt_text, "reopened": {"type": "boolean"}, "matched_at": at,
         })),
         "MatchPage": page_of("Match"),
-        "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "reopened", "errors"], json!({
+        "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "errors"], json!({
             "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": problems,
             "events": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "duplicate": {"type": "boolean"}}}},
-            "matches": {"type": "array", "items": schema("Match")}, "reopened": {"type": "array", "items": text}, "errors": problems,
+            "matches": {"type": "integer", "minimum": 0}, "errors": problems,
         })),
     })
 }

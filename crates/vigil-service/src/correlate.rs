@@ -441,10 +441,11 @@ impl Services {
                     tracing::error!(error = %err, %finding, "reopen failed");
                     report.errors.push(EventProblem {
                         index: *index,
-                        reason: format!(
-                            "finding {finding} could not be reopened (see the server log); \
-                             the match is recorded as not reopening it"
-                        ),
+                        // No finding id: the ingest role that reads this answer may not
+                        // read findings.
+                        reason: "a matched finding could not be reopened (see the server \
+                                 log); the match is recorded as not reopening it"
+                            .to_owned(),
                     });
                 }
             }
