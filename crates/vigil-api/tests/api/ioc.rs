@@ -308,7 +308,7 @@ both!(
             "indicator_id",
             "finding_id",
             "reopened",
-            &ioc["id"].as_str().unwrap()[..],
+            ioc["id"].as_str().unwrap(),
         ] {
             assert!(!report.to_string().contains(leak), "{leak} in {report}");
         }
