@@ -45,6 +45,14 @@ impl ConnectorKind {
             })
     }
 
+    /// The kind whose name `source` is: such sources are the sync engine's alone, so that
+    /// nobody can forge a record the engine would then reconcile as its own.
+    pub fn reserving(source: &crate::Source) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == source.as_str())
+    }
+
     /// Also the `source` of the records it syncs.
     pub fn as_str(&self) -> &'static str {
         match self {

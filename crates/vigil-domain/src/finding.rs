@@ -283,6 +283,11 @@ impl NewFinding {
         }
     }
 
+    /// Where the finding came from, when it says.
+    pub fn source(&self) -> Option<&Source> {
+        self.source_ref.as_ref().map(|(source, _)| source)
+    }
+
     /// Sets where the finding came from; an external id needs a source.
     pub fn with_source(
         mut self,

@@ -17,6 +17,7 @@ mod role;
 mod telemetry;
 mod tenant;
 mod text;
+pub use text::is_hidden_format_char;
 mod timestamp;
 mod tlp;
 

@@ -77,6 +77,9 @@ impl Email {
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return err("must not contain whitespace");
         }
+        if value.chars().any(crate::text::is_hidden_format_char) {
+            return err(crate::text::HIDDEN_CHAR_REASON);
+        }
         Ok(Self(value))
     }
 

@@ -61,6 +61,18 @@ impl ImportReport {
 /// The source STIX imports are filed under.
 const STIX_SOURCE: &str = "stix";
 
+/// Refuses a `source` that names a connector kind: those are written by the sync engine only.
+pub(crate) fn refuse_reserved_source(source: Option<&Source>) -> ServiceResult<()> {
+    match source.and_then(vigil_domain::ConnectorKind::reserving) {
+        Some(kind) => Err(ServiceError::invalid("source", reserved_reason(kind))),
+        None => Ok(()),
+    }
+}
+
+fn reserved_reason(kind: vigil_domain::ConnectorKind) -> String {
+    format!("`{kind}` is reserved for records the {kind} connector syncs")
+}
+
 impl Services {
     // ---- findings -------------------------------------------------------------------------
 
@@ -71,6 +83,7 @@ impl Services {
         reason: Option<String>,
     ) -> ServiceResult<Finding> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        refuse_reserved_source(finding.source())?;
         let change = principal.change(reason);
         Ok(self
             .store()
@@ -167,6 +180,7 @@ impl Services {
     ) -> ServiceResult<Indicator> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         indicator.validate()?;
+        refuse_reserved_source(indicator.source.as_ref())?;
         let change = principal.change(reason);
         Ok(self
             .store()
@@ -322,11 +336,22 @@ fn read_csv(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
             reason: rejected.reason,
         });
     }
-    let indicators = import
-        .indicators
-        .into_iter()
-        .map(|row| row.indicator)
-        .collect();
+    let mut indicators = Vec::with_capacity(import.indicators.len());
+    for row in import.indicators {
+        match row
+            .indicator
+            .source
+            .as_ref()
+            .and_then(vigil_domain::ConnectorKind::reserving)
+        {
+            Some(kind) => report.reject(ImportRejection {
+                index: Some(row.line),
+                id: None,
+                reason: format!("source: {}", reserved_reason(kind)),
+            }),
+            None => indicators.push(row.indicator),
+        }
+    }
     Ok((indicators, report))
 }
 

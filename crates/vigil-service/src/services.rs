@@ -446,11 +446,13 @@ impl Services {
         let name = request.name.trim();
         if name.is_empty()
             || name.chars().count() > API_KEY_NAME_LEN_MAX
-            || name.chars().any(char::is_control)
+            || name
+                .chars()
+                .any(|c| c.is_control() || vigil_domain::is_hidden_format_char(c))
         {
             return Err(ServiceError::invalid(
                 "name",
-                "must be 1 to 100 characters on one line",
+                "must be 1 to 100 characters on one line, without invisible formatting characters",
             ));
         }
         if request.expires_at.is_some_and(|at| at <= Timestamp::now()) {
@@ -563,6 +565,7 @@ impl Services {
         reason: Option<String>,
     ) -> ServiceResult<Risk> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        crate::catalogue::refuse_reserved_source(risk.source())?;
         Ok(self
             .store
             .create_risk(tenant, &principal.change(reason), risk)

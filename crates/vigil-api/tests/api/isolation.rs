@@ -21,7 +21,7 @@ struct World {
 async fn world(app: &TestApp) -> World {
     let (a_tenant, a_admin) = app.tenant("acme").await;
     let (b_tenant, b_admin) = app.tenant("globex").await;
-    let a_risk = app.risk(&a_admin, json!({"title": "A's secret risk", "impact": 5, "probability": 5, "source": "thehive", "external_id": "~1"})).await;
+    let a_risk = app.risk(&a_admin, json!({"title": "A's secret risk", "impact": 5, "probability": 5, "source": "jira", "external_id": "~1"})).await;
     let a_key_response = app
         .post(
             "/api/v1/api-keys",
@@ -212,7 +212,7 @@ both!(
         let a_verify = app.get("/api/v1/audit/verify", &w.a_admin).await;
         assert_eq!(a_verify.body["ok"], true);
         // B's writes land in B's register only.
-        let b_risk = app.risk(&w.b_analyst, json!({"title": "B's", "impact": 1, "probability": 1, "source": "thehive", "external_id": "~1"})).await;
+        let b_risk = app.risk(&w.b_analyst, json!({"title": "B's", "impact": 1, "probability": 1, "source": "jira", "external_id": "~1"})).await;
         let a_list = app.get("/api/v1/risks", &w.a_admin).await;
         assert!(
             !a_list

@@ -88,14 +88,70 @@ both!(
     duplicate_external_id_is_a_conflict,
     |app: TestApp| async move {
         let (_, key) = app.tenant("acme").await;
-        let body = json!({"title": "Case 7", "impact": 2, "probability": 2, "source": "thehive", "external_id": "~7"});
+        let body = json!({"title": "Case 7", "impact": 2, "probability": 2, "source": "jira", "external_id": "~7"});
         app.risk(&key, body.clone()).await;
         let again = app.post("/api/v1/risks", &key, body).await;
         assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
-        let other_source = json!({"title": "Case 7", "impact": 2, "probability": 2, "source": "opencti", "external_id": "~7"});
+        let other_source = json!({"title": "Case 7", "impact": 2, "probability": 2, "source": "servicenow", "external_id": "~7"});
         app.risk(&key, other_source).await;
     }
 );
+
+both!(synced_sources_cannot_be_forged, |app: TestApp| async move {
+    let (_, key) = app.tenant("acme").await;
+    for source in ["thehive", "opencti", "openrmf", "taxii", "TheHive"] {
+        let risk = json!({"title": "Forged", "impact": 2, "probability": 2, "source": source, "external_id": "~7"});
+        let refused = app.post("/api/v1/risks", &key, risk).await;
+        assert_eq!(
+            (refused.status, refused.body["errors"][0]["field"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("source")),
+            "{source}: {:?}",
+            refused.body
+        );
+    }
+    let finding = json!({"title": "Forged", "severity": "high", "source": "opencti"});
+    let refused = app.post("/api/v1/findings", &key, finding).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    let indicator = json!({"type": "ipv4", "value": "192.0.2.5", "source": "taxii"});
+    let refused = app.post("/api/v1/indicators", &key, indicator).await;
+    assert_eq!(
+        refused.body["errors"][0]["field"], "source",
+        "{:?}",
+        refused.body
+    );
+    let csv = "type,value,source\nipv4,192.0.2.6,taxii\nipv4,192.0.2.7,feed-a\n";
+    let import = app
+        .send("/api/v1/indicators/import", &key, "text/csv", csv)
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{:?}", import.body);
+    assert_eq!(
+        (
+            import.body["accepted"].clone(),
+            import.body["rejected"][0]["index"].clone()
+        ),
+        (json!(1), json!(2)),
+        "{:?}",
+        import.body
+    );
+    let titled = json!({"title": "Invoice\u{202e}fdp.exe", "impact": 2, "probability": 2});
+    let hidden = app.post("/api/v1/risks", &key, titled).await;
+    assert_eq!(
+        (hidden.status, hidden.body["errors"][0]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("title"))
+    );
+    let tagged = json!({"title": "ok", "impact": 2, "probability": 2, "tags": ["a\u{200b}b"]});
+    let hidden = app.post("/api/v1/risks", &key, tagged).await;
+    assert_eq!(
+        hidden.body["errors"][0]["field"], "tags",
+        "{:?}",
+        hidden.body
+    );
+});
 
 both!(list_filters_and_pages, |app: TestApp| async move {
     let (_, key) = app.tenant("acme").await;
