@@ -158,11 +158,8 @@ impl ApiKeyRepo for PostgresStore {
         &self,
         hash: &Sha256Hex,
     ) -> StoreResult<Option<ApiKey>> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1").bind(hash.as_str());
+        let row = self.fetch_platform_optional(query).await?;
         row.map(|row| row::api_key(&row)?.try_into()).transpose()
     }
 
@@ -431,11 +428,8 @@ impl SessionRepo for PostgresStore {
     }
 
     async fn unchecked_get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query("SELECT * FROM sessions WHERE id = $1").bind(id.as_uuid());
+        let row = self.fetch_platform_optional(query).await?;
         row.map(|row| row::session(&row)?.try_into()).transpose()
     }
 

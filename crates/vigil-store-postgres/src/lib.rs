@@ -66,6 +66,9 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const APP_ROLE: &str = app_role!();
 /// The per-transaction setting the policies compare each row's scope with.
 pub const TENANT_SETTING: &str = "vigil.tenant_id";
+/// The setting a platform transaction turns on (`'on'`, LOCAL) to see across tenants as the
+/// owner role, row-level security being forced.
+pub const PLATFORM_SETTING: &str = "vigil.platform";
 
 /// Advisory-lock classes: the first key of `pg_advisory_xact_lock(int, int)`, so this
 /// crate's locks keep apart from each other and, with "VG" in the high half, from other
@@ -160,9 +163,36 @@ impl PostgresStore {
         Ok(tx)
     }
 
-    /// A transaction as the connecting user, for platform operations that span tenants.
+    /// A transaction as the connecting user, for platform operations that span tenants. It
+    /// sets `PLATFORM_SETTING` (LOCAL), which the owner-only `platform_operations` policies
+    /// require: row-level security is forced, so without it the owner sees no tenant row.
     pub(crate) async fn begin_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(map_err)
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SELECT set_config($1, 'on', true)")
+            .bind(PLATFORM_SETTING)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        Ok(tx)
+    }
+
+    /// Runs one read in a platform transaction (see `begin_platform`).
+    pub(crate) async fn fetch_platform(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<Vec<PgRow>> {
+        let mut tx = self.begin_platform().await?;
+        let rows = query.fetch_all(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(rows)
+    }
+
+    /// `fetch_platform` for at most one row.
+    pub(crate) async fn fetch_platform_optional(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<Option<PgRow>> {
+        Ok(self.fetch_platform(query).await?.into_iter().next())
     }
 
     /// One page of a tenant's rows of `table`, newest first (by id), each converted by

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dead_letters",
         include_str!("../migrations/0005_dead_letters.sql"),
     ),
+    (
+        6,
+        "force_rls",
+        include_str!("../migrations/0006_force_rls.sql"),
+    ),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

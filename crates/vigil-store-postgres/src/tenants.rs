@@ -51,14 +51,12 @@ impl TenantRepo for PostgresStore {
     }
 
     async fn list_tenants(&self, page: PageRequest) -> StoreResult<Page<Tenant>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT * FROM tenants WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(page.cursor().map(|cursor| cursor.id()))
-        .bind(i64::from(page.limit()) + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        .bind(i64::from(page.limit()) + 1);
+        let rows = self.fetch_platform(query).await?;
         let tenants = rows
             .iter()
             .map(|r| row::tenant(r)?.try_into())
@@ -69,20 +67,14 @@ impl TenantRepo for PostgresStore {
     }
 
     async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant> {
-        let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row::tenant(&row)?.try_into()
+        let query = sqlx::query("SELECT * FROM tenants WHERE id = $1").bind(id.as_uuid());
+        let row = self.fetch_platform_optional(query).await?;
+        row::tenant(&row.ok_or(StoreError::NotFound)?)?.try_into()
     }
 
     async fn find_tenant_by_slug(&self, slug: &Slug) -> StoreResult<Option<Tenant>> {
-        let row = sqlx::query("SELECT * FROM tenants WHERE slug = $1")
-            .bind(slug.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query("SELECT * FROM tenants WHERE slug = $1").bind(slug.as_str());
+        let row = self.fetch_platform_optional(query).await?;
         row.map(|row| row::tenant(&row)?.try_into()).transpose()
     }
 }

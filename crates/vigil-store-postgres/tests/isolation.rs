@@ -12,7 +12,7 @@ use vigil_domain::{
     ChainVerifier, Level, NewRisk, PageRequest, RiskFilter, RiskTitle, Slug, Tenant, TenantId,
     TenantName,
 };
-use vigil_store::{AuditRepo, Change, RiskRepo, Store};
+use vigil_store::{AuditRepo, Change, RiskRepo, Store, TenantRepo};
 use vigil_store_postgres::{APP_ROLE, POOL_CONNECTIONS_MAX, PostgresStore, TENANT_SETTING};
 
 fn change() -> Change {
@@ -266,4 +266,94 @@ async fn concurrent_appends_keep_one_chain() {
         assert_eq!(head.seq, WRITERS);
     })
     .await;
+}
+
+/// Row-level security is forced: the owner role (what Vigil connects as) sees no tenant row
+/// in a transaction that is neither scoped to a tenant nor marked as a platform operation,
+/// so a query that forgot its filter cannot read across tenants even as the owner. Runs with
+/// an ordinary (non-superuser) owner, since superusers bypass RLS by PostgreSQL's design.
+#[tokio::test]
+async fn row_level_security_holds_for_the_owner_role() {
+    let Some(base) = common::base_options() else {
+        return;
+    };
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let (owner, schema) = (
+        format!("vigil_owner_{suffix}"),
+        format!("vigil_force_{suffix}"),
+    );
+    let mut admin = PgConnection::connect_with(&base).await.unwrap();
+    for sql in [
+        format!("CREATE ROLE {owner} LOGIN NOSUPERUSER NOBYPASSRLS"),
+        format!("CREATE SCHEMA {schema} AUTHORIZATION {owner}"),
+        // The migration creates vigil_app when it can; an ordinary owner needs it made.
+        "DO $$ BEGIN CREATE ROLE vigil_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            .to_owned(),
+        format!("GRANT vigil_app TO {owner}"),
+    ] {
+        sqlx::query(&sql).execute(&mut admin).await.unwrap();
+    }
+    let options = base
+        .clone()
+        .username(&owner)
+        .options([("search_path", schema.as_str())]);
+    let outcome = tokio::spawn(async move {
+        let store = PostgresStore::connect_with(options.clone()).await.unwrap();
+        let acme = tenant(&store, "acme").await;
+        store
+            .create_risk(acme.id, &change(), new_risk("Acme's"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .list_tenants(PageRequest::first(10))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+        let mut conn = PgConnection::connect_with(&options).await.unwrap();
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+        let unforced: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace
+               AND relkind = 'r' AND relrowsecurity AND NOT relforcerowsecurity",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(unforced.is_empty(), "not forced: {unforced:?}");
+        for sql in ["SELECT count(*) FROM risks", "SELECT count(*) FROM tenants"] {
+            assert_eq!(
+                count(sql).fetch_one(&mut conn).await.unwrap(),
+                0,
+                "{sql} as the owner"
+            );
+        }
+        sqlx::query("SET vigil.platform = 'on'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM risks")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap(),
+            1
+        );
+        store.close().await;
+    })
+    .await;
+    for sql in [
+        format!("DROP SCHEMA {schema} CASCADE"),
+        format!("DROP OWNED BY {owner}"),
+        format!("DROP ROLE {owner}"),
+    ] {
+        if let Err(err) = sqlx::query(&sql).execute(&mut admin).await {
+            eprintln!("cleanup `{sql}`: {err}");
+        }
+    }
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
 }
