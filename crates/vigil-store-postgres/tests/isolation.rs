@@ -297,53 +297,7 @@ async fn row_level_security_holds_for_the_owner_role() {
         .clone()
         .username(&owner)
         .options([("search_path", schema.as_str())]);
-    let outcome = tokio::spawn(async move {
-        let store = PostgresStore::connect_with(options.clone()).await.unwrap();
-        let acme = tenant(&store, "acme").await;
-        store
-            .create_risk(acme.id, &change(), new_risk("Acme's"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .list_tenants(PageRequest::first(10))
-                .await
-                .unwrap()
-                .items
-                .len(),
-            1
-        );
-        let mut conn = PgConnection::connect_with(&options).await.unwrap();
-        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-        let unforced: Vec<String> = sqlx::query_scalar(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace
-               AND relkind = 'r' AND relrowsecurity AND NOT relforcerowsecurity",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        assert!(unforced.is_empty(), "not forced: {unforced:?}");
-        for sql in ["SELECT count(*) FROM risks", "SELECT count(*) FROM tenants"] {
-            assert_eq!(
-                count(sql).fetch_one(&mut conn).await.unwrap(),
-                0,
-                "{sql} as the owner"
-            );
-        }
-        sqlx::query("SET vigil.platform = 'on'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(
-            count("SELECT count(*) FROM risks")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap(),
-            1
-        );
-        store.close().await;
-    })
-    .await;
+    let outcome = tokio::spawn(owner_sees_nothing_unmarked(options)).await;
     for sql in [
         format!("DROP SCHEMA {schema} CASCADE"),
         format!("DROP OWNED BY {owner}"),
@@ -356,4 +310,53 @@ async fn row_level_security_holds_for_the_owner_role() {
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }
+}
+
+/// The store works as an ordinary owner, and a raw owner connection sees tenant rows only
+/// once it marks itself as a platform operation.
+async fn owner_sees_nothing_unmarked(options: sqlx::postgres::PgConnectOptions) {
+    let store = PostgresStore::connect_with(options.clone()).await.unwrap();
+    let acme = tenant(&store, "acme").await;
+    store
+        .create_risk(acme.id, &change(), new_risk("Acme's"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_tenants(PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let mut conn = PgConnection::connect_with(&options).await.unwrap();
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+    let unforced: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace
+               AND relkind = 'r' AND relrowsecurity AND NOT relforcerowsecurity",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(unforced.is_empty(), "not forced: {unforced:?}");
+    for sql in ["SELECT count(*) FROM risks", "SELECT count(*) FROM tenants"] {
+        assert_eq!(
+            count(sql).fetch_one(&mut conn).await.unwrap(),
+            0,
+            "{sql} as the owner"
+        );
+    }
+    sqlx::query("SET vigil.platform = 'on'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM risks")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        1
+    );
+    store.close().await;
 }
