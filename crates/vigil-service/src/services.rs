@@ -178,6 +178,7 @@ impl Services {
 
     async fn authenticate_key(&self, bearer: &str) -> ServiceResult<Principal> {
         let hash = Sha256Hex::digest(bearer.as_bytes());
+        let ticket = self.keys.ticket();
         let (key, cached) = match self.keys.get(&hash) {
             Some(key) => (Some(key), true),
             None => (
@@ -205,7 +206,7 @@ impl Services {
         // Only a store answer starts a cache entry's life; hits must not extend it, or a busy
         // key revoked elsewhere would never be looked up again.
         if !cached {
-            self.keys.put(key.clone());
+            self.keys.put(key.clone(), ticket);
         }
         Ok(Principal::new(
             Credential::ApiKey(key.id),
