@@ -64,13 +64,43 @@ pub(crate) struct RawText(pub(crate) String);
 impl<S: Send + Sync> FromRequest<S> for RawText {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(too_large_or_bad)?;
-        String::from_utf8(bytes.into())
+    /// Reads the body frame by frame into one buffer (sized from `Content-Length` when
+    /// given), under the route's body limit: a large import costs its own size once, not the
+    /// chunks and their concatenation at the same time.
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        use http_body_util::BodyExt;
+        let hint = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = axum::RequestExt::into_limited_body(req);
+        let mut bytes: Vec<u8> = Vec::with_capacity(hint.min(crate::IMPORT_BYTES_MAX));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(body_error)?;
+            if let Ok(data) = frame.into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        String::from_utf8(bytes)
             .map(RawText)
             .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))
+    }
+}
+
+/// A body that failed mid-read: past the limit (413) or broken.
+fn body_error(err: axum::Error) -> ApiError {
+    let too_large = std::error::Error::source(&err)
+        .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "the request body is larger than the limit",
+        )
+    } else {
+        ApiError::bad_request("could not read the request body")
     }
 }
 

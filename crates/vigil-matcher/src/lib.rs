@@ -7,6 +7,7 @@
 //! candidate with about one hash probe. Validity windows, suppression and what a match causes
 //! belong to the caller.
 
+mod bundle;
 mod csv;
 mod extract;
 mod fields;
@@ -15,6 +16,7 @@ mod index;
 mod scan;
 mod stix;
 
+pub use bundle::{BundleObject, STIX_OBJECT_BYTES_MAX, for_each_bundle_object};
 pub use csv::{
     CsvError, CsvImport, CsvIndicator, CsvRejected, for_each_indicator_row, parse_indicator_csv,
 };
@@ -26,5 +28,6 @@ pub use index::{Index, IndexedIndicator};
 pub use scan::{ScanError, Scanned, scan_event, scan_from};
 pub use stix::{
     STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX, STIX_PATTERN_LEN_MAX,
-    StixError, StixImport, StixIndicator, StixRejected, parse_bundle, parse_indicator,
+    StixError, StixImport, StixIndicator, StixRejected, parse_bundle, parse_bundle_text,
+    parse_indicator,
 };

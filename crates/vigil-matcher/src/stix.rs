@@ -18,6 +18,8 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+use crate::BundleObject;
 use vigil_domain::{IndicatorKind, IndicatorValue};
 
 /// Most objects one bundle may hold; a larger bundle is refused as a whole.
@@ -70,6 +72,8 @@ pub enum StixError {
     NotABundle,
     NoObjects,
     TooManyObjects(usize),
+    /// The text is not JSON (serde's message, with line and column).
+    NotJson(String),
 }
 
 impl fmt::Display for StixError {
@@ -78,10 +82,15 @@ impl fmt::Display for StixError {
             StixError::NotAnObject => f.write_str("a STIX bundle must be a JSON object"),
             StixError::NotABundle => f.write_str("not a STIX bundle: \"type\" is not \"bundle\""),
             StixError::NoObjects => f.write_str("STIX bundle without an \"objects\" array"),
-            StixError::TooManyObjects(n) => write!(
+            StixError::TooManyObjects(n) if *n > STIX_OBJECTS_MAX + 1 => write!(
                 f,
                 "STIX bundle with {n} objects; at most {STIX_OBJECTS_MAX} are read"
             ),
+            StixError::TooManyObjects(_) => write!(
+                f,
+                "STIX bundle with more than {STIX_OBJECTS_MAX} objects; at most that many are read"
+            ),
+            StixError::NotJson(reason) => write!(f, "not JSON: {reason}"),
         }
     }
 }
@@ -103,33 +112,50 @@ pub fn parse_bundle(json: &Value) -> Result<StixImport, StixError> {
     }
     let mut import = StixImport::default();
     for (index, object) in objects.iter().enumerate() {
-        let Some(object) = object.as_object() else {
-            import.rejected.push(StixRejected {
-                id: None,
-                index,
-                reason: "not a JSON object".to_owned(),
-            });
-            continue;
-        };
-        let id = object.get("id").and_then(Value::as_str).map(str::to_owned);
-        match object.get("type").and_then(Value::as_str) {
-            Some("indicator") => {}
-            Some(_) => {
-                import.skipped_other += 1;
-                continue;
-            }
-            None => {
-                let reason = "no string \"type\"".to_owned();
-                import.rejected.push(StixRejected { id, index, reason });
-                continue;
-            }
-        }
-        match indicator(object) {
-            Ok(mut atoms) => import.indicators.append(&mut atoms),
-            Err(reason) => import.rejected.push(StixRejected { id, index, reason }),
-        }
+        import.add(classify_object(index, object));
     }
     Ok(import)
+}
+
+/// [`parse_bundle`] over the bundle's text, streaming (see `for_each_bundle_object`).
+pub fn parse_bundle_text(text: &str) -> Result<StixImport, StixError> {
+    let mut import = StixImport::default();
+    crate::for_each_bundle_object(text, |object| import.add(object))?;
+    Ok(import)
+}
+
+impl StixImport {
+    fn add(&mut self, object: BundleObject) {
+        match object {
+            BundleObject::Indicators(mut atoms) => self.indicators.append(&mut atoms),
+            BundleObject::Rejected(rejected) => self.rejected.push(rejected),
+            BundleObject::Other => self.skipped_other += 1,
+        }
+    }
+}
+
+/// What one object of a bundle (at `index` in `objects`) gives.
+pub(crate) fn classify_object(index: usize, object: &Value) -> BundleObject {
+    let Some(object) = object.as_object() else {
+        return BundleObject::Rejected(StixRejected {
+            id: None,
+            index,
+            reason: "not a JSON object".to_owned(),
+        });
+    };
+    let id = object.get("id").and_then(Value::as_str).map(str::to_owned);
+    match object.get("type").and_then(Value::as_str) {
+        Some("indicator") => {}
+        Some(_) => return BundleObject::Other,
+        None => {
+            let reason = "no string \"type\"".to_owned();
+            return BundleObject::Rejected(StixRejected { id, index, reason });
+        }
+    }
+    match indicator(object) {
+        Ok(atoms) => BundleObject::Indicators(atoms),
+        Err(reason) => BundleObject::Rejected(StixRejected { id, index, reason }),
+    }
 }
 
 /// The atomic indicators of one STIX `indicator` object (as a TAXII collection or an

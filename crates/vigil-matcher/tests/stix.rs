@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use vigil_domain::{IndicatorKind, IndicatorValue};
-use vigil_matcher::{STIX_COMPARISONS_MAX, StixError, StixImport, parse_bundle};
+use vigil_matcher::{STIX_COMPARISONS_MAX, StixError, StixImport, parse_bundle, parse_bundle_text};
 
 const ID: &str = "indicator--2b05794a-39c6-4b52-8474-52597e531d23";
 const SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -429,4 +429,62 @@ proptest! {
         // Whole or nothing: one rejection, or indicators and no rejection.
         prop_assert_eq!(import.rejected.is_empty(), !import.indicators.is_empty());
     }
+}
+
+/// The streaming reader gives what the tree reader gives, whatever the key order.
+#[test]
+fn the_text_reader_streams_the_same_import() {
+    let text = include_str!("fixtures/stix2_bundle.json");
+    let json: Value = serde_json::from_str(text).expect("JSON");
+    assert_eq!(parse_bundle_text(text), parse_bundle(&json));
+    let objects_first = json!({"objects": [indicator("[ipv4-addr:value = '198.51.100.1']")],
+                               "id": "bundle--1", "type": "bundle"});
+    let import = parse_bundle_text(&objects_first.to_string()).expect("a bundle");
+    assert_eq!(import.indicators.len(), 1);
+    for (text, error) in [
+        ("[]", StixError::NotAnObject),
+        ("\"bundle\"", StixError::NotAnObject),
+        (r#"{"type": "x", "objects": []}"#, StixError::NotABundle),
+        (r#"{"type": "bundle"}"#, StixError::NoObjects),
+        (r#"{"type": "bundle", "objects": {}}"#, StixError::NoObjects),
+    ] {
+        assert_eq!(parse_bundle_text(text), Err(error), "{text}");
+    }
+    assert!(matches!(
+        parse_bundle_text(r#"{"type": "bundle", "objects": [}"#),
+        Err(StixError::NotJson(_))
+    ));
+    assert!(matches!(
+        parse_bundle_text(r#"{"type": "bundle", "objects": []} trailing"#),
+        Err(StixError::NotJson(_))
+    ));
+}
+
+/// Too many objects is found while streaming: the reader stops at the first one too many.
+#[test]
+fn too_many_objects_stop_the_stream() {
+    let mut text = String::from(r#"{"type": "bundle", "objects": ["#);
+    for i in 0..=vigil_matcher::STIX_OBJECTS_MAX {
+        text.push_str(if i == 0 { "1" } else { ",1" });
+    }
+    text.push_str("]}");
+    let mut handed = 0;
+    let outcome = vigil_matcher::for_each_bundle_object(&text, |_| handed += 1);
+    assert_eq!(
+        outcome,
+        Err(StixError::TooManyObjects(
+            vigil_matcher::STIX_OBJECTS_MAX + 1
+        ))
+    );
+    assert_eq!(handed, vigil_matcher::STIX_OBJECTS_MAX);
+    let huge = format!(
+        r#"{{"type": "bundle", "objects": [{{"type": "indicator", "pad": "{}"}}]}}"#,
+        "x".repeat(vigil_matcher::STIX_OBJECT_BYTES_MAX)
+    );
+    let import = parse_bundle_text(&huge).expect("a bundle");
+    assert!(
+        import.rejected[0].reason.contains("larger than"),
+        "{:?}",
+        import.rejected
+    );
 }

@@ -10,7 +10,7 @@ use vigil_domain::{
     NewIndicator, NewSuppression, PageRequest, Permission, Source, Suppression, SuppressionId,
     Timestamp,
 };
-use vigil_matcher::{StixIndicator, parse_bundle, parse_indicator_csv};
+use vigil_matcher::{BundleObject, StixIndicator, for_each_bundle_object, for_each_indicator_row};
 use vigil_store::{ImportCounts, Page};
 
 use crate::{Principal, ServiceError, ServiceResult, Services};
@@ -23,7 +23,7 @@ pub const IMPORT_REJECTIONS_LISTED_MAX: usize = 1_000;
 /// What an import body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportFormat {
-    /// An indicator CSV (see `vigil_matcher::parse_indicator_csv`).
+    /// An indicator CSV (see `vigil_matcher::for_each_indicator_row`).
     Csv,
     /// A STIX 2.1 bundle.
     Stix,
@@ -243,20 +243,17 @@ impl Services {
         &self,
         principal: &Principal,
         format: ImportFormat,
-        body: &str,
+        body: String,
         reason: Option<String>,
     ) -> ServiceResult<ImportReport> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
-        let (indicators, mut report) = match format {
-            ImportFormat::Csv => read_csv(body)?,
-            ImportFormat::Stix => read_stix(body)?,
-        };
-        if indicators.len() > IMPORT_INDICATORS_MAX {
-            return Err(ServiceError::invalid(
-                "body",
-                format!("holds more than {IMPORT_INDICATORS_MAX} indicators; split it"),
-            ));
-        }
+        // Reading a large document is CPU work: off the async workers.
+        let (indicators, mut report) = tokio::task::spawn_blocking(move || match format {
+            ImportFormat::Csv => read_csv(&body),
+            ImportFormat::Stix => read_stix(&body),
+        })
+        .await
+        .map_err(|_| ServiceError::Internal("the import reader panicked".into()))??;
         let label = match format {
             ImportFormat::Csv => "csv",
             ImportFormat::Stix => "stix",
@@ -325,65 +322,90 @@ pub fn dedupe_indicators(indicators: Vec<NewIndicator>) -> Vec<NewIndicator> {
     out
 }
 
-fn read_csv(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
-    let import =
-        parse_indicator_csv(body).map_err(|err| ServiceError::invalid("body", err.to_string()))?;
-    let mut report = ImportReport::default();
-    for rejected in import.rejected {
-        report.reject(ImportRejection {
-            index: Some(rejected.line),
-            id: None,
-            reason: rejected.reason,
-        });
+/// The indicators an import keeps while reading: at most `IMPORT_INDICATORS_MAX`, past which
+/// the document is refused whole (and nothing more is kept while the rest is read).
+#[derive(Default)]
+struct Kept {
+    indicators: Vec<NewIndicator>,
+    too_many: bool,
+}
+
+impl Kept {
+    fn push(&mut self, indicator: NewIndicator) {
+        if self.indicators.len() < IMPORT_INDICATORS_MAX {
+            self.indicators.push(indicator);
+        } else {
+            self.too_many = true;
+        }
     }
-    let mut indicators = Vec::with_capacity(import.indicators.len());
-    for row in import.indicators {
-        match row
-            .indicator
-            .source
+
+    fn finish(self, report: ImportReport) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
+        if self.too_many {
+            return Err(ServiceError::invalid(
+                "body",
+                format!("holds more than {IMPORT_INDICATORS_MAX} indicators; split it"),
+            ));
+        }
+        Ok((self.indicators, report))
+    }
+}
+
+/// Reads the CSV row by row: the valid rows are kept, the rejected ones counted and the first
+/// `IMPORT_REJECTIONS_LISTED_MAX` of them listed.
+fn read_csv(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
+    let mut report = ImportReport::default();
+    let mut kept = Kept::default();
+    for_each_indicator_row(body, |line, row| {
+        let reserved = row
             .as_ref()
-            .and_then(vigil_domain::ConnectorKind::reserving)
-        {
-            Some(kind) => report.reject(ImportRejection {
-                index: Some(row.line),
+            .ok()
+            .and_then(|indicator| indicator.source.as_ref())
+            .and_then(vigil_domain::ConnectorKind::reserving);
+        match (row, reserved) {
+            (Ok(_), Some(kind)) => report.reject(ImportRejection {
+                index: Some(line),
                 id: None,
                 reason: format!("source: {}", reserved_reason(kind)),
             }),
-            None => indicators.push(row.indicator),
-        }
-    }
-    Ok((indicators, report))
-}
-
-fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
-    let json: Value = serde_json::from_str(body)
-        .map_err(|err| ServiceError::invalid("body", format!("not JSON: {err}")))?;
-    let import =
-        parse_bundle(&json).map_err(|err| ServiceError::invalid("body", err.to_string()))?;
-    let mut report = ImportReport {
-        skipped_other: import.skipped_other as u64,
-        ..ImportReport::default()
-    };
-    for rejected in import.rejected {
-        report.reject(ImportRejection {
-            index: Some(rejected.index as u64),
-            id: rejected.id,
-            reason: rejected.reason,
-        });
-    }
-    let mut indicators = Vec::with_capacity(import.indicators.len());
-    for found in import.indicators {
-        let id = found.source_ref.clone();
-        match stix_indicator(found, STIX_SOURCE) {
-            Ok(indicator) => indicators.push(indicator),
-            Err(reason) => report.reject(ImportRejection {
-                index: None,
-                id: Some(id),
+            (Ok(indicator), None) => kept.push(indicator),
+            (Err(reason), _) => report.reject(ImportRejection {
+                index: Some(line),
+                id: None,
                 reason,
             }),
         }
-    }
-    Ok((indicators, report))
+    })
+    .map_err(|err| ServiceError::invalid("body", err.to_string()))?;
+    kept.finish(report)
+}
+
+/// Reads the bundle object by object (never as one JSON tree), keeping what `read_csv` keeps.
+fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
+    let mut report = ImportReport::default();
+    let mut kept = Kept::default();
+    for_each_bundle_object(body, |object| match object {
+        BundleObject::Other => report.skipped_other += 1,
+        BundleObject::Rejected(rejected) => report.reject(ImportRejection {
+            index: Some(rejected.index as u64),
+            id: rejected.id,
+            reason: rejected.reason,
+        }),
+        BundleObject::Indicators(found) => {
+            for found in found {
+                let id = found.source_ref.clone();
+                match stix_indicator(found, STIX_SOURCE) {
+                    Ok(indicator) => kept.push(indicator),
+                    Err(reason) => report.reject(ImportRejection {
+                        index: None,
+                        id: Some(id),
+                        reason,
+                    }),
+                }
+            }
+        }
+    })
+    .map_err(|err| ServiceError::invalid("body", err.to_string()))?;
+    kept.finish(report)
 }
 
 /// A STIX indicator as a catalogue entry: a revoked one is kept but inactive, so a feed that

@@ -113,7 +113,10 @@ mod tests {
         cache.put(key.clone(), ticket);
         assert!(cache.get(&key.hash).is_none());
         cache.put(key.clone(), cache.ticket());
-        assert!(cache.get(&key.hash).is_some(), "a lookup after the revoke is kept");
+        assert!(
+            cache.get(&key.hash).is_some(),
+            "a lookup after the revoke is kept"
+        );
     }
 
     #[test]

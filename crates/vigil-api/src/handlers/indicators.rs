@@ -188,7 +188,7 @@ pub(crate) async fn import(
     };
     let report = state
         .services
-        .import_indicators(&principal, format, &body, reason(&headers))
+        .import_indicators(&principal, format, body, reason(&headers))
         .await?;
     Ok(Json(import_out(&report)).into_response())
 }
