@@ -627,7 +627,12 @@ impl Services {
         page: PageRequest,
     ) -> ServiceResult<Page<AuditEvent>> {
         let chain = audit_chain(principal)?;
-        Ok(self.store.list_audit(chain, filter, page).await?)
+        // Roles hold through the trail: who may not read users, keys, sessions or connectors
+        // directly does not read their events either.
+        let mut filter = filter.clone();
+        filter.data_only = !principal.role().grants(Permission::ManageTenantAccess)
+            && principal.role() != Role::PlatformAdmin;
+        Ok(self.store.list_audit(chain, &filter, page).await?)
     }
 
     /// Walks the caller's chain from the first event up to the head recorded when the walk

@@ -105,18 +105,22 @@ impl AuditRepo for PostgresStore {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
-        let query = sqlx::query(
+        let query = sqlx::query(concat!(
             "SELECT * FROM audit_events WHERE tenant_id = $1
                AND ($2::text IS NULL OR entity_type = $2)
                AND ($3::text IS NULL OR entity_id = $3)
                AND ($4::bigint IS NULL OR seq < $4)
-             ORDER BY seq DESC LIMIT $5",
-        )
+               AND (NOT $6 OR entity_type NOT IN (",
+            vigil_store::access_entity_types_sql!(),
+            "))
+             ORDER BY seq DESC LIMIT $5"
+        ))
         .bind(chain.as_uuid())
         .bind(&filter.entity_type)
         .bind(&filter.entity_id)
         .bind(page.cursor().map(|cursor| cursor.seq()))
-        .bind(i64::from(page.limit()) + 1);
+        .bind(i64::from(page.limit()) + 1)
+        .bind(filter.data_only);
         let rows = self.fetch_scoped(chain, query).await?;
         let events = rows
             .iter()

@@ -81,6 +81,9 @@ impl AuditRepo for SqliteStore {
                     " FROM audit_events WHERE tenant_id = ?1
                    AND (?2 IS NULL OR entity_type = ?2) AND (?3 IS NULL OR entity_id = ?3)
                    AND (?4 IS NULL OR seq < ?4)
+                   AND (NOT ?6 OR entity_type NOT IN (",
+                    vigil_store::access_entity_types_sql!(),
+                    "))
                  ORDER BY seq DESC LIMIT ?5"
                 ),
                 params![
@@ -89,6 +92,7 @@ impl AuditRepo for SqliteStore {
                     filter.entity_id,
                     page.cursor().map(|cursor| cursor.seq()),
                     i64::from(page.limit()) + 1,
+                    filter.data_only,
                 ],
                 row::audit,
             )?;

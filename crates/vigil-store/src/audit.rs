@@ -245,11 +245,26 @@ pub fn seal(
     )
 }
 
+/// The entity types whose events record who may do what (tenants, keys, users, sessions,
+/// connector configuration): readable through the trail only by those who may read them
+/// directly. As an SQL list, for both backends' `NOT IN`.
+#[macro_export]
+macro_rules! access_entity_types_sql {
+    () => {
+        "'tenant', 'api_key', 'user', 'session', 'connector'"
+    };
+}
+
+/// `access_entity_types_sql!` as values.
+pub const ACCESS_ENTITY_TYPES: [&str; 5] = ["tenant", "api_key", "user", "session", "connector"];
+
 /// Which audit events a list returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditFilter {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
+    /// Leave out the events of `ACCESS_ENTITY_TYPES` (for readers who may not manage access).
+    pub data_only: bool,
 }
 
 fn tenant_json(tenant: &Tenant) -> Value {

@@ -590,7 +590,7 @@ async fn audit_lists(store: &dyn Store, acme: TenantId, globex: TenantId) {
 
     let risk_events = AuditFilter {
         entity_type: Some("risk".into()),
-        entity_id: None,
+        ..AuditFilter::default()
     };
     let page = store
         .list_audit(acme, &risk_events, PageRequest::first(3))
@@ -608,8 +608,8 @@ async fn audit_lists(store: &dyn Store, acme: TenantId, globex: TenantId) {
     assert!(newest.fields.before.is_some() && newest.fields.after.is_none());
 
     let one_entity = AuditFilter {
-        entity_type: None,
         entity_id: Some(newest.fields.entity_id.clone()),
+        ..AuditFilter::default()
     };
     let history = store
         .list_audit(acme, &one_entity, PageRequest::first(50))
@@ -639,4 +639,34 @@ async fn audit_lists(store: &dyn Store, acme: TenantId, globex: TenantId) {
         .await
         .unwrap();
     assert!(leaked.items.is_empty(), "globex sees none of acme's events");
+    data_only_leaves_out_access_events(store, acme).await;
+}
+
+/// `data_only` hides tenants, keys, users, sessions and connectors, and nothing else.
+async fn data_only_leaves_out_access_events(store: &dyn Store, acme: TenantId) {
+    let all = store
+        .list_audit(acme, &AuditFilter::default(), PageRequest::first(500))
+        .await
+        .unwrap();
+    let is_access = |t: &str| crate::audit::ACCESS_ENTITY_TYPES.contains(&t);
+    assert!(
+        all.items.iter().any(|e| is_access(&e.fields.entity_type)),
+        "the story wrote access events"
+    );
+    let data_only = AuditFilter {
+        data_only: true,
+        ..AuditFilter::default()
+    };
+    let data = store
+        .list_audit(acme, &data_only, PageRequest::first(500))
+        .await
+        .unwrap();
+    let expected: Vec<i64> = all
+        .items
+        .iter()
+        .filter(|e| !is_access(&e.fields.entity_type))
+        .map(|e| e.seq)
+        .collect();
+    let got: Vec<i64> = data.items.iter().map(|e| e.seq).collect();
+    assert_eq!(got, expected);
 }

@@ -396,6 +396,7 @@ async fn reopen_trail(store: &dyn Store, acme: TenantId, id: FindingId, cause: &
     let filter = AuditFilter {
         entity_type: Some("finding".into()),
         entity_id: Some(id.to_string()),
+        ..AuditFilter::default()
     };
     let trail = store
         .list_audit(acme, &filter, PageRequest::first(50))

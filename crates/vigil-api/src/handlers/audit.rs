@@ -16,6 +16,7 @@ pub(crate) async fn list(
     let filter = AuditFilter {
         entity_type: query_text("entity_type", query.entity_type)?,
         entity_id: query_text("entity_id", query.entity_id)?,
+        ..AuditFilter::default()
     };
     let events = state
         .services

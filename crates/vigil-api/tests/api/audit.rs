@@ -198,3 +198,60 @@ both!(
         );
     }
 );
+
+both!(
+    readers_cannot_read_through_the_trail_what_they_cannot_read_directly,
+    |app: TestApp| async move {
+        let (tenant, admin) = app.tenant("acme").await;
+        let user = json!({"email": "ana@acme.example", "password": "correct horse battery", "role": "analyst"});
+        assert_eq!(
+            app.post("/api/v1/users", &admin, user).await.status,
+            StatusCode::CREATED
+        );
+        let connector =
+            json!({"kind": "opencti", "url": "https://cti.example", "credentials": {"token": "t"}});
+        app.call(
+            Method::PUT,
+            "/api/v1/connectors/cti",
+            Some(&admin),
+            Some(connector),
+        )
+        .await;
+        app.risk(
+            &admin,
+            json!({"title": "Visible", "impact": 1, "probability": 1}),
+        )
+        .await;
+        let types = |response: &crate::support::Response| -> Vec<String> {
+            items(response)
+                .iter()
+                .map(|e| e["entity_type"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let everything = types(&app.get("/api/v1/audit?limit=500", &admin).await);
+        for kind in ["api_key", "user", "connector", "risk"] {
+            assert!(
+                everything.iter().any(|t| t == kind),
+                "the admin sees {kind}: {everything:?}"
+            );
+        }
+        for role in ["viewer", "analyst"] {
+            let reader = app.key_in(&tenant, role).await;
+            assert_eq!(
+                app.get("/api/v1/users", &reader).await.status,
+                StatusCode::FORBIDDEN
+            );
+            let seen = types(&app.get("/api/v1/audit?limit=500", &reader).await);
+            assert_eq!(seen, ["risk"], "{role} sees only data events");
+            for hidden in ["user", "api_key", "session", "connector", "tenant"] {
+                let path = format!("/api/v1/audit?entity_type={hidden}");
+                assert!(
+                    items(&app.get(&path, &reader).await).is_empty(),
+                    "{role}: {hidden}"
+                );
+            }
+        }
+        let listed = app.get("/api/v1/audit?limit=500", &admin).await;
+        assert!(!listed.body.to_string().contains("correct horse battery"));
+    }
+);
