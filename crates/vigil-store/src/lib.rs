@@ -27,7 +27,7 @@ use vigil_domain::{
     TenantId, TenantName, Timestamp, UserId,
 };
 
-pub use audit::{AuditDraft, AuditFilter, Change, seal};
+pub use audit::{ACCESS_ENTITY_TYPES, AuditDraft, AuditFilter, Change, seal};
 pub use error::{StoreError, StoreResult};
 pub use ioc_rows::{
     ConnectorRow, DeadLetterRow, EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow,
