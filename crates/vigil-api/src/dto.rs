@@ -124,6 +124,7 @@ pub struct UserOut {
     tenant_id: Option<String>,
     email: String,
     role: &'static str,
+    disabled_at: Option<String>,
     created_at: String,
 }
 
@@ -134,9 +135,24 @@ impl From<User> for UserOut {
             tenant_id: user.tenant_id.map(|t| t.to_string()),
             email: user.email.as_str().to_owned(),
             role: user.role.as_str(),
+            disabled_at: user.disabled_at.map(|at| at.to_string()),
             created_at: user.created_at.to_string(),
         }
     }
+}
+
+/// `PATCH /api/v1/users/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatchIn {
+    pub(crate) disabled: bool,
+}
+
+/// `POST /api/v1/users/{id}/password`. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordIn {
+    pub(crate) password: String,
 }
 
 #[derive(Deserialize)]

@@ -89,6 +89,14 @@ fn paths() -> Value {
             "get": op("listUsers", "List users", "auth", &page, None, 200, Some("UserPage")),
             "post": op("createUser", "Create a user (tenant-admin)", "auth", &["reason"], Some("UserIn"), 201, Some("User")),
         },
+        "/api/v1/users/{id}": {
+            "get": op("getUser", "One user (tenant-admin)", "auth", &["id"], None, 200, Some("User")),
+            "patch": op("setUserDisabled", "Disable (ending every session) or re-enable a user (tenant-admin)", "auth", &["id", "reason"], Some("UserPatch"), 200, Some("User")),
+            "delete": op("deleteUser", "Delete a user and its sessions; the audit trail keeps its history (tenant-admin)", "auth", &["id", "reason"], None, 204, None),
+        },
+        "/api/v1/users/{id}/password": {
+            "post": op("resetPassword", "Set a user's password, ending every session (tenant-admin)", "auth", &["id", "reason"], Some("PasswordIn"), 200, Some("User")),
+        },
         "/api/v1/sessions": {"get": op("listSessions", "List login sessions (tenant-admin)", "auth", &page, None, 200, Some("SessionPage"))},
         "/api/v1/sessions/{id}": {
             "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id", "reason"], Some("SessionPatch"), 200, Some("Session")),
@@ -380,7 +388,7 @@ fn schemas() -> Value {
             "type": text, "title": text, "status": {"type": "integer"}, "detail": text, "request_id": text,
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
-        "Status": {"type": "object", "properties": {"status": text, "store": text, "stale_sources": {"type": "array", "description": "readyz: connectors whose last successful cycle is more than 3 intervals old", "items": {"type": "object", "properties": {"tenant": text, "connector": text, "last_success_at": opt_text}}}}},
+        "Status": {"type": "object", "properties": {"status": text, "store": text, "stale_connectors": {"type": "integer", "minimum": 0, "description": "readyz: how many connectors are more than 3 intervals behind their last successful cycle"}}},
         "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": opt_text})),
         "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
         "TenantPage": page_of("Tenant"),
@@ -398,8 +406,8 @@ fn schemas() -> Value {
             "access_token": text, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}, "refresh_token": text, "session": schema("Session"),
         })),
         "UserIn": object(&["email", "password", "role"], json!({"email": text, "password": {"type": "string", "minLength": 12}, "role": role})),
-        "User": object(&["id", "email", "role", "created_at"], json!({"id": text, "tenant_id": opt_text, "email": text, "role": role, "created_at": at})),
-        "UserPage": page_of("User"),
+        "User": object(&["id", "email", "role", "created_at"], json!({"id": text, "tenant_id": opt_text, "email": text, "role": role, "disabled_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at})),
+        "UserPatch": object(&["disabled"], json!({"disabled": {"type": "boolean"}})), "UserPage": page_of("User"), "PasswordIn": object(&["password"], json!({"password": {"type": "string", "minLength": 12}})),
         "Session": object(&["id", "user_id", "role", "expires_at", "created_at", "refreshed_at"], json!({
             "id": text, "user_id": text, "role": role, "expires_at": at, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at, "refreshed_at": at,
         })),

@@ -72,6 +72,18 @@ fn table() -> Table {
             &[M::GET, M::POST],
             get(auth::list_users).post(auth::create_user),
         )
+        .add(
+            "/api/v1/users/{id}",
+            &[M::GET, M::PATCH, M::DELETE],
+            get(auth::get_user)
+                .patch(auth::set_user_disabled)
+                .delete(auth::delete_user),
+        )
+        .add(
+            "/api/v1/users/{id}/password",
+            &[M::POST],
+            post(auth::reset_password),
+        )
         .add("/api/v1/sessions", &[M::GET], get(auth::list_sessions))
         .add(
             "/api/v1/sessions/{id}",

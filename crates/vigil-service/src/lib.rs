@@ -14,6 +14,7 @@ mod secrets;
 mod services;
 mod sync_port;
 mod tokens;
+mod users;
 
 pub use catalogue::{
     IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,

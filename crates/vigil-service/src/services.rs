@@ -10,15 +10,13 @@ use vigil_domain::{
     TenantName, Timestamp,
 };
 use vigil_store::{
-    ApiKey, AuditFilter, NewApiKey, NewSession, NewUser, Page, Scope, Session, Store, StoreError,
-    User,
+    ApiKey, AuditFilter, NewApiKey, NewSession, Page, Scope, Session, Store, StoreError, User,
 };
 
 use crate::secrets::random_token;
 use crate::tokens::AccessClaims;
 use crate::{
-    ApiKeySecret, Credential, JwtKey, Principal, ServiceError, ServiceResult, hash_password,
-    verify_password,
+    ApiKeySecret, Credential, JwtKey, Principal, ServiceError, ServiceResult, verify_password,
 };
 
 /// Lifetime of an access token. Short, because it is checked against its session only for
@@ -124,7 +122,7 @@ impl Services {
     }
 
     /// Runs one argon2id computation on the blocking pool, if a slot is free.
-    async fn with_password_slot<T: Send + 'static>(
+    pub(crate) async fn with_password_slot<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> ServiceResult<T> {
@@ -230,7 +228,9 @@ impl Services {
         let verified = self
             .with_password_slot(move || verify_password(&password, stored.as_deref()))
             .await?;
-        let (Some(scope), Some(user)) = (scope, user.filter(|_| verified)) else {
+        // A disabled user is refused like a wrong password: the answer reveals nothing.
+        let usable = |user: &User| verified && user.disabled_at.is_none();
+        let (Some(scope), Some(user)) = (scope, user.filter(usable)) else {
             return Err(ServiceError::Unauthenticated(INVALID_LOGIN));
         };
         let session_id = SessionId::generate();
@@ -520,43 +520,6 @@ impl Services {
             > 0)
     }
 
-    pub async fn create_user(
-        &self,
-        principal: &Principal,
-        email: Email,
-        password: SecretString,
-        role: Role,
-    ) -> ServiceResult<User> {
-        let scope = access_scope(principal)?;
-        if role.is_tenant_role() != scope.tenant().is_some() {
-            return Err(ServiceError::invalid(
-                "role",
-                "platform users are platform-admin; tenant users have a tenant role",
-            ));
-        }
-        let password_hash = self
-            .with_password_slot(move || hash_password(&password))
-            .await??;
-        let user = NewUser {
-            email,
-            role,
-            password_hash,
-        };
-        Ok(self
-            .store
-            .create_user(scope, &principal.change(None), user)
-            .await?)
-    }
-
-    pub async fn list_users(
-        &self,
-        principal: &Principal,
-        page: PageRequest,
-    ) -> ServiceResult<Page<User>> {
-        let scope = access_scope(principal)?;
-        Ok(self.store.list_users(scope, page).await?)
-    }
-
     // ---- risks ----------------------------------------------------------------------------
 
     pub async fn create_risk(
@@ -667,7 +630,7 @@ impl Services {
 }
 
 /// The scope whose keys, users and sessions the caller administers.
-fn access_scope(principal: &Principal) -> ServiceResult<Scope> {
+pub(crate) fn access_scope(principal: &Principal) -> ServiceResult<Scope> {
     if principal.role() == Role::PlatformAdmin {
         return Ok(Scope::Platform);
     }

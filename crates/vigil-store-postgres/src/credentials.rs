@@ -11,7 +11,7 @@ use vigil_domain::{
 };
 use vigil_store::{
     ApiKey, ApiKeyRepo, AuditDraft, Change, NewApiKey, NewSession, NewUser, Page, Scope, Session,
-    SessionRepo, StoreError, StoreResult, User, UserRepo,
+    SessionRepo, StoreError, StoreResult, User, UserEdit, UserRepo,
 };
 
 use crate::PostgresStore;
@@ -188,6 +188,7 @@ impl UserRepo for PostgresStore {
             email: user.email,
             role: user.role,
             password_hash: user.password_hash,
+            disabled_at: None,
             created_at: now,
         };
         let mut tx = self.begin_scoped(scope.chain()).await?;
@@ -249,6 +250,67 @@ impl UserRepo for PostgresStore {
         .bind(id.as_uuid());
         let row = self.fetch_optional_scoped(scope.chain(), query).await?;
         row::user(&row.ok_or(StoreError::NotFound)?)?.try_into()
+    }
+
+    async fn edit_user(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: UserId,
+        edit: UserEdit,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin_scoped(scope.chain()).await?;
+        let row = sqlx::query(concat!(
+            "SELECT * FROM users WHERE ",
+            scope_of_row!(),
+            " = $1 AND id = $2 FOR UPDATE"
+        ))
+        .bind(scope_key(scope))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let before: User = row::user(&row.ok_or(StoreError::NotFound)?)?.try_into()?;
+        let now = Timestamp::now();
+        let after = edit.apply(&before, now);
+        let revoked = if edit.revokes_sessions() {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now.to_datetime())
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+        } else {
+            0
+        };
+        if edit == UserEdit::Delete {
+            for sql in [
+                "DELETE FROM sessions WHERE user_id = $1",
+                "DELETE FROM users WHERE id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        } else {
+            sqlx::query("UPDATE users SET password_hash = $1, disabled_at = $2 WHERE id = $3")
+                .bind(&after.password_hash)
+                .bind(after.disabled_at.map(|at| at.to_datetime()))
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let kept = (edit != UserEdit::Delete).then_some(&after);
+        let draft = AuditDraft::user_changed(edit.action(), &before, kept, revoked);
+        append(&mut tx, scope.chain(), change, draft, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(after)
     }
 }
 

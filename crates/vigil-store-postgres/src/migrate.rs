@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "force_rls",
         include_str!("../migrations/0006_force_rls.sql"),
     ),
+    (
+        7,
+        "user_lifecycle",
+        include_str!("../migrations/0007_user_lifecycle.sql"),
+    ),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

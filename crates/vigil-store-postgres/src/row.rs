@@ -93,6 +93,7 @@ pub(crate) fn user(row: &PgRow) -> StoreResult<UserRow> {
         email: get(row, "email")?,
         role: get(row, "role")?,
         password_hash: get(row, "password_hash")?,
+        disabled_at: opt_at(row, "disabled_at")?,
         created_at: at(row, "created_at")?,
     })
 }

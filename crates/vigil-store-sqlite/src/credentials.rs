@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 use vigil_domain::{ApiKeyId, Cursor, Email, PageRequest, SessionId, Sha256Hex, Timestamp, UserId};
 use vigil_store::{
     ApiKey, ApiKeyRepo, AuditDraft, Change, NewApiKey, NewSession, NewUser, Page, Scope, Session,
-    SessionRepo, StoreError, StoreResult, User, UserRepo,
+    SessionRepo, StoreError, StoreResult, User, UserEdit, UserRepo,
 };
 
 use crate::SqliteStore;
@@ -198,6 +198,7 @@ impl UserRepo for SqliteStore {
             email: user.email,
             role: user.role,
             password_hash: user.password_hash,
+            disabled_at: None,
             created_at: now,
         };
         let change = change.clone();
@@ -255,6 +256,67 @@ impl UserRepo for SqliteStore {
         })
         .await?
         .ok_or(StoreError::NotFound)
+    }
+
+    async fn edit_user(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: UserId,
+        edit: UserEdit,
+    ) -> StoreResult<User> {
+        let change = change.clone();
+        self.write(move |tx| {
+            let before: User = query_one(
+                tx,
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE tenant_id IS ?1 AND id = ?2"
+                ),
+                params![scope_id(scope), id.to_string()],
+                row::user,
+            )?
+            .ok_or(StoreError::NotFound)?;
+            let now = Timestamp::now();
+            let after = edit.apply(&before, now);
+            let revoked = if edit.revokes_sessions() {
+                exec(
+                    tx,
+                    "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                    params![now.unix_micros(), id.to_string()],
+                )?
+            } else {
+                0
+            };
+            if edit == UserEdit::Delete {
+                exec(
+                    tx,
+                    "DELETE FROM sessions WHERE user_id = ?1",
+                    params![id.to_string()],
+                )?;
+                exec(
+                    tx,
+                    "DELETE FROM users WHERE id = ?1",
+                    params![id.to_string()],
+                )?;
+            } else {
+                exec(
+                    tx,
+                    "UPDATE users SET password_hash = ?1, disabled_at = ?2 WHERE id = ?3",
+                    params![
+                        after.password_hash,
+                        after.disabled_at.map(|at| at.unix_micros()),
+                        id.to_string()
+                    ],
+                )?;
+            }
+            let kept = (edit != UserEdit::Delete).then_some(&after);
+            let draft = AuditDraft::user_changed(edit.action(), &before, kept, revoked as u64);
+            append(tx, scope.chain(), &change, draft, now)?;
+            Ok(after)
+        })
+        .await
     }
 }
 

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dead_letters",
         include_str!("../migrations/0005_dead_letters.sql"),
     ),
+    (
+        6,
+        "user_lifecycle",
+        include_str!("../migrations/0006_user_lifecycle.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

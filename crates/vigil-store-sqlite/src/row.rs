@@ -25,7 +25,7 @@ macro_rules! api_key_columns {
 }
 macro_rules! user_columns {
     () => {
-        "id, tenant_id, email, role, password_hash, created_at"
+        "id, tenant_id, email, role, password_hash, created_at, disabled_at"
     };
 }
 macro_rules! session_columns {
@@ -199,6 +199,7 @@ pub(crate) fn user(row: &Row<'_>) -> StoreResult<UserRow> {
         role: text(row, 3)?,
         password_hash: text(row, 4)?,
         created_at: at(row, 5)?,
+        disabled_at: opt_at(row, 6)?,
     })
 }
 

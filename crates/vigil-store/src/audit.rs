@@ -80,6 +80,28 @@ impl AuditDraft {
         )
     }
 
+    /// A tenant admin's change to a user (`UserEdit`): the snapshot after (none for a delete)
+    /// counts the sessions it revoked; a password change shows no hash.
+    pub fn user_changed(
+        action: &'static str,
+        before: &User,
+        after: Option<&User>,
+        sessions_revoked: u64,
+    ) -> Self {
+        let after = after.map(|user| {
+            let mut snapshot = user_json(user);
+            snapshot["sessions_revoked"] = json!(sessions_revoked);
+            snapshot
+        });
+        Self::new(
+            action,
+            "user",
+            before.id.to_string(),
+            Some(user_json(before)),
+            after,
+        )
+    }
+
     pub fn session(action: &'static str, before: Option<&Session>, after: &Session) -> Self {
         Self::new(
             action,
@@ -285,7 +307,10 @@ fn api_key_json(key: &ApiKey) -> Value {
 }
 
 fn user_json(user: &User) -> Value {
-    json!({"id": user.id.to_string(), "email": user.email.as_str(), "role": user.role.as_str()})
+    json!({
+        "id": user.id.to_string(), "email": user.email.as_str(), "role": user.role.as_str(),
+        "disabled_at": user.disabled_at.map(|at| at.to_string()),
+    })
 }
 
 fn session_json(session: &Session) -> Value {

@@ -10,6 +10,7 @@ use vigil_domain::{
 
 use crate::{
     AuditFilter, Change, NewApiKey, NewSession, NewUser, Scope, Session, Store, StoreError, User,
+    UserEdit,
 };
 
 /// Runs every part of the story, in order, on one store.
@@ -19,6 +20,7 @@ pub async fn story(store: &dyn Store) {
     let (acme, globex) = tenants(store).await;
     api_keys(store, acme, globex).await;
     users_and_sessions(store, acme, globex).await;
+    user_lifecycle(store, acme, globex).await;
     risks(store, acme, globex).await;
     audit(store, acme, globex).await;
     crate::conformance_ioc::story(store, acme, globex).await;
@@ -239,6 +241,120 @@ async fn users_and_sessions(store: &dyn Store, acme: TenantId, globex: TenantId)
     );
 
     sessions(store, acme, globex, user).await;
+}
+
+/// Disable, enable, password reset and delete: each but enable revokes the user's sessions,
+/// each is audited, another tenant cannot touch the user.
+async fn user_lifecycle(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let scope = Scope::Tenant(acme);
+    let new = NewUser {
+        email: Email::parse("bo@acme.example").unwrap(),
+        role: Role::Viewer,
+        password_hash: "$argon2id$first".into(),
+    };
+    let user = store.create_user(scope, &change(), new).await.unwrap();
+    let first = user_session(store, scope, &user, 1).await;
+    let second = user_session(store, scope, &user, 2).await;
+    let foreign = store
+        .edit_user(Scope::Tenant(globex), &change(), user.id, UserEdit::Disable)
+        .await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "{foreign:?}");
+
+    let disabled = store
+        .edit_user(scope, &change(), user.id, UserEdit::Disable)
+        .await
+        .unwrap();
+    assert!(disabled.disabled_at.is_some());
+    assert_eq!(store.get_user(scope, user.id).await.unwrap(), disabled);
+    for s in [&first, &second] {
+        let after = store.get_session(scope, s.id).await.unwrap();
+        assert!(
+            after.revoked_at.is_some(),
+            "disabling revokes every session"
+        );
+    }
+    let trail = user_trail(store, acme, &user).await;
+    assert_eq!(trail[0].fields.action, "user.disable");
+    let after = trail[0].fields.after.as_deref().unwrap_or_default();
+    assert!(after.contains("\"sessions_revoked\":2"), "{after}");
+    user_reset_and_delete(store, acme, user).await;
+}
+
+async fn user_reset_and_delete(store: &dyn Store, acme: TenantId, user: User) {
+    let scope = Scope::Tenant(acme);
+    let enabled = store
+        .edit_user(scope, &change(), user.id, UserEdit::Enable)
+        .await
+        .unwrap();
+    assert_eq!(enabled.disabled_at, None);
+    let third = user_session(store, scope, &user, 3).await;
+    let reset = UserEdit::SetPassword("$argon2id$second".into());
+    let changed = store
+        .edit_user(scope, &change(), user.id, reset)
+        .await
+        .unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$second");
+    let third_after = store.get_session(scope, third.id).await.unwrap();
+    assert!(third_after.revoked_at.is_some(), "a reset revokes sessions");
+
+    store
+        .edit_user(scope, &change(), user.id, UserEdit::Delete)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_user(scope, user.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.get_session(scope, third.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let trail = user_trail(store, acme, &user).await;
+    let actions: Vec<&str> = trail.iter().map(|e| e.fields.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "user.delete",
+            "user.password_reset",
+            "user.enable",
+            "user.disable",
+            "user.create"
+        ],
+        "the trail keeps a deleted user's history"
+    );
+    assert!(
+        !trail
+            .iter()
+            .any(|e| format!("{:?}", e.fields.after).contains("argon2id")),
+        "no hash in the trail"
+    );
+}
+
+async fn user_session(store: &dyn Store, scope: Scope, user: &User, n: u8) -> Session {
+    let new = NewSession {
+        id: SessionId::generate(),
+        user_id: user.id,
+        role: user.role,
+        refresh_hash: Sha256Hex::digest(&[n]),
+        expires_at: Timestamp::now().plus_seconds(3600),
+    };
+    store.create_session(scope, &change(), new).await.unwrap()
+}
+
+async fn user_trail(
+    store: &dyn Store,
+    acme: TenantId,
+    user: &User,
+) -> Vec<vigil_domain::AuditEvent> {
+    let filter = AuditFilter {
+        entity_id: Some(user.id.to_string()),
+        ..AuditFilter::default()
+    };
+    store
+        .list_audit(acme, &filter, PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
 }
 
 async fn sessions(store: &dyn Store, acme: TenantId, globex: TenantId, user: User) {

@@ -35,7 +35,7 @@ pub use ioc_rows::{
 };
 pub use model::{
     ApiKey, CatalogueSnapshot, ImportCounts, NewApiKey, NewSession, NewUser, Page, PoolStats,
-    Scope, Session, StoredEvent, User,
+    Scope, Session, StoredEvent, User, UserEdit,
 };
 pub use rows::{
     ApiKeyRow, AuditRow, RiskRow, SessionRow, TenantRow, UserRow, contains_pattern, tags_json,
@@ -86,6 +86,15 @@ pub trait UserRepo: Send + Sync {
     async fn list_users(&self, scope: Scope, page: PageRequest) -> StoreResult<Page<User>>;
     async fn find_user_by_email(&self, scope: Scope, email: &Email) -> StoreResult<Option<User>>;
     async fn get_user(&self, scope: Scope, id: UserId) -> StoreResult<User>;
+    /// Applies `edit` to the user and, unless it is `Enable`, revokes its live sessions, in
+    /// one audited transaction. Answers the user after the edit (as it was, for `Delete`).
+    async fn edit_user(
+        &self,
+        scope: Scope,
+        change: &Change,
+        id: UserId,
+        edit: UserEdit,
+    ) -> StoreResult<User>;
 }
 
 #[async_trait]

@@ -115,7 +115,60 @@ pub struct User {
     pub email: Email,
     pub role: Role,
     pub password_hash: String,
+    /// Set while the user is disabled: no login, no session.
+    pub disabled_at: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+/// A change to a user by a tenant admin. Each but `Enable` revokes the user's live sessions
+/// in the same transaction.
+#[derive(Clone, PartialEq, Eq)]
+pub enum UserEdit {
+    Disable,
+    Enable,
+    /// The new password's hash.
+    SetPassword(String),
+    /// Removes the user and its sessions; the audit trail keeps their events.
+    Delete,
+}
+
+impl fmt::Debug for UserEdit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UserEdit::Disable => "Disable",
+            UserEdit::Enable => "Enable",
+            UserEdit::SetPassword(_) => "SetPassword([REDACTED])",
+            UserEdit::Delete => "Delete",
+        })
+    }
+}
+
+impl UserEdit {
+    /// The audit action.
+    pub fn action(&self) -> &'static str {
+        match self {
+            UserEdit::Disable => "user.disable",
+            UserEdit::Enable => "user.enable",
+            UserEdit::SetPassword(_) => "user.password_reset",
+            UserEdit::Delete => "user.delete",
+        }
+    }
+
+    pub fn revokes_sessions(&self) -> bool {
+        !matches!(self, UserEdit::Enable)
+    }
+
+    /// The user after the edit (for `Delete`, as it was).
+    pub fn apply(&self, before: &User, now: Timestamp) -> User {
+        let mut after = before.clone();
+        match self {
+            UserEdit::Disable => after.disabled_at = Some(before.disabled_at.unwrap_or(now)),
+            UserEdit::Enable => after.disabled_at = None,
+            UserEdit::SetPassword(hash) => after.password_hash.clone_from(hash),
+            UserEdit::Delete => {}
+        }
+        after
+    }
 }
 
 impl fmt::Debug for User {

@@ -68,6 +68,7 @@ pub struct UserRow {
     pub email: String,
     pub role: String,
     pub password_hash: String,
+    pub disabled_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 
@@ -81,6 +82,7 @@ impl TryFrom<UserRow> for User {
             email: Email::parse(&row.email).map_err(StoreError::corrupt("users"))?,
             role: Role::parse(&row.role).map_err(StoreError::corrupt("users"))?,
             password_hash: row.password_hash,
+            disabled_at: row.disabled_at,
             created_at: row.created_at,
         })
     }

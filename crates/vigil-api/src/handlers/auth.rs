@@ -2,16 +2,17 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use vigil_domain::{Email, Role, SessionId, Timestamp};
+use vigil_domain::{Email, Role, SessionId, Timestamp, UserId};
 use vigil_service::TokenPair;
 
 use crate::dto::{
-    LoginIn, PageOut, PageQuery, RefreshIn, SessionOut, SessionPatchIn, TokenOut, UserIn, UserOut,
+    LoginIn, PageOut, PageQuery, PasswordIn, RefreshIn, SessionOut, SessionPatchIn, TokenOut,
+    UserIn, UserOut, UserPatchIn,
 };
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageAccess};
-use crate::handlers::{page, path_id};
+use crate::handlers::{page, path_id, reason};
 use crate::{ApiError, AppState};
 
 fn tokens(pair: TokenPair) -> Json<TokenOut> {
@@ -79,6 +80,67 @@ pub(crate) async fn list_users(
         state.services.list_users(&principal, request).await?,
         UserOut::from,
     )))
+}
+
+pub(crate) async fn get_user(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(id): Path<String>,
+) -> Result<Json<UserOut>, ApiError> {
+    let id = path_id(&id, UserId::parse)?;
+    Ok(Json(state.services.get_user(&principal, id).await?.into()))
+}
+
+/// Disables (every session ends at once) or re-enables a user.
+pub(crate) async fn set_user_disabled(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<UserPatchIn>,
+) -> Result<Json<UserOut>, ApiError> {
+    let id = path_id(&id, UserId::parse)?;
+    let services = &state.services;
+    let user = if body.disabled {
+        services
+            .disable_user(&principal, id, reason(&headers))
+            .await?
+    } else {
+        services
+            .enable_user(&principal, id, reason(&headers))
+            .await?
+    };
+    Ok(Json(user.into()))
+}
+
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PasswordIn>,
+) -> Result<Json<UserOut>, ApiError> {
+    let id = path_id(&id, UserId::parse)?;
+    let password = SecretString::from(body.password);
+    let user = state
+        .services
+        .reset_password(&principal, id, password, reason(&headers))
+        .await?;
+    Ok(Json(user.into()))
+}
+
+pub(crate) async fn delete_user(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<ManageAccess>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id, UserId::parse)?;
+    state
+        .services
+        .delete_user(&principal, id, reason(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn list_sessions(

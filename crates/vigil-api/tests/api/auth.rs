@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, both, ids};
+use crate::support::{TestApp, both, ids, items};
 
 async fn assert_401(app: &TestApp, bearer: Option<&str>, why: &str) {
     let response = app.call(Method::GET, "/api/v1/risks", bearer, None).await;
@@ -519,3 +519,174 @@ both!(
         );
     }
 );
+
+async fn log_in(app: &TestApp, email: &str, password: &str) -> crate::support::Response {
+    let body = json!({"tenant": "acme", "email": email, "password": password});
+    app.call(Method::POST, "/api/v1/auth/login", None, Some(body))
+        .await
+}
+
+both!(
+    users_are_disabled_enabled_reset_and_deleted,
+    |app: TestApp| async move {
+        let (tenant, admin) = app.tenant("acme").await;
+        let (old, new) = ("first password 1234", "second password 5678");
+        let created = app
+            .post(
+                "/api/v1/users",
+                &admin,
+                json!({"email": "ana@acme.example", "password": old, "role": "analyst"}),
+            )
+            .await;
+        let path = format!("/api/v1/users/{}", created.body["id"].as_str().unwrap());
+        let tokens = log_in(&app, "ana@acme.example", old).await.body;
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.get("/api/v1/risks", &access).await.status,
+            StatusCode::OK
+        );
+
+        let off = json!({"disabled": true});
+        let disabled = app
+            .call(Method::PATCH, &path, Some(&admin), Some(off))
+            .await;
+        assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
+        assert!(disabled.body["disabled_at"].is_string());
+        assert_eq!(
+            app.get("/api/v1/risks", &access).await.status,
+            StatusCode::UNAUTHORIZED,
+            "its session ended"
+        );
+        let refresh = json!({"refresh_token": tokens["refresh_token"]});
+        let refreshed = app
+            .call(Method::POST, "/api/v1/auth/refresh", None, Some(refresh))
+            .await;
+        assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED);
+        let refused = log_in(&app, "ana@acme.example", old).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            refused.body["detail"],
+            log_in(&app, "ana@acme.example", "wrong password 000")
+                .await
+                .body["detail"],
+            "no hint that the account exists"
+        );
+
+        let on = json!({"disabled": false});
+        app.call(Method::PATCH, &path, Some(&admin), Some(on)).await;
+        let again = log_in(&app, "ana@acme.example", old).await.body;
+        let access = again["access_token"].as_str().unwrap().to_owned();
+        let reset = app
+            .post(
+                &format!("{path}/password"),
+                &admin,
+                json!({"password": new}),
+            )
+            .await;
+        assert_eq!(reset.status, StatusCode::OK, "{:?}", reset.body);
+        assert!(!reset.body.to_string().contains(new));
+        assert_eq!(
+            app.get("/api/v1/risks", &access).await.status,
+            StatusCode::UNAUTHORIZED,
+            "a reset ends sessions"
+        );
+        assert_eq!(
+            log_in(&app, "ana@acme.example", old).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            log_in(&app, "ana@acme.example", new).await.status,
+            StatusCode::OK
+        );
+        let short = app
+            .post(
+                &format!("{path}/password"),
+                &admin,
+                json!({"password": "short"}),
+            )
+            .await;
+        assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let viewer = app.key_in(&tenant, "viewer").await;
+        assert_eq!(
+            app.call(Method::DELETE, &path, Some(&viewer), None)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let (_, other) = app.tenant("globex").await;
+        assert_eq!(
+            app.call(Method::DELETE, &path, Some(&other), None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.call(Method::DELETE, &path, Some(&admin), None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(app.get(&path, &admin).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            log_in(&app, "ana@acme.example", new).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let id = created.body["id"].as_str().unwrap();
+        let trail = app
+            .get(
+                &format!("/api/v1/audit?entity_type=user&entity_id={id}"),
+                &admin,
+            )
+            .await;
+        let actions: Vec<&str> = items(&trail)
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "user.delete",
+                "user.password_reset",
+                "user.enable",
+                "user.disable",
+                "user.create"
+            ]
+        );
+    }
+);
+
+both!(an_admin_cannot_lock_itself_out, |app: TestApp| async move {
+    let (_, admin) = app.tenant("acme").await;
+    let password = "admin password 12345";
+    let created = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "root@acme.example", "password": password, "role": "tenant-admin"}),
+        )
+        .await;
+    let me = log_in(&app, "root@acme.example", password).await.body;
+    let access = me["access_token"].as_str().unwrap();
+    let path = format!("/api/v1/users/{}", created.body["id"].as_str().unwrap());
+    let own = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(access),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(
+        own.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        own.body
+    );
+    assert_eq!(
+        app.call(Method::DELETE, &path, Some(access), None)
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+});

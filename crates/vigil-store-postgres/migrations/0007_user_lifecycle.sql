@@ -1,0 +1,2 @@
+-- Users can be disabled (no login, no session) and enabled again.
+ALTER TABLE users ADD COLUMN disabled_at timestamptz;
