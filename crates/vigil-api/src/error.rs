@@ -23,6 +23,8 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// Logged, never sent.
     internal: Option<String>,
+    /// Seconds for `Retry-After` (429, 503).
+    retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +46,14 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             internal: None,
+            retry_after_s: None,
         }
+    }
+
+    /// The same error telling the client when to try again.
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
     }
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -97,7 +106,11 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
             }
             ServiceError::Overloaded(reason) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", reason)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", reason).retry_after(1)
+            }
+            err @ ServiceError::Throttled { retry_after_s } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", err.to_string())
+                    .retry_after(retry_after_s)
             }
             ServiceError::Unavailable(reason) => {
                 let mut err = ApiError::new(
@@ -137,6 +150,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -11,6 +11,24 @@ use vigil_service::Principal;
 
 use crate::{ApiError, AppState};
 
+/// The peer address of the connection, when the server was started with connection info
+/// (`vigil_api::serve` is); a proxy in front makes this the proxy's address.
+pub(crate) struct ClientAddr(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_addr(parts.extensions.get())))
+    }
+}
+
+pub(crate) fn client_addr(
+    info: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
+) -> Option<std::net::IpAddr> {
+    info.map(|axum::extract::ConnectInfo(address)| address.ip())
+}
+
 /// The caller, proven by `Authorization: Bearer <API key or access token>`.
 pub(crate) struct Auth(pub(crate) Principal);
 

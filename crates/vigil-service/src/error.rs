@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// The request carries more than a named limit allows.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// Too many failed attempts for this account or address; retry after the delay.
+    #[error("too many failed attempts; retry in {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
     /// Too much of one expensive thing at once; worth retrying shortly.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),

@@ -13,6 +13,7 @@ mod seal;
 mod secrets;
 mod services;
 mod sync_port;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -38,10 +39,14 @@ pub use secrets::{
 };
 pub use services::{
     ACCESS_TOKEN_TTL_SECONDS, API_KEY_NAME_LEN_MAX, AuditVerification, CreatedApiKey, KeyOwner,
-    NewApiKeyRequest, PASSWORD_HASHES_CONCURRENT_MAX, SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS,
-    Services, TokenPair,
+    NewApiKeyRequest, PASSWORD_HASHES_CONCURRENT_MAX, PASSWORD_QUEUE_MAX, PASSWORD_QUEUE_WAIT_MAX,
+    SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS, Services, TokenPair,
 };
 pub use sync_port::{
     BreakerState, ConnectorHealth, CycleReport, Replayed, STALE_AFTER_INTERVALS, SyncEngine,
+};
+pub use throttle::{
+    LOGIN_ACCOUNT_REFILL, LOGIN_ADDRESS_REFILL, LOGIN_FAILURES_PER_ACCOUNT_BURST,
+    LOGIN_FAILURES_PER_ADDRESS_BURST, LOGIN_THROTTLE_KEYS_MAX,
 };
 pub use tokens::{AccessClaims, JWT_KEY_LEN_MIN, JwtKey, TokenError};

@@ -30,8 +30,12 @@ pub const SESSION_TTL_MAX_SECONDS: i64 = 30 * 24 * 60 * 60;
 /// Longest API key name, in characters.
 pub const API_KEY_NAME_LEN_MAX: usize = 100;
 /// Password hashes computed at once. Each argon2id run holds 19 MiB and a core for tens of
-/// milliseconds; past this, logins are answered 503 instead of exhausting memory.
+/// milliseconds; more wait their turn in a bounded queue.
 pub const PASSWORD_HASHES_CONCURRENT_MAX: usize = 4;
+/// Callers waiting for a hashing slot at most; past it (a flood), 503 with a retry hint.
+pub const PASSWORD_QUEUE_MAX: usize = 256;
+/// Longest a caller waits for a hashing slot before 503.
+pub const PASSWORD_QUEUE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 /// Events read per store call while verifying a chain.
 const AUDIT_VERIFY_BATCH: u32 = 1_000;
 const REFRESH_TOKEN_PREFIX: &str = "vgr_";
@@ -91,6 +95,8 @@ pub struct Services {
     pub(crate) reopener: Arc<dyn crate::Reopener>,
     pub(crate) master_key: Option<Arc<crate::MasterKey>>,
     pub(crate) sync_engine: Option<Arc<dyn crate::SyncEngine>>,
+    throttle: Arc<crate::throttle::LoginThrottle>,
+    password_waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Services {
@@ -105,6 +111,8 @@ impl Services {
             catalogues: Arc::default(),
             master_key: None,
             sync_engine: None,
+            throttle: Arc::default(),
+            password_waiting: Arc::default(),
         }
     }
 
@@ -126,10 +134,29 @@ impl Services {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> ServiceResult<T> {
-        let Ok(_slot) = self.password_slots.clone().try_acquire_owned() else {
-            return Err(ServiceError::Overloaded(
-                "too many password checks at once; retry shortly",
-            ));
+        use std::sync::atomic::Ordering;
+        let overloaded =
+            ServiceError::Overloaded("too many password checks at once; retry shortly");
+        let _slot = match self.password_slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Wait in line, a bounded line for a bounded time: a flood of logins slows
+                // everyone down a little instead of turning most of them away.
+                if self.password_waiting.fetch_add(1, Ordering::SeqCst) >= PASSWORD_QUEUE_MAX {
+                    self.password_waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(overloaded);
+                }
+                let waited = tokio::time::timeout(
+                    PASSWORD_QUEUE_WAIT_MAX,
+                    self.password_slots.clone().acquire_owned(),
+                )
+                .await;
+                self.password_waiting.fetch_sub(1, Ordering::SeqCst);
+                match waited {
+                    Ok(Ok(slot)) => slot,
+                    _ => return Err(overloaded),
+                }
+            }
         };
         tokio::task::spawn_blocking(work)
             .await
@@ -215,12 +242,21 @@ impl Services {
 
     // ---- sessions -------------------------------------------------------------------------
 
+    /// Logs a user in. `client` is the caller's address, for the per-address limit on failed
+    /// logins (see `throttle`); a throttled account or address is refused before any hash.
     pub async fn login(
         &self,
         tenant: Option<&str>,
         email: &str,
         password: SecretString,
+        client: Option<std::net::IpAddr>,
     ) -> ServiceResult<TokenPair> {
+        let account = crate::throttle::account_key(tenant, email);
+        if let Some(wait) = self.throttle.check(&account, client) {
+            return Err(ServiceError::Throttled {
+                retry_after_s: wait.as_secs().max(1),
+            });
+        }
         let (scope, user) = self.find_login_user(tenant, email).await?;
         let stored = user.as_ref().map(|user| user.password_hash.clone());
         // The hash is checked even when there is no such tenant or user (against a dummy),
@@ -231,6 +267,7 @@ impl Services {
         // A disabled user is refused like a wrong password: the answer reveals nothing.
         let usable = |user: &User| verified && user.disabled_at.is_none();
         let (Some(scope), Some(user)) = (scope, user.filter(usable)) else {
+            self.login_failed(scope, email, &account, client).await;
             return Err(ServiceError::Unauthenticated(INVALID_LOGIN));
         };
         let session_id = SessionId::generate();
@@ -250,6 +287,39 @@ impl Services {
             )
             .await?;
         Ok(self.token_pair(session, refresh))
+    }
+
+    /// Spends the failure from the account's and the address's budgets; a budget this used
+    /// up is audited in the tenant's chain (the platform's when the tenant is unknown).
+    async fn login_failed(
+        &self,
+        scope: Option<Scope>,
+        email: &str,
+        account: &str,
+        client: Option<std::net::IpAddr>,
+    ) {
+        for (key, wait) in self.throttle.failed(account, client) {
+            let chain = scope.map_or(TenantId::PLATFORM_CHAIN, |scope| scope.chain());
+            let entity = match &key {
+                crate::throttle::Throttled::Account(_) => email.trim().to_lowercase(),
+                crate::throttle::Throttled::Address(address) => address.to_string(),
+            };
+            let draft = vigil_store::AuditDraft::login_throttled(
+                key.limit(),
+                entity,
+                wait.as_secs().max(1),
+            );
+            let change = vigil_store::Change::by("login-throttle");
+            if let Err(err) = self.store.append_event(chain, &change, draft).await {
+                tracing::error!(component = "auth", error = %err, "could not audit a throttled login");
+            }
+            tracing::warn!(
+                component = "auth",
+                limit = key.limit(),
+                retry_after_s = wait.as_secs(),
+                "failed logins throttled"
+            );
+        }
     }
 
     /// The login's scope and user, either of which may not exist.

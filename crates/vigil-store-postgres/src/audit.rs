@@ -99,6 +99,17 @@ async fn read_head(
 
 #[async_trait]
 impl AuditRepo for PostgresStore {
+    async fn append_event(
+        &self,
+        chain: TenantId,
+        change: &Change,
+        draft: AuditDraft,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_scoped(chain).await?;
+        append(&mut tx, chain, change, draft, Timestamp::now()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn list_audit(
         &self,
         chain: TenantId,

@@ -65,6 +65,17 @@ fn read_head(conn: &Connection, chain: TenantId) -> StoreResult<Option<ChainHead
 
 #[async_trait]
 impl AuditRepo for SqliteStore {
+    async fn append_event(
+        &self,
+        chain: TenantId,
+        change: &Change,
+        draft: AuditDraft,
+    ) -> StoreResult<()> {
+        let change = change.clone();
+        self.write(move |tx| append(tx, chain, &change, draft, Timestamp::now()))
+            .await
+    }
+
     async fn list_audit(
         &self,
         chain: TenantId,

@@ -80,6 +80,19 @@ impl AuditDraft {
         )
     }
 
+    /// Failed logins for one account or one client address reached their limit: further
+    /// attempts are refused for `retry_after_s`. The entity is the account's e-mail or the
+    /// address; an access event (see `ACCESS_ENTITY_TYPES`).
+    pub fn login_throttled(limit: &'static str, key: String, retry_after_s: u64) -> Self {
+        Self::new(
+            "login.throttle",
+            "login",
+            key,
+            None,
+            Some(json!({"limit": limit, "retry_after_s": retry_after_s})),
+        )
+    }
+
     /// A tenant admin's change to a user (`UserEdit`): the snapshot after (none for a delete)
     /// counts the sessions it revoked; a password change shows no hash.
     pub fn user_changed(
@@ -268,17 +281,18 @@ pub fn seal(
 }
 
 /// The entity types whose events record who may do what (tenants, keys, users, sessions,
-/// connector configuration): readable through the trail only by those who may read them
+/// connector configuration, throttled logins): readable through the trail only by those who may read them
 /// directly. As an SQL list, for both backends' `NOT IN`.
 #[macro_export]
 macro_rules! access_entity_types_sql {
     () => {
-        "'tenant', 'api_key', 'user', 'session', 'connector'"
+        "'tenant', 'api_key', 'user', 'session', 'connector', 'login'"
     };
 }
 
 /// `access_entity_types_sql!` as values.
-pub const ACCESS_ENTITY_TYPES: [&str; 5] = ["tenant", "api_key", "user", "session", "connector"];
+pub const ACCESS_ENTITY_TYPES: [&str; 6] =
+    ["tenant", "api_key", "user", "session", "connector", "login"];
 
 /// Which audit events a list returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

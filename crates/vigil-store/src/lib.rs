@@ -179,6 +179,13 @@ pub trait AuditRepo: Send + Sync {
     ) -> StoreResult<Vec<AuditEvent>>;
     /// The head recorded by the last append, if the chain has any event.
     async fn audit_head(&self, chain: TenantId) -> StoreResult<Option<ChainHead>>;
+    /// Appends an event that goes with no stored change (a login throttled, say).
+    async fn append_event(
+        &self,
+        chain: TenantId,
+        change: &Change,
+        draft: AuditDraft,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]

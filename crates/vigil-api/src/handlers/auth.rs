@@ -11,7 +11,7 @@ use crate::dto::{
     LoginIn, PageOut, PageQuery, PasswordIn, RefreshIn, SessionOut, SessionPatchIn, TokenOut,
     UserIn, UserOut, UserPatchIn,
 };
-use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageAccess};
+use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ClientAddr, ManageAccess};
 use crate::handlers::{page, path_id, reason};
 use crate::{ApiError, AppState};
 
@@ -27,12 +27,13 @@ fn tokens(pair: TokenPair) -> Json<TokenOut> {
 
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> Result<Json<TokenOut>, ApiError> {
     let password = SecretString::from(body.password);
     let pair = state
         .services
-        .login(body.tenant.as_deref(), &body.email, password)
+        .login(body.tenant.as_deref(), &body.email, password, client)
         .await?;
     Ok(tokens(pair))
 }

@@ -10,3 +10,4 @@ mod logs;
 mod risks;
 mod support;
 mod sync;
+mod throttle;
