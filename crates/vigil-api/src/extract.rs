@@ -87,6 +87,7 @@ impl<S: Send + Sync> FromRequest<S> for RawText {
     /// chunks and their concatenation at the same time.
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         use http_body_util::BodyExt;
+        let timeout = body_read_timeout(&req);
         let hint = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -95,16 +96,40 @@ impl<S: Send + Sync> FromRequest<S> for RawText {
             .unwrap_or(0);
         let mut body = axum::RequestExt::into_limited_body(req);
         let mut bytes: Vec<u8> = Vec::with_capacity(hint.min(crate::IMPORT_BYTES_MAX));
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(body_error)?;
-            if let Ok(data) = frame.into_data() {
-                bytes.extend_from_slice(&data);
+        let read = async {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(body_error)?;
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                }
             }
-        }
+            Ok::<(), ApiError>(())
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| body_timed_out(timeout))??;
         String::from_utf8(bytes)
             .map(RawText)
             .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))
     }
+}
+
+/// The body-read deadline the middleware (or the route) set.
+fn body_read_timeout(req: &Request) -> std::time::Duration {
+    req.extensions()
+        .get::<crate::middleware::BodyReadTimeout>()
+        .map_or(crate::BODY_READ_TIMEOUT_DEFAULT, |timeout| timeout.0)
+}
+
+fn body_timed_out(timeout: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body-timeout",
+        format!(
+            "the request body did not arrive within {} ms",
+            timeout.as_millis()
+        ),
+    )
 }
 
 /// A body that failed mid-read: past the limit (413) or broken.
@@ -158,8 +183,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
+        let timeout = body_read_timeout(&req);
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, state))
             .await
+            .map_err(|_| body_timed_out(timeout))?
             .map_err(too_large_or_bad)?;
         parse_json(&bytes).map(ApiJson)
     }

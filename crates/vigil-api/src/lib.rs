@@ -5,6 +5,7 @@
 // The hand-written OpenAPI document is one large `json!`.
 #![recursion_limit = "256"]
 
+mod client_limits;
 pub mod dto;
 mod error;
 mod extract;
@@ -38,6 +39,16 @@ pub const IMPORT_BYTES_MAX: usize = 256 * 1024 * 1024;
 pub const REQUEST_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// Requests handled at once; more wait for a slot until their timeout.
 pub const CONCURRENCY_MAX_DEFAULT: usize = 512;
+/// Longest a request body may take to arrive in full; past it, 408. A slow client holds a
+/// request slot at most this long.
+pub const BODY_READ_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// The body-read timeout of `POST /api/v1/indicators/import` (up to `IMPORT_BYTES_MAX`).
+pub const IMPORT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub use client_limits::{
+    CLIENT_ADDRESSES_MAX, UNAUTHENTICATED_IN_FLIGHT_PER_ADDRESS_MAX,
+    UNAUTHENTICATED_REQUEST_REFILL, UNAUTHENTICATED_REQUESTS_PER_ADDRESS_BURST,
+};
 
 /// The HTTP limits, each defaulting to the constant of the same name.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +56,9 @@ pub struct HttpLimits {
     pub body_bytes_max: usize,
     pub request_timeout: Duration,
     pub concurrency_max: usize,
+    pub body_read_timeout: Duration,
+    /// Requests without a credential one client address may have in flight.
+    pub unauthenticated_in_flight_per_address: usize,
 }
 
 impl Default for HttpLimits {
@@ -53,6 +67,8 @@ impl Default for HttpLimits {
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             request_timeout: REQUEST_TIMEOUT_DEFAULT,
             concurrency_max: CONCURRENCY_MAX_DEFAULT,
+            body_read_timeout: BODY_READ_TIMEOUT_DEFAULT,
+            unauthenticated_in_flight_per_address: UNAUTHENTICATED_IN_FLIGHT_PER_ADDRESS_MAX,
         }
     }
 }
@@ -67,6 +83,7 @@ pub struct AppState {
     pub metrics_token: Option<Arc<secrecy::SecretString>>,
     limits: HttpLimits,
     slots: Arc<Semaphore>,
+    clients: Arc<client_limits::ClientLimits>,
 }
 
 impl AppState {
@@ -77,6 +94,9 @@ impl AppState {
             metrics_token: None,
             limits,
             slots: Arc::new(Semaphore::new(limits.concurrency_max)),
+            clients: Arc::new(client_limits::ClientLimits::new(
+                limits.unauthenticated_in_flight_per_address,
+            )),
         }
     }
 }

@@ -104,8 +104,27 @@ async fn with_request_id(response: Response, id: &str) -> Response {
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-async fn handle(state: &AppState, req: Request, next: Next) -> Response {
+/// How long the handler may take to read the body (see `BODY_READ_TIMEOUT_DEFAULT`); a route
+/// may set its own with a layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyReadTimeout(pub(crate) std::time::Duration);
+
+async fn handle(state: &AppState, mut req: Request, next: Next) -> Response {
     let limits = state.limits;
+    req.extensions_mut()
+        .insert(BodyReadTimeout(limits.body_read_timeout));
+    // Without a credential, a client address gets a bounded share of the slots.
+    let _place = if req.headers().contains_key(header::AUTHORIZATION) {
+        None
+    } else {
+        match crate::extract::client_addr(req.extensions().get()) {
+            Some(address) => match state.clients.admit(address) {
+                Ok(place) => Some(place),
+                Err(refused) => return too_many(refused),
+            },
+            None => None,
+        }
+    };
     let work = async {
         let Ok(_slot) = state.slots.acquire().await else {
             return ApiError::internal("concurrency semaphore closed").into_response();
@@ -121,6 +140,23 @@ async fn handle(state: &AppState, req: Request, next: Next) -> Response {
         )
         .into_response(),
     }
+}
+
+fn too_many(refused: crate::client_limits::Refused) -> Response {
+    use crate::client_limits::Refused;
+    let (detail, wait) = match refused {
+        Refused::InFlight => (
+            "too many requests without a credential in flight from this address",
+            1,
+        ),
+        Refused::Rate(wait) => (
+            "too many requests without a credential from this address",
+            wait.as_secs().max(1),
+        ),
+    };
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
+        .retry_after(wait)
+        .into_response()
 }
 
 /// Clients may send any method token; only the standard ones become metric labels, so the

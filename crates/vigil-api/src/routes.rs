@@ -163,7 +163,13 @@ fn ioc_routes(table: Table) -> Table {
         .add(
             "/api/v1/indicators/import",
             &[M::POST],
-            post(indicators::import).layer(DefaultBodyLimit::max(crate::IMPORT_BYTES_MAX)),
+            post(indicators::import)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
+                    crate::IMPORT_BYTES_MAX,
+                ))
+                .layer::<_, std::convert::Infallible>(axum::Extension(
+                    crate::middleware::BodyReadTimeout(crate::IMPORT_BODY_READ_TIMEOUT),
+                )),
         )
         .add(
             "/api/v1/indicators/{id}",

@@ -216,6 +216,7 @@ impl SettingsArgs {
                     .or(file.concurrency_max)
                     .unwrap_or(defaults.concurrency_max),
             )?,
+            ..defaults
         };
         // Env or file only: a flag would leave the secret in the process list.
         let jwt_secret = secret_setting(

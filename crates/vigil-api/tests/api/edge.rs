@@ -216,3 +216,74 @@ async fn a_real_socket_serves_and_shuts_down_gracefully() {
         "the server stops after the signal"
     );
 }
+
+/// Sends a request head that announces a body of `length` bytes, then only `sent` bytes of
+/// it; answers what the server says, and how long it took.
+async fn slow_body(
+    address: std::net::SocketAddr,
+    length: usize,
+    sent: usize,
+) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nhost: vigil\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&b"{".repeat(sent)).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    (
+        String::from_utf8_lossy(&answer[..n]).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// A slow client cannot hold a request slot: its body must arrive within the body-read
+/// timeout (408 after it), and one address gets a bounded number of slots without a
+/// credential (429 past it, at once).
+#[tokio::test]
+async fn slow_clients_cannot_hold_request_slots() {
+    let limits = HttpLimits {
+        body_read_timeout: std::time::Duration::from_millis(300),
+        unauthenticated_in_flight_per_address: 3,
+        ..HttpLimits::default()
+    };
+    let app = TestApp::sqlite_with_limits(limits).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(vigil_api::serve(
+        listener,
+        app.state.clone(),
+        std::future::pending(),
+    ));
+    let (answer, took) = slow_body(address, 100, 10).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        holders.push(tokio::spawn(slow_body(address, 100, 1)));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (answer, took) = slow_body(address, 100, 1).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(250),
+        "refused at once: {took:?}"
+    );
+    for holder in holders {
+        let (answer, _) = holder.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let ready = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "the places were given back");
+}
