@@ -360,3 +360,67 @@ async fn owner_sees_nothing_unmarked(options: sqlx::postgres::PgConnectOptions) 
     );
     store.close().await;
 }
+
+/// PostgreSQL over TLS: `sslmode=require` encrypts, `verify-full` also checks the server's
+/// certificate and name (rustls). The test server's certificate (Debian's snakeoil, for
+/// `localhost`) is read from the server's own setting.
+#[tokio::test]
+async fn the_store_connects_over_tls() {
+    let Some(base) = common::base_options() else {
+        return;
+    };
+    let mut admin = PgConnection::connect_with(&base).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    if ssl != "on" {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "the CI server has TLS on"
+        );
+        eprintln!("skipped: the test server has ssl = off");
+        return;
+    }
+    let cert: String = sqlx::query_scalar("SHOW ssl_cert_file")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let port = base.get_port();
+    let user = base.get_username().to_owned();
+    let url = |host: &str, mode: &str| {
+        format!("postgres://{user}@{host}:{port}/test?sslmode={mode}&sslrootcert={cert}")
+    };
+    let schema = format!("vigil_tls_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    for (host, mode) in [("127.0.0.1", "require"), ("localhost", "verify-full")] {
+        let options = std::str::FromStr::from_str(&url(host, mode)).unwrap();
+        let options =
+            sqlx::postgres::PgConnectOptions::options(options, [("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options)
+            .await
+            .unwrap_or_else(|err| panic!("{mode}: {err}"));
+        store.ping().await.unwrap();
+        store.close().await;
+        let mut conn = PgConnection::connect(&url(host, mode)).await.unwrap();
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(encrypted, "{mode}");
+    }
+    let wrong_name = PgConnection::connect(&url("127.0.0.1", "verify-full")).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        wrong_name.is_err(),
+        "verify-full checks the name: the certificate is for localhost"
+    );
+}
