@@ -158,6 +158,7 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
         return Ok(ExitCode::SUCCESS);
     }
     let services = setup::services(&settings).await?.services;
+    setup::retire_admin_key_file(&services, &settings.data_dir).await?;
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Hunt(_) => unreachable!("main runs hunt without settings or a store"),

@@ -83,6 +83,15 @@ pub(crate) struct SettingsArgs {
     /// the API's listener then needs VIGIL_METRICS_TOKEN].
     #[arg(long, global = true, env = "VIGIL_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Seconds the first platform-admin key (DATA_DIR/initial-admin-key) works; its file is
+    /// removed once it is revoked or expired [default: 86400].
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_INITIAL_ADMIN_KEY_TTL_SECONDS",
+        value_name = "SECONDS"
+    )]
+    initial_admin_key_ttl_seconds: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -99,6 +108,7 @@ struct FileSettings {
     outbound_allow: Option<String>,
     metrics_listen: Option<SocketAddr>,
     metrics_token: Option<String>,
+    initial_admin_key_ttl_seconds: Option<u64>,
     #[serde(default)]
     connectors: Vec<FileConnector>,
 }
@@ -158,6 +168,7 @@ pub(crate) struct Settings {
     pub(crate) outbound: vigil_outbound::OutboundPolicy,
     pub(crate) metrics_listen: Option<SocketAddr>,
     pub(crate) metrics_token: Option<SecretString>,
+    pub(crate) initial_admin_key_ttl_seconds: u64,
     /// From the TOML file's `[[connectors]]`.
     pub(crate) connectors: Vec<FileConnector>,
 }
@@ -183,21 +194,9 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
 }
 
 impl SettingsArgs {
-    pub(crate) fn resolve(self) -> anyhow::Result<Settings> {
-        let file = match &self.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
-        };
-        let data_dir = self
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
-        let database = match self.database_url.or(file.database_url) {
-            None => Database::Sqlite(data_dir.join("vigil.db")),
-            Some(url) => parse_database_url(url)?,
-        };
+    fn http_limits(&self, file: &FileSettings) -> anyhow::Result<HttpLimits> {
         let defaults = HttpLimits::default();
-        let http = HttpLimits {
+        Ok(HttpLimits {
             body_bytes_max: positive(
                 "body_bytes_max",
                 self.body_bytes_max
@@ -217,6 +216,23 @@ impl SettingsArgs {
                     .unwrap_or(defaults.concurrency_max),
             )?,
             ..defaults
+        })
+    }
+
+    pub(crate) fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let http = self.http_limits(&file)?;
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        refuse_password_on_command_line(self.database_url.as_deref())?;
+        let database = match self.database_url.or(file.database_url) {
+            None => Database::Sqlite(data_dir.join("vigil.db")),
+            Some(url) => parse_database_url(url)?,
         };
         // Env or file only: a flag would leave the secret in the process list.
         let jwt_secret = secret_setting(
@@ -237,7 +253,14 @@ impl SettingsArgs {
                 .as_deref()
                 .unwrap_or_default(),
         )?;
+        let initial_admin_key_ttl_seconds = positive_u64(
+            "initial_admin_key_ttl_seconds",
+            self.initial_admin_key_ttl_seconds
+                .or(file.initial_admin_key_ttl_seconds)
+                .unwrap_or(crate::setup::INITIAL_ADMIN_KEY_TTL_DEFAULT_SECONDS),
+        )?;
         Ok(Settings {
+            initial_admin_key_ttl_seconds,
             outbound,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             metrics_token,
@@ -271,6 +294,31 @@ fn secret_setting(
         bail!("{var} ({key}) must be at least {len_min} bytes");
     }
     Ok(secret.map(SecretString::from))
+}
+
+/// `--database-url` with a password is refused: every local user can read a command line
+/// (`ps`). The same URL from `VIGIL_DATABASE_URL` or the config file is fine.
+fn refuse_password_on_command_line(database_url: Option<&str>) -> anyhow::Result<()> {
+    let Some(url) = database_url else {
+        return Ok(());
+    };
+    if std::env::var("VIGIL_DATABASE_URL").is_ok_and(|from_env| from_env == url) {
+        return Ok(());
+    }
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+    let has_password = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        || url.contains("password=");
+    if has_password {
+        bail!(
+            "--database-url must not carry a password: a command line is visible to every local user; \
+             set VIGIL_DATABASE_URL or database_url in the config file (or use a .pgpass file)"
+        );
+    }
+    Ok(())
 }
 
 fn positive(name: &str, value: usize) -> anyhow::Result<usize> {

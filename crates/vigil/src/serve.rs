@@ -18,9 +18,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let wired = setup::services(&settings).await?;
     let services = wired.services;
     setup::apply_file_connectors(&services, &settings.connectors).await?;
-    if let Some(path) = setup::ensure_admin_key(&services, &settings.data_dir).await? {
-        tracing::warn!(component = "setup", path = %path.display(), "created the initial platform-admin API key; read it from this file");
-    }
+    initial_admin_key(&services, &settings).await?;
     let backend = services.store().backend();
     let mut state = AppState::new(services.clone(), settings.http);
     state.metrics_token = settings.metrics_token.map(std::sync::Arc::new);
@@ -76,6 +74,31 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
     }
     tracing::info!(component = "http", "stopped");
+    Ok(())
+}
+
+/// Creates the first platform-admin key when the platform never had one, and removes its
+/// file as soon as the key stops working: at start, then every
+/// `INITIAL_ADMIN_KEY_CHECK_INTERVAL` while serving.
+async fn initial_admin_key(
+    services: &vigil_service::Services,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let dir = settings.data_dir.clone();
+    setup::retire_admin_key_file(services, &dir).await?;
+    let ttl = settings.initial_admin_key_ttl_seconds;
+    if let Some(path) = setup::ensure_admin_key(services, &dir, ttl).await? {
+        tracing::warn!(component = "setup", path = %path.display(), expires_in_s = ttl, "created the initial platform-admin API key; read it from this file");
+    }
+    let services = services.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(setup::INITIAL_ADMIN_KEY_CHECK_INTERVAL).await;
+            if let Err(err) = setup::retire_admin_key_file(&services, &dir).await {
+                tracing::error!(component = "setup", error = %err, "checking the initial admin key failed");
+            }
+        }
+    });
     Ok(())
 }
 

@@ -41,6 +41,15 @@ pub(crate) fn init_logging(filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the first platform-admin key works by default: long enough to create the real
+/// keys, short enough that a forgotten file stops being a way in.
+pub(crate) const INITIAL_ADMIN_KEY_TTL_DEFAULT_SECONDS: u64 = 24 * 60 * 60;
+/// How often `vigil serve` checks whether the initial key's file can go.
+pub(crate) const INITIAL_ADMIN_KEY_CHECK_INTERVAL: std::time::Duration =
+    std::time::Duration::from_secs(60);
+
+/// The data directory, readable only by its owner whoever created it (an existing one is
+/// narrowed to 0700).
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -48,7 +57,44 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .with_context(|| format!("create data directory {}", dir.display()))
+        .with_context(|| format!("create data directory {}", dir.display()))?;
+    set_mode(dir, 0o700)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("restrict {} to mode {mode:o}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// The SQLite database and its `-wal` and `-shm` files are the owner's only: the database is
+/// created 0600 before SQLite opens it (SQLite gives its WAL and shared-memory files the
+/// database's mode), and existing files are narrowed.
+fn private_sqlite_files(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        if let Err(err) = options.open(path)
+            && err.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(err).with_context(|| format!("create {}", path.display()));
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            set_mode(&file, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `contents` to a new file readable only by its owner; fails if it exists.
@@ -70,9 +116,14 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn St
     create_private_dir(&settings.data_dir)?;
     Ok(match &settings.database {
         Database::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_private_dir(parent)?;
+            }
+            private_sqlite_files(path)?;
             let store = SqliteStore::open(path)
                 .await
                 .with_context(|| format!("open SQLite store at {}", path.display()))?;
+            private_sqlite_files(path)?;
             Arc::new(store)
         }
         Database::Postgres(url) => {
@@ -186,6 +237,7 @@ pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Wired> {
 pub(crate) async fn ensure_admin_key(
     services: &Services,
     data_dir: &Path,
+    ttl_seconds: u64,
 ) -> anyhow::Result<Option<PathBuf>> {
     if services.has_platform_admin_key().await? {
         return Ok(None);
@@ -201,10 +253,11 @@ pub(crate) async fn ensure_admin_key(
         return Ok(None);
     }
     let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
+    let ttl = i64::try_from(ttl_seconds).unwrap_or(i64::MAX);
     let request = NewApiKeyRequest {
         name: "initial-admin".into(),
         role: Role::PlatformAdmin,
-        expires_at: None,
+        expires_at: Some(vigil_domain::Timestamp::now().plus_seconds(ttl)),
     };
     let created = services
         .create_api_key(&Principal::system(), KeyOwner::Own, request)
@@ -264,4 +317,25 @@ pub(crate) async fn apply_file_connectors(
         tracing::info!(component = "setup", tenant = %slug.as_str(), connector = %file.name, "applied connector from the config file");
     }
     Ok(())
+}
+
+/// Removes `DATA_DIR/initial-admin-key` once the key it holds no longer works (revoked or
+/// expired): a secret in clear is kept only while it is one. Answers whether it removed it.
+pub(crate) async fn retire_admin_key_file(
+    services: &Services,
+    data_dir: &Path,
+) -> anyhow::Result<bool> {
+    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(false);
+    };
+    match services.authenticate(text.trim()).await {
+        Ok(_) => Ok(false),
+        Err(vigil_service::ServiceError::Unauthenticated(why)) => {
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+            tracing::warn!(component = "setup", path = %path.display(), reason = why, "removed the initial admin key's file: the key no longer works");
+            Ok(true)
+        }
+        Err(err) => Err(err).context("check the initial admin key"),
+    }
 }

@@ -488,3 +488,76 @@ fn named_disabled_connector_runs_under_the_default_policy(dir: &Path) {
         "{reports}"
     );
 }
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|err| panic!("stat {}: {err}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The data directory is 0700 and the database with its `-wal` and `-shm` 0600, even when
+/// someone else made the directory first with a looser mode.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = data_dir();
+    let data = dir.path().join("made-by-someone-else");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("serve.log");
+    let child = start_serve(&data, &log);
+    wait_for("the server to listen", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("\"listening\""))
+    });
+    assert_eq!(mode(&data), 0o700);
+    for file in ["vigil.db", "vigil.db-wal", "vigil.db-shm"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    assert!(stop_serve(child).success());
+}
+
+/// The first platform-admin key expires (`VIGIL_INITIAL_ADMIN_KEY_TTL_SECONDS`), and its file
+/// is removed once it no longer works.
+#[test]
+fn the_initial_admin_key_expires_and_its_file_goes() {
+    let dir = data_dir();
+    let key_file = dir.path().join("initial-admin-key");
+    let log = dir.path().join("serve.log");
+    let mut serve = command(dir.path());
+    serve
+        .env("VIGIL_INITIAL_ADMIN_KEY_TTL_SECONDS", "4")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap());
+    let child = serve.spawn().unwrap();
+    wait_for("the initial admin key", || key_file.exists());
+    assert!(stop_serve(child).success());
+    json(&vigil(dir.path(), &["tenant", "list"]), 0);
+    assert!(key_file.exists(), "kept while the key works");
+    std::thread::sleep(Duration::from_millis(4_200));
+    json(&vigil(dir.path(), &["tenant", "list"]), 0);
+    assert!(!key_file.exists(), "an expired key's file is removed");
+}
+
+#[test]
+fn a_password_in_database_url_on_the_command_line_is_refused() {
+    let dir = data_dir();
+    let url = "postgres://vigil:s3cret-pw@127.0.0.1:5432/test";
+    let output = vigil(dir.path(), &["--database-url", url, "migrate"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("VIGIL_DATABASE_URL"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !stderr(&output).contains("s3cret-pw"),
+        "{}",
+        stderr(&output)
+    );
+}
