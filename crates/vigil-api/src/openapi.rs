@@ -426,7 +426,7 @@ fn schemas() -> Value {
             "id": text, "title": text, "description": opt_text, "impact": level, "probability": level,
             "score": {"type": "integer", "minimum": 1, "maximum": 25}, "status": schema("RiskStatus"), "owner": opt_text,
             "tags": {"type": "array", "items": text}, "tlp": tlp, "source": opt_text, "external_id": opt_text,
-            "source_state": {"type": ["string", "null"], "enum": ["present", "deleted", null], "description": "synced risks: whether the upstream record still exists"}, "created_at": at, "updated_at": at,
+            "source_state": {"type": ["string", "null"], "enum": ["present", "deleted", "below_threshold", null], "description": "synced risks: whether the upstream record still exists, and whether it is above its connector's threshold"}, "created_at": at, "updated_at": at,
         })),
         "RiskPage": page_of("Risk"),
         "AuditEvent": object(&["id", "seq", "at", "actor", "action", "entity_type", "entity_id", "prev_hash", "hash"], json!({

@@ -262,6 +262,9 @@ pub enum SourceState {
     /// Deleted or merged away upstream: the risk is closed, never silently kept open or
     /// removed.
     Deleted,
+    /// Still upstream, but now below its connector's threshold: the risk is closed; it
+    /// opens again if the record rises above the threshold.
+    BelowThreshold,
 }
 
 impl SourceState {
@@ -269,9 +272,10 @@ impl SourceState {
         match raw {
             "present" => Ok(SourceState::Present),
             "deleted" => Ok(SourceState::Deleted),
+            "below_threshold" => Ok(SourceState::BelowThreshold),
             _ => Err(ParseError::new(
                 "source_state",
-                "expected present or deleted",
+                "expected present, deleted or below_threshold",
             )),
         }
     }
@@ -280,6 +284,7 @@ impl SourceState {
         match self {
             SourceState::Present => "present",
             SourceState::Deleted => "deleted",
+            SourceState::BelowThreshold => "below_threshold",
         }
     }
 }

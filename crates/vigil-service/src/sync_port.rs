@@ -27,8 +27,9 @@ pub struct CycleReport {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// Below the connector's threshold, closed upstream and never tracked, or not kept
-    /// (another pattern language, a STIX object that is not an indicator).
+    /// Below the connector's threshold (never tracked, or already closed for it), closed
+    /// upstream and never tracked, or not kept (another pattern language, a STIX object
+    /// that is not an indicator).
     pub skipped: u64,
     /// Upstream records that do not map, each kept as a dead letter.
     pub dead_lettered: u64,

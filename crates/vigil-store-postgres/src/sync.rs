@@ -105,7 +105,7 @@ impl SyncRepo for PostgresStore {
     ) -> StoreResult<Vec<ExternalId>> {
         let query = sqlx::query(
             "SELECT external_id FROM risks WHERE tenant_id = $1 AND source = $2
-               AND external_id IS NOT NULL AND coalesce(source_state, 'present') = 'present'",
+               AND external_id IS NOT NULL AND coalesce(source_state, 'present') <> 'deleted'",
         )
         .bind(tenant.as_uuid())
         .bind(source.as_str());
@@ -118,12 +118,13 @@ impl SyncRepo for PostgresStore {
             .collect()
     }
 
-    async fn mark_deleted_upstream(
+    async fn close_upstream(
         &self,
         tenant: TenantId,
         change: &Change,
         source: &Source,
         external_ids: Vec<ExternalId>,
+        state: SourceState,
     ) -> StoreResult<u64> {
         let now = Timestamp::now();
         let mut tx = self.begin_scoped(tenant).await?;
@@ -136,7 +137,7 @@ impl SyncRepo for PostgresStore {
             };
             let mut next = existing.clone();
             next.status = RiskStatus::Closed;
-            next.source_state = Some(SourceState::Deleted);
+            next.source_state = Some(state);
             if next == existing {
                 continue;
             }

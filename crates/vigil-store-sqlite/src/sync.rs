@@ -95,7 +95,7 @@ impl SyncRepo for SqliteStore {
             let mut statement = conn
                 .prepare_cached(
                     "SELECT external_id FROM risks WHERE tenant_id = ?1 AND source = ?2
-                       AND external_id IS NOT NULL AND coalesce(source_state, 'present') = 'present'",
+                       AND external_id IS NOT NULL AND coalesce(source_state, 'present') <> 'deleted'",
                 )
                 .map_err(map_err)?;
             let rows = statement
@@ -112,12 +112,13 @@ impl SyncRepo for SqliteStore {
         .await
     }
 
-    async fn mark_deleted_upstream(
+    async fn close_upstream(
         &self,
         tenant: TenantId,
         change: &Change,
         source: &Source,
         external_ids: Vec<ExternalId>,
+        state: SourceState,
     ) -> StoreResult<u64> {
         let now = Timestamp::now();
         let change = change.clone();
@@ -130,7 +131,7 @@ impl SyncRepo for SqliteStore {
                 };
                 let mut next = existing.clone();
                 next.status = RiskStatus::Closed;
-                next.source_state = Some(SourceState::Deleted);
+                next.source_state = Some(state);
                 if next == existing {
                     continue;
                 }

@@ -4,7 +4,7 @@ use vigil_domain::{
     ClientEventId, Confidence, EventType, ExternalId, FindingFilter, FindingId, FindingPatch,
     FindingStatus, IndicatorFilter, IndicatorKind, IndicatorPatch, IndicatorValue, MatchField,
     MatchFilter, NewEvent, NewFinding, NewIndicator, NewMatch, NewSuppression, PageRequest,
-    ReopenCause, RiskTitle, Severity, Source, TenantId, Timestamp,
+    ReopenCause, RiskTitle, Severity, Source, SourceState, TenantId, Timestamp,
 };
 
 use crate::{AuditFilter, Change, ImportCounts, Store, StoreError};
@@ -154,14 +154,14 @@ async fn sync_deletions(store: &dyn Store, acme: TenantId, globex: TenantId) {
     let gone = vec![ExternalId::parse("case-1").unwrap()];
     assert_eq!(
         store
-            .mark_deleted_upstream(acme, &change(), &source, gone.clone())
+            .close_upstream(acme, &change(), &source, gone.clone(), SourceState::Deleted)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .mark_deleted_upstream(acme, &change(), &source, gone)
+            .close_upstream(acme, &change(), &source, gone, SourceState::Deleted)
             .await
             .unwrap(),
         0
@@ -195,6 +195,37 @@ async fn sync_deletions(store: &dyn Store, acme: TenantId, globex: TenantId) {
             .items
             .iter()
             .any(|r| r.source_state == Some(vigil_domain::SourceState::Deleted))
+    );
+    below_threshold_closes(store, acme, &source).await;
+}
+
+/// A record below its connector's threshold closes its risk but is not gone.
+async fn below_threshold_closes(store: &dyn Store, acme: TenantId, source: &Source) {
+    let filter = vigil_domain::RiskFilter {
+        status: Some(vigil_domain::RiskStatus::Closed),
+        ..Default::default()
+    };
+    let below = vec![ExternalId::parse("case-2").unwrap()];
+    let changed = store
+        .close_upstream(acme, &change(), source, below, SourceState::BelowThreshold)
+        .await
+        .unwrap();
+    assert_eq!(changed, 1, "a record below the threshold closes its risk");
+    let still_there = store.present_external_ids(acme, source).await.unwrap();
+    assert_eq!(
+        still_there,
+        [ExternalId::parse("case-2").unwrap()],
+        "below the threshold is not deleted: the deletion reconciliation still sees it"
+    );
+    let closed = store
+        .list_risks(acme, &filter, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(
+        closed
+            .items
+            .iter()
+            .any(|r| r.source_state == Some(SourceState::BelowThreshold))
     );
 }
 

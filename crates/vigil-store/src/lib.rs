@@ -380,19 +380,22 @@ pub trait SyncRepo: Send + Sync {
         change: &Change,
         risks: Vec<SyncedRisk>,
     ) -> StoreResult<Vec<SyncOutcome>>;
-    /// External ids of the source's risks whose upstream record is still present.
+    /// External ids of the source's risks whose upstream record is still there (present or
+    /// below the threshold: not deleted).
     async fn present_external_ids(
         &self,
         tenant: TenantId,
         source: &Source,
     ) -> StoreResult<Vec<ExternalId>>;
-    /// Closes these risks and marks them `deleted` upstream; answers how many changed.
-    async fn mark_deleted_upstream(
+    /// Closes these risks and marks them `state` upstream (`Deleted`, `BelowThreshold`);
+    /// answers how many changed. Ids Vigil does not track are left alone.
+    async fn close_upstream(
         &self,
         tenant: TenantId,
         change: &Change,
         source: &Source,
         external_ids: Vec<ExternalId>,
+        state: vigil_domain::SourceState,
     ) -> StoreResult<u64>;
     async fn sync_cursor(
         &self,

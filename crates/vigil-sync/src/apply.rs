@@ -20,10 +20,31 @@ pub(crate) enum Mapped {
     Risk(SyncedRisk),
     /// One STIX indicator can hold several comparisons: one catalogue entry each.
     Indicators(Vec<NewIndicator>),
-    /// Nothing to store: below the threshold, or a record Vigil does not keep (a pattern
-    /// language it does not match, a STIX object that is not an indicator). Counted.
+    /// Below the connector's threshold: a risk Vigil tracks for it is closed
+    /// (`below_threshold`); one it does not track is skipped.
+    BelowThreshold(ExternalId),
+    /// Nothing to store: a record Vigil does not keep (a pattern language it does not
+    /// match, a STIX object that is not an indicator). Counted.
     Skipped,
 }
+
+/// What `incident_risk` gave, as a mapping: the risk, or below the threshold.
+pub(crate) fn risk_or_below(risk: Option<SyncedRisk>, external_id: &str) -> Result<Mapped, String> {
+    match risk {
+        Some(risk) => Ok(Mapped::Risk(risk)),
+        None => Ok(Mapped::BelowThreshold(
+            ExternalId::parse(external_id).map_err(text)?,
+        )),
+    }
+}
+
+/// A deletion listing with fewer than this fraction of the ids Vigil tracks for the source
+/// is not trusted (a source answering an empty or truncated list by mistake would close
+/// every synced risk): nothing is closed, the cycle says why, the next listing decides.
+pub const SHORT_LISTING_FRACTION: f64 = 0.5;
+/// The fraction rule applies from this many tracked ids on; an empty listing is never
+/// trusted while Vigil tracks any.
+pub const SHORT_LISTING_TRACKED_MIN: usize = 10;
 
 /// One record of a page: its upstream id, its raw form (a dead letter's payload) and what it
 /// maps to, or why it does not.
@@ -73,6 +94,7 @@ pub(crate) async fn apply_page(
     let store = services.store();
     let tenant = connector.tenant_id;
     let mut risks = Vec::new();
+    let mut below = Vec::new();
     let mut indicators = Vec::new();
     let mut mapped_ids = Vec::new();
     for item in items {
@@ -81,6 +103,7 @@ pub(crate) async fn apply_page(
                 mapped_ids.push(item.id);
                 match mapped {
                     Mapped::Risk(risk) => risks.push(risk),
+                    Mapped::BelowThreshold(id) => below.push(id),
                     Mapped::Indicators(mut found) => indicators.append(&mut found),
                     Mapped::Skipped => report.skipped += 1,
                 }
@@ -112,6 +135,7 @@ pub(crate) async fn apply_page(
             report.count(outcome);
         }
     }
+    close_below_threshold(services, connector, below, report).await?;
     if !indicators.is_empty() {
         let label = format!("{} connector {}", connector.kind, connector.name);
         let counts = store
@@ -131,6 +155,30 @@ pub(crate) async fn apply_page(
     Ok(())
 }
 
+/// Closes the tracked risks of records now below the connector's threshold; the rest of
+/// `below` (never tracked, or closed already) counts as skipped.
+async fn close_below_threshold(
+    services: &Services,
+    connector: &Connector,
+    below: Vec<ExternalId>,
+    report: &mut CycleReport,
+) -> Result<(), String> {
+    if below.is_empty() {
+        return Ok(());
+    }
+    let n = below.len() as u64;
+    let source = Source::parse(connector.kind.as_str()).map_err(text)?;
+    let state = SourceState::BelowThreshold;
+    let closed = services
+        .store()
+        .close_upstream(connector.tenant_id, &change(), &source, below, state)
+        .await
+        .map_err(text)?;
+    report.below_threshold += closed;
+    report.skipped += n - closed;
+    Ok(())
+}
+
 /// Closes (and marks `deleted`) every risk of the connector's source whose upstream id is not
 /// in `upstream`: a full id listing, since no source lists tombstones.
 pub(crate) async fn close_gone(
@@ -146,6 +194,21 @@ pub(crate) async fn close_gone(
         .present_external_ids(tenant, &source)
         .await
         .map_err(text)?;
+    let tracked = present.len();
+    let listed = present
+        .iter()
+        .filter(|id| upstream.contains(id.as_str()))
+        .count();
+    if listing_is_short(tracked, upstream.len(), listed) {
+        let warning = format!(
+            "the deletion listing holds {listed} of the {tracked} ids Vigil tracks (less than {:.0} %); \
+             nothing was closed as deleted, the next listing decides",
+            SHORT_LISTING_FRACTION * 100.0
+        );
+        tracing::warn!(component = "sync", connector = %connector.name, %warning);
+        report.warnings.push(warning);
+        return Ok(());
+    }
     let gone: Vec<ExternalId> = present
         .into_iter()
         .filter(|id| !upstream.contains(id.as_str()))
@@ -155,10 +218,23 @@ pub(crate) async fn close_gone(
     }
     report.deleted_upstream += services
         .store()
-        .mark_deleted_upstream(tenant, &change(), &source, gone)
+        .close_upstream(tenant, &change(), &source, gone, SourceState::Deleted)
         .await
         .map_err(text)?;
     Ok(())
+}
+
+/// Whether a deletion listing is too short to trust (see `SHORT_LISTING_FRACTION`).
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn listing_is_short(tracked: usize, listed_total: usize, listed_tracked: usize) -> bool {
+    if tracked == 0 {
+        return false;
+    }
+    if listed_total == 0 {
+        return true;
+    }
+    tracked >= SHORT_LISTING_TRACKED_MIN
+        && (listed_tracked as f64) < SHORT_LISTING_FRACTION * tracked as f64
 }
 
 /// An upstream incident (or vulnerability) before the common rule turns it into a risk.

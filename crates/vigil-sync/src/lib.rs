@@ -30,6 +30,7 @@ use vigil_service::{
 };
 use vigil_store::SyncOutcome;
 
+pub use apply::{SHORT_LISTING_FRACTION, SHORT_LISTING_TRACKED_MIN};
 pub use engine::{
     BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, ENGINE_RESCAN_INTERVAL, RECONCILE_EVERY_CYCLES,
     SyncStatus, run_engine,
@@ -174,6 +175,15 @@ async fn replay_dead_letter(
     };
     let outcome = match mapped {
         Mapped::Skipped => Replayed::Skipped,
+        Mapped::BelowThreshold(id) => {
+            let source = vigil_domain::Source::parse(connector.kind.as_str())?;
+            let state = vigil_domain::SourceState::BelowThreshold;
+            services
+                .store()
+                .close_upstream(tenant, &change(), &source, vec![id], state)
+                .await?;
+            Replayed::Skipped
+        }
         Mapped::Risk(risk) => {
             let outcomes = services
                 .store()

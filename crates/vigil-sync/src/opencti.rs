@@ -26,7 +26,8 @@ use serde_json::{Map, Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, Timestamp};
 
 use crate::apply::{
-    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, text, tlp_of_markings,
+    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below, text,
+    tlp_of_markings,
 };
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
@@ -335,7 +336,7 @@ fn incident(threshold: Severity, node: &Map<String, Value>, what: &str) -> Resul
         },
         threshold,
     )?;
-    Ok(risk.map_or(Mapped::Skipped, Mapped::Risk))
+    risk_or_below(risk, id)
 }
 
 /// An OpenCTI indicator as the STIX object it stands for, then as catalogue entries.
@@ -403,7 +404,7 @@ mod tests {
         low.insert("severity".into(), "low".into());
         assert!(matches!(
             incident(Severity::High, &low, "incident"),
-            Ok(Mapped::Skipped)
+            Ok(Mapped::BelowThreshold(_))
         ));
         low.insert("revoked".into(), true.into());
         let Ok(Mapped::Risk(revoked)) = incident(Severity::Low, &low, "incident") else {

@@ -21,7 +21,9 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 use vigil_domain::{Connector, RiskStatus, Severity, Tlp};
 
-use crate::apply::{Incident, Item, Mapped, apply_page, close_gone, incident_risk, text};
+use crate::apply::{
+    Incident, Item, Mapped, apply_page, close_gone, incident_risk, risk_or_below, text,
+};
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
@@ -214,5 +216,5 @@ pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, String> 
         },
         connector.threshold,
     )?;
-    Ok(risk.map_or(Mapped::Skipped, Mapped::Risk))
+    risk_or_below(risk, &external_id)
 }

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, SyncedRisk, Tlp};
 
-use crate::apply::{Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, text};
+use crate::apply::{
+    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below, text,
+};
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
 
@@ -200,7 +202,7 @@ pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, String> 
     let case: Case =
         serde_json::from_value(raw.clone()).map_err(|err| format!("not a case: {err}"))?;
     let legacy_tlp = connector.options.get("tlp_numbering") == Some("legacy");
-    Ok(transform(&case, connector.threshold, legacy_tlp)?.map_or(Mapped::Skipped, Mapped::Risk))
+    risk_or_below(transform(&case, connector.threshold, legacy_tlp)?, &case.id)
 }
 
 /// One cycle: both read passes, then (when asked) the deletion reconciliation.

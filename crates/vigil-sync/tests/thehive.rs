@@ -202,6 +202,80 @@ async fn deleted_or_merged_cases_close_their_risks() {
 }
 
 #[tokio::test]
+async fn a_case_that_drops_below_the_threshold_closes_its_risk() {
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().cases = vec![case(1, 3, "New", 100, Some(100))];
+    let setup = setup(&serve(fake.clone()).await).await;
+    assert_eq!(cycle(&setup).await.created, 1);
+    {
+        let mut f = fake.lock().unwrap();
+        f.cases[0]["severity"] = json!(1);
+        f.cases[0]["_updatedAt"] = json!(200);
+    }
+    let report = cycle(&setup).await;
+    assert_eq!(report.below_threshold, 1, "{report:?}");
+    let risk = &risks(&setup).await[0];
+    assert_eq!(
+        (risk.status, risk.source_state),
+        (RiskStatus::Closed, Some(SourceState::BelowThreshold))
+    );
+    // A low case Vigil never tracked is skipped, not created.
+    fake.lock()
+        .unwrap()
+        .cases
+        .push(case(2, 1, "New", 300, Some(300)));
+    let report = cycle(&setup).await;
+    assert_eq!(
+        (report.created, report.below_threshold),
+        (0, 0),
+        "{report:?}"
+    );
+    assert!(report.skipped >= 1, "{report:?}");
+    {
+        let mut f = fake.lock().unwrap();
+        f.cases[0]["severity"] = json!(4);
+        f.cases[0]["_updatedAt"] = json!(400);
+    }
+    let report = cycle(&setup).await;
+    assert_eq!(report.updated, 1, "{report:?}");
+    let risk = &risks(&setup).await[0];
+    assert_eq!(
+        (risk.status, risk.source_state),
+        (RiskStatus::Open, Some(SourceState::Present)),
+        "back above the threshold, it opens again"
+    );
+}
+
+#[tokio::test]
+async fn a_listing_too_short_to_trust_closes_nothing() {
+    let fake: Shared = Arc::default();
+    let tracked = vigil_sync::SHORT_LISTING_TRACKED_MIN + 2;
+    fake.lock().unwrap().cases = (0..tracked)
+        .map(|i| case(i, 3, "New", 100 + i as i64, None))
+        .collect();
+    let setup = setup(&serve(fake.clone()).await).await;
+    assert_eq!(cycle(&setup).await.created, tracked as u64);
+    let all = fake.lock().unwrap().cases.clone();
+    for keep in [0, tracked / 2 - 1] {
+        fake.lock().unwrap().cases = all[..keep].to_vec();
+        let report = cycle(&setup).await;
+        assert_eq!(report.deleted_upstream, 0, "{keep} listed: {report:?}");
+        assert!(!report.failed(), "{report:?}");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("nothing was closed")),
+            "{report:?}"
+        );
+    }
+    fake.lock().unwrap().cases = all[1..].to_vec();
+    let report = cycle(&setup).await;
+    assert_eq!(report.deleted_upstream, 1, "{report:?}");
+    assert!(report.warnings.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried_and_refusals_are_not() {
     let fake: Shared = Arc::default();
     fake.lock().unwrap().cases = vec![case(1, 3, "New", 100, None)];
