@@ -229,6 +229,16 @@ impl Services {
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
         };
+        if let Some(engine) = self.sync_engine.as_deref() {
+            let credentials = match (&request.credentials, stored) {
+                (Some(credentials), _) => Some(credentials.clone()),
+                (None, Some(stored)) => Some(self.connector_credentials(stored).await?),
+                (None, None) => None,
+            };
+            if let Some(credentials) = credentials {
+                engine.check_connector(&connector, &credentials).await?;
+            }
+        }
         let change = principal.change(reason);
         Ok(self
             .store()

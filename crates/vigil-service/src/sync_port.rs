@@ -176,6 +176,14 @@ pub trait SyncEngine: Send + Sync {
     /// Maps `letter` again with `connector`'s current settings and stores it; on success the
     /// letter is removed, on failure it counts another attempt.
     async fn replay(&self, connector: &Connector, letter: DeadLetter) -> ServiceResult<Replayed>;
+    /// Checks a connector's configuration against its server when the server answers (a
+    /// TAXII discovery URL, API root and collection): `Invalid` naming what is wrong and
+    /// what the server offers; `Ok` when it matches or cannot be asked.
+    async fn check_connector(
+        &self,
+        connector: &Connector,
+        credentials: &crate::Credentials,
+    ) -> ServiceResult<()>;
     /// The tenant's connectors the engine runs, by name.
     fn health(&self, tenant: TenantId) -> Vec<ConnectorHealth>;
     /// How many connectors (of every tenant) are behind their schedule.

@@ -252,6 +252,30 @@ impl vigil_service::SyncEngine for Engine {
         replay_dead_letter(&self.services, connector, letter).await
     }
 
+    async fn check_connector(
+        &self,
+        connector: &Connector,
+        credentials: &Credentials,
+    ) -> ServiceResult<()> {
+        if connector.kind != ConnectorKind::Taxii {
+            return Ok(());
+        }
+        let ctx = Ctx {
+            services: &self.services,
+            connector,
+            http: http::Http::new(
+                self.config.outbound.clone(),
+                RetryPolicy {
+                    attempts_max: 1,
+                    ..self.config.retry
+                },
+                self.config.pages_per_cycle_max,
+            ),
+            credentials: credentials.clone(),
+        };
+        taxii::check(&ctx).await
+    }
+
     fn health(&self, tenant: TenantId) -> Vec<ConnectorHealth> {
         self.status.of_tenant(tenant)
     }

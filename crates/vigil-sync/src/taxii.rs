@@ -1,5 +1,8 @@
-//! TAXII 2.1: one collection's objects into the IOC catalogue.
-//! `GET {url}/{api_root}/collections/{collection}/objects/?limit=…&added_after=…` with
+//! TAXII 2.1: one collection's objects into the IOC catalogue, configured as TAXII clients
+//! are (OpenCTI's connector, `taxii2-client`): `url` is the discovery URL
+//! (`https://host/taxii2/`), `api_root` an API root as discovery lists it (its URL) or its
+//! title, on the same origin, and `collection` an id or a title. Each cycle resolves them,
+//! then reads `GET {api_root}collections/{id}/objects/?limit=…&added_after=…`, all with
 //! `Accept: application/taxii+json;version=2.1` and HTTP Basic auth. Facts:
 //! `../shared/research/intel.md` §2.
 //!
@@ -63,22 +66,154 @@ const TLP_MARKINGS: [(&str, Tlp); 5] = [
     ),
 ];
 
-/// The collection's objects URL, or why the options do not name one.
-fn objects_url(base: &str, api_root: &str, collection: &str) -> Result<String, String> {
-    if api_root.contains("://") || collection.contains('/') || collection.contains("://") {
-        return Err(
-            "taxii options: `api_root` is a path under the connector's url and `collection` an id"
-                .to_owned(),
-        );
+/// API roots asked for their title at most, when `api_root` names one by title.
+const API_ROOTS_PROBED_MAX: usize = 16;
+
+/// Why the options do not name what the server offers: the option, and what it offers.
+#[derive(Debug)]
+pub(crate) enum Unresolved {
+    Option {
+        option: &'static str,
+        reason: String,
+    },
+    Source(SourceError),
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unresolved::Option { option, reason } => write!(f, "taxii `{option}`: {reason}"),
+            Unresolved::Source(err) => err.fmt(f),
+        }
     }
-    let root = api_root.trim_matches('/');
-    let base = base.trim_end_matches('/');
-    let root = if root.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}/{root}")
-    };
-    Ok(format!("{root}/collections/{collection}/objects/"))
+}
+
+impl From<SourceError> for Unresolved {
+    fn from(err: SourceError) -> Self {
+        Unresolved::Source(err)
+    }
+}
+
+/// `url` with exactly one trailing slash, as TAXII lists its URLs.
+fn slashed(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
+
+/// Scheme, host and port of an absolute URL, lowercase (the credentials' binding).
+fn origin(url: &str) -> Option<String> {
+    vigil_domain::SourceUrl::parse(url)
+        .ok()
+        .map(|url| url.origin())
+}
+
+impl Taxii<'_> {
+    /// GETs a TAXII document (discovery, an API root, the collections) as JSON.
+    async fn document(&self, url: &str) -> Result<Value, SourceError> {
+        let credentials = &self.ctx.credentials;
+        let build = || {
+            self.http
+                .get(url)
+                .basic_auth(
+                    credentials.get("username").unwrap_or_default(),
+                    credentials.get("password"),
+                )
+                .header(vigil_outbound::header::ACCEPT, MEDIA_TYPE)
+        };
+        Ok(self.http.fetch(SOURCE_NAME, build).await?.1)
+    }
+
+    /// The collection's objects URL: the connector's URL is the discovery URL, `api_root`
+    /// one of the API roots it lists (its URL, or its title) on the same origin, and
+    /// `collection` a collection of that root (its id, or its title).
+    pub(crate) async fn resolve(&self) -> Result<String, Unresolved> {
+        let connector = self.ctx.connector;
+        let wanted_root = connector.options.get("api_root").unwrap_or_default();
+        let wanted_collection = connector.options.get("collection").unwrap_or_default();
+        let discovery = self.document(&slashed(connector.url.as_str())).await?;
+        let roots: Vec<String> = discovery
+            .get("api_roots")
+            .and_then(Value::as_array)
+            .map(|roots| {
+                roots
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(slashed)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let root = self.api_root(&roots, wanted_root).await?;
+        if origin(&root) != Some(connector.url.origin()) {
+            return Err(Unresolved::Option {
+                option: "api_root",
+                reason: format!(
+                    "{root} is on another origin than the discovery URL; the credentials are only sent to {}",
+                    connector.url.origin()
+                ),
+            });
+        }
+        let listed = self.document(&format!("{root}collections/")).await?;
+        let collections: Vec<(String, String)> = listed
+            .get("collections")
+            .and_then(Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .filter_map(|c| {
+                        let id = c.get("id")?.as_str()?.to_owned();
+                        let title = c.get("title").and_then(Value::as_str).unwrap_or("");
+                        Some((id, title.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some((id, _)) = collections
+            .iter()
+            .find(|(id, title)| id == wanted_collection || title == wanted_collection)
+        else {
+            let offered: Vec<String> = collections
+                .iter()
+                .map(|(id, title)| format!("{id} ({title})"))
+                .collect();
+            return Err(Unresolved::Option {
+                option: "collection",
+                reason: format!("not offered by {root}; it offers: {}", offered.join(", ")),
+            });
+        };
+        if id.contains(['/', '?', '#']) {
+            return Err(Unresolved::Option {
+                option: "collection",
+                reason: "the server lists an id that is not a path segment".to_owned(),
+            });
+        }
+        Ok(format!("{root}collections/{id}/objects/"))
+    }
+
+    /// The API root `wanted` names among those discovery lists: by URL, else by title.
+    async fn api_root(&self, roots: &[String], wanted: &str) -> Result<String, Unresolved> {
+        if wanted.contains("://") {
+            let wanted = slashed(wanted);
+            if roots.contains(&wanted) {
+                return Ok(wanted);
+            }
+        } else {
+            for root in roots.iter().take(API_ROOTS_PROBED_MAX) {
+                let information = self.document(root).await?;
+                if information.get("title").and_then(Value::as_str) == Some(wanted) {
+                    return Ok(root.clone());
+                }
+            }
+        }
+        Err(Unresolved::Option {
+            option: "api_root",
+            reason: format!(
+                "not listed by the discovery document, which lists: {}",
+                if roots.is_empty() {
+                    "none".to_owned()
+                } else {
+                    roots.join(", ")
+                }
+            ),
+        })
+    }
 }
 
 /// One page as the server answered it.
@@ -128,9 +263,10 @@ struct Position {
     next: Option<String>,
 }
 
-struct Taxii<'a> {
+pub(crate) struct Taxii<'a> {
     ctx: &'a Ctx<'a>,
     http: Http,
+    /// The collection's objects URL, once resolved.
     url: String,
 }
 
@@ -160,18 +296,52 @@ impl Taxii<'_> {
     }
 }
 
-/// One cycle: every object added since the checkpoint, page by page.
-pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), String> {
-    let connector = ctx.connector;
+/// The PUT-time check: the discovery URL, API root and collection against the server, when
+/// it answers. A server that cannot be reached leaves the configuration as given.
+pub(crate) async fn check(ctx: &Ctx<'_>) -> vigil_service::ServiceResult<()> {
+    use vigil_service::ServiceError;
     let taxii = Taxii {
         ctx,
         http: ctx.http.clone(),
-        url: objects_url(
-            connector.url.as_str(),
-            connector.options.get("api_root").unwrap_or_default(),
-            connector.options.get("collection").unwrap_or_default(),
-        )?,
+        url: String::new(),
     };
+    match taxii.resolve().await {
+        Ok(_) => Ok(()),
+        Err(Unresolved::Option { option, reason }) => Err(ServiceError::invalid(
+            "options",
+            format!("`{option}` {reason}"),
+        )),
+        Err(Unresolved::Source(SourceError::Refused {
+            status: 401 | 403, ..
+        })) => Err(ServiceError::invalid(
+            "credentials",
+            "the TAXII server refused them",
+        )),
+        Err(Unresolved::Source(
+            err @ (SourceError::Refused { .. } | SourceError::Malformed(..)),
+        )) => Err(ServiceError::invalid(
+            "url",
+            format!("not a TAXII 2.1 discovery URL: {err}"),
+        )),
+        Err(Unresolved::Source(SourceError::Outbound { error, .. })) if !error.is_transient() => {
+            Err(ServiceError::invalid("url", error.to_string()))
+        }
+        Err(Unresolved::Source(err)) => {
+            tracing::warn!(component = "sync", connector = %ctx.connector.name, error = %err, "could not check the TAXII configuration; kept as given");
+            Ok(())
+        }
+    }
+}
+
+/// One cycle: every object added since the checkpoint, page by page.
+pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), String> {
+    let connector = ctx.connector;
+    let mut taxii = Taxii {
+        ctx,
+        http: ctx.http.clone(),
+        url: String::new(),
+    };
+    taxii.url = taxii.resolve().await.map_err(text)?;
     let mut cursor = Cursor::load(ctx.services, connector).await?;
     let mut checkpoint = cursor.get(CURSOR_KEY).map(str::to_owned);
     let mut at = Position {
@@ -281,20 +451,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn the_objects_url_is_built_from_path_options_only() {
-        assert_eq!(
-            objects_url("https://feed.example/", "/api1/", "91a7").unwrap(),
-            "https://feed.example/api1/collections/91a7/objects/"
-        );
-        assert_eq!(
-            objects_url("https://feed.example", "", "c").unwrap(),
-            "https://feed.example/collections/c/objects/"
-        );
-        assert!(objects_url("https://feed.example", "https://evil.example/api1", "c").is_err());
-        assert!(objects_url("https://feed.example", "api1", "../x/c").is_err());
-    }
 
     #[test]
     fn objects_map_by_type_pattern_and_marking() {

@@ -193,12 +193,19 @@ async fn publish_changes(server: &Medallion) {
     .await;
 }
 
+/// A connector configured as TAXII clients are: the discovery URL, the API root as discovery
+/// lists it, the collection's id.
 async fn setup(server: &Medallion, password: &str) -> Setup {
+    let root = format!("{}/api1/", server.url);
+    setup_with(server, password, &root, COLLECTION).await
+}
+
+async fn setup_with(server: &Medallion, password: &str, root: &str, collection: &str) -> Setup {
     common::setup(
         ConnectorKind::Taxii,
-        &server.url,
+        &format!("{}/taxii2/", server.url),
         Severity::High,
-        &[("api_root", "/api1/"), ("collection", COLLECTION)],
+        &[("api_root", root), ("collection", collection)],
         &[("username", "vigil"), ("password", password)],
     )
     .await
@@ -282,4 +289,69 @@ async fn a_wrong_password_is_refused_and_never_echoed() {
     assert!(report.errors[0].contains("401"), "{:?}", report.errors);
     assert!(!report.errors[0].contains("not-it-Rt55"));
     assert!(indicators(&wrong).await.is_empty(), "no data");
+}
+
+#[tokio::test]
+async fn the_api_root_and_collection_may_be_named_by_title() {
+    let Some(server) = start() else { return };
+    ready(&server).await;
+    let setup = setup_with(&server, PASSWORD, "API 1", "IOCs").await;
+    let report = cycle(&setup).await;
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.created, 251);
+    let unknown = setup_with(&server, PASSWORD, "API 9", "IOCs").await;
+    let report = cycle(&unknown).await;
+    assert!(
+        report.errors[0].contains("`api_root`") && report.errors[0].contains("/api1/"),
+        "names what the server lists: {:?}",
+        report.errors
+    );
+}
+
+/// `PUT /api/v1/connectors/{name}` checks a TAXII configuration against the server: what the
+/// server does not offer is a 422 that lists what it does.
+#[tokio::test]
+async fn a_taxii_connector_is_checked_against_its_server_when_saved() {
+    use axum::http::{Method, StatusCode};
+    let Some(server) = start() else { return };
+    ready(&server).await;
+    let edge = common::edge::Edge::new().await;
+    let (_, admin) = edge.tenant("acme").await;
+    let body = |root: &str, collection: &str, password: &str| {
+        json!({"kind": "taxii", "url": format!("{}/taxii2/", server.url),
+            "credentials": {"username": "vigil", "password": password},
+            "options": {"api_root": root, "collection": collection}})
+    };
+    let root = format!("{}/api1/", server.url);
+    let put = |body: Value| edge.call(Method::PUT, "/api/v1/connectors/feed", &admin, Some(body));
+    let (status, answer) = put(body(&root, "no-such", PASSWORD)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let reason = answer["errors"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(COLLECTION) && reason.contains("IOCs"),
+        "lists what it offers: {reason}"
+    );
+    let (status, answer) = put(body(
+        "https://elsewhere.example/api1/",
+        COLLECTION,
+        PASSWORD,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&root),
+        "{answer}"
+    );
+    let (status, answer) = put(body(&root, COLLECTION, "wrong-pass-1")).await;
+    assert_eq!(
+        (status, answer["errors"][0]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("credentials")),
+        "{answer}"
+    );
+    assert!(!answer.to_string().contains("wrong-pass-1"));
+    let (status, answer) = put(body(&root, "IOCs", PASSWORD)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
 }
