@@ -6,6 +6,9 @@ use std::sync::OnceLock;
 use axum::Json;
 use serde_json::{Value, json};
 
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()),
+    responses((status = 200, description = "the OpenAPI 3.1 document", body = Object)))]
 pub(crate) async fn serve() -> Json<Value> {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     Json(DOCUMENT.get_or_init(document).clone())
@@ -60,10 +63,6 @@ fn public(mut operation: Value) -> Value {
 fn paths() -> Value {
     let page = ["limit", "cursor"];
     json!({
-        "/healthz": {"get": public(op("healthz", "Liveness", "health", &[], None, 200, Some("Status")))},
-        "/readyz": {"get": public(op("readyz", "Readiness: the store answers", "health", &[], None, 200, Some("Status")))},
-        "/metrics": {"get": public(op("metrics", "Prometheus metrics (text)", "health", &[], None, 200, None))},
-        "/api/v1/openapi.json": {"get": public(op("openapi", "This document", "health", &[], None, 200, None))},
         "/api/v1/tenants": {
             "get": op("listTenants", "List tenants (platform-admin)", "tenants", &page, None, 200, Some("TenantPage")),
             "post": op("createTenant", "Create a tenant (platform-admin)", "tenants", &["reason"], Some("TenantIn"), 201, Some("Tenant")),
@@ -444,7 +443,38 @@ fn schemas() -> Value {
     })
 }
 
+/// The whole document: the hand-written part, with the part derived from the migrated
+/// handlers and DTOs laid over it (their paths and schemas win).
 pub(crate) fn document() -> Value {
+    let mut document = hand_written();
+    let derived = serde_json::to_value(crate::routes::derived_document()).unwrap_or_default();
+    if let Some(paths) = derived["paths"].as_object() {
+        for (path, item) in paths {
+            let mut item = item.clone();
+            for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                with_problems(operation);
+            }
+            document["paths"][path] = item;
+        }
+    }
+    if let Some(schemas) = derived["components"]["schemas"].as_object() {
+        for (name, schema) in schemas {
+            document["components"]["schemas"][name] = schema.clone();
+        }
+    }
+    document
+}
+
+/// Every problem a request can meet, on a derived operation that does not say otherwise.
+fn with_problems(operation: &mut Value) {
+    for status in ["400", "401", "403", "404", "408", "409", "413", "415", "422", "429", "503"] {
+        if operation["responses"].get(status).is_none() {
+            operation["responses"][status] = problem();
+        }
+    }
+}
+
+fn hand_written() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Vigil", "version": env!("CARGO_PKG_VERSION"), "description": "Multi-tenant security-operations core"},
@@ -452,7 +482,10 @@ pub(crate) fn document() -> Value {
         "security": [{"bearer": []}],
         "paths": merged(paths(), ioc_paths()),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key (vgl_...) or an access token from /api/v1/auth/login"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (vgl_...) or an access token from /api/v1/auth/login"},
+                "metrics_token": {"type": "http", "scheme": "bearer", "description": "VIGIL_METRICS_TOKEN"},
+            },
             "parameters": merged(parameters(), ioc_parameters()),
             "schemas": merged(merged(schemas(), ioc_schemas()), sync_schemas()),
         },

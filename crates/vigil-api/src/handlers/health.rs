@@ -3,16 +3,44 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::{ApiError, AppState};
 
-/// The process is up. Says nothing about the store.
-pub(crate) async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `/healthz` and `/readyz`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct StatusOut {
+    /// `ok` (healthz), `ready` or `unavailable` (readyz).
+    status: &'static str,
+    /// The store backend (readyz).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'static str>,
+    /// Connectors more than 3 intervals behind their last successful cycle (readyz): a
+    /// count, never which tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale_connectors: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'static str>,
 }
 
-/// Ready to serve: the store answers.
+/// Liveness: the process is up. Says nothing about the store.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "up", body = StatusOut)))]
+pub(crate) async fn healthz() -> Json<StatusOut> {
+    Json(StatusOut {
+        status: "ok",
+        store: None,
+        stale_connectors: None,
+        detail: None,
+    })
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "ready", body = StatusOut),
+        (status = 503, description = "the store does not answer", body = StatusOut),
+    ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.services.store();
     match store.ping().await {
@@ -20,20 +48,32 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             // A source behind its schedule is counted, not made a reason to take the node out
             // of rotation: the API keeps serving. Which tenant's connector it is stays in the
             // authenticated `/api/v1/sync/status`.
-            let stale = state.services.stale_connectors();
-            Json(json!({"status": "ready", "store": store.backend(), "stale_connectors": stale}))
-                .into_response()
+            Json(StatusOut {
+                status: "ready",
+                store: Some(store.backend()),
+                stale_connectors: Some(state.services.stale_connectors()),
+                detail: None,
+            })
+            .into_response()
         }
         Err(err) => {
             tracing::warn!(component = "health", error = %err, "store is not ready");
-            let body = json!({"status": "unavailable", "store": store.backend(), "detail": "store unreachable"});
+            let body = StatusOut {
+                status: "unavailable",
+                store: Some(store.backend()),
+                stale_connectors: None,
+                detail: Some("store unreachable"),
+            };
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
 }
 
-/// Prometheus metrics on the API's listener: only with `Authorization: Bearer
+/// Prometheus metrics (OpenMetrics text): only with `Authorization: Bearer
 /// <VIGIL_METRICS_TOKEN>`, since the labels name tenants and connectors.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    security(("metrics_token" = [])),
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
