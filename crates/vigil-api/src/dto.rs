@@ -7,6 +7,35 @@ use vigil_domain::{AuditEvent, Cursor, Risk, Tenant};
 use vigil_service::AuditVerification;
 use vigil_store::{ApiKey, Page, Session, User};
 
+/// An integer as JSON Schema counts one: `5`, or `5.0` (a number without a fraction).
+pub(crate) fn integral<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        #[allow(clippy::cast_possible_truncation)] // integral and within range: exact
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom("expected an integer")),
+    }
+}
+
+/// `integral` for an optional field (absent or null: `None`).
+pub(crate) fn opt_integral<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Integral(#[serde(deserialize_with = "integral")] i64);
+    Ok(Option::<Integral>::deserialize(deserializer)?.map(|Integral(n)| n))
+}
+
+/// `double_option` for an integer (see `integral`).
+pub(crate) fn double_integral<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    opt_integral(deserializer).map(Some)
+}
+
 /// Tells "absent" (`None`) from "null" (`Some(None)`) in PATCH bodies.
 pub(crate) fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -214,7 +243,9 @@ pub struct SessionPatchIn {
 pub struct RiskIn {
     pub(crate) title: String,
     pub(crate) description: Option<String>,
+    #[serde(deserialize_with = "integral")]
     pub(crate) impact: i64,
+    #[serde(deserialize_with = "integral")]
     pub(crate) probability: i64,
     pub(crate) status: Option<String>,
     pub(crate) owner: Option<String>,
@@ -230,7 +261,9 @@ pub struct RiskPatchIn {
     pub(crate) title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub(crate) description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "opt_integral")]
     pub(crate) impact: Option<i64>,
+    #[serde(default, deserialize_with = "opt_integral")]
     pub(crate) probability: Option<i64>,
     pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "double_option")]

@@ -74,6 +74,7 @@ pub(crate) struct IndicatorIn {
     pub(crate) value: String,
     pub(crate) valid_from: Option<String>,
     pub(crate) valid_until: Option<String>,
+    #[serde(default, deserialize_with = "crate::dto::opt_integral")]
     pub(crate) confidence: Option<i64>,
     pub(crate) tlp: Option<String>,
     pub(crate) active: Option<bool>,
@@ -90,7 +91,7 @@ pub(crate) struct IndicatorPatchIn {
     pub(crate) valid_from: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub(crate) valid_until: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::dto::double_integral")]
     pub(crate) confidence: Option<Option<i64>>,
     pub(crate) tlp: Option<String>,
     pub(crate) active: Option<bool>,

@@ -38,8 +38,9 @@ fn op(
         "tags": [tag],
         "parameters": params.iter().map(|p| json!({"$ref": format!("#/components/parameters/{p}")})).collect::<Vec<_>>(),
         "responses": {
-            "400": problem(), "401": problem(), "403": problem(), "404": problem(), "409": problem(),
-            "413": problem(), "415": problem(), "422": problem(), "503": problem(),
+            "400": problem(), "401": problem(), "403": problem(), "404": problem(), "408": problem(),
+            "409": problem(), "413": problem(), "415": problem(), "422": problem(), "429": problem(),
+            "503": problem(),
         },
     });
     if let Some(body) = body {
@@ -52,6 +53,12 @@ fn op(
         }
         None => json!({"description": "success, no content"}),
     };
+    operation
+}
+
+/// An upsert: 201 when it created, 200 when it replaced, with the same body.
+fn created_or_replaced(mut operation: Value) -> Value {
+    operation["responses"]["201"] = operation["responses"]["200"].clone();
     operation
 }
 
@@ -115,6 +122,11 @@ fn paths() -> Value {
     })
 }
 
+/// Objects a bundle may hold (`vigil_matcher::STIX_OBJECTS_MAX`, through the service).
+fn vigil_matcher_objects_max() -> usize {
+    vigil_service::IMPORT_INDICATORS_MAX
+}
+
 fn import_op() -> Value {
     let mut operation = op(
         "importIndicators",
@@ -127,7 +139,9 @@ fn import_op() -> Value {
     );
     operation["requestBody"] = json!({"required": true, "content": {
         "text/csv": {"schema": {"type": "string", "description": "Header row with type,value and optionally match_subdomains, valid_from, valid_until, confidence, tlp, active, source, source_ref, finding_id"}},
-        "application/json": {"schema": {"type": "object", "description": "A STIX 2.1 bundle"}},
+        "application/json": {"schema": {"type": "object", "description": "A STIX 2.1 bundle",
+            "required": ["type", "objects"], "properties": {"type": {"const": "bundle"},
+                "objects": {"type": "array", "maxItems": vigil_matcher_objects_max(), "items": {}}}}},
     }});
     operation
 }
@@ -143,8 +157,8 @@ fn ingest_op() -> Value {
         Some("IngestReport"),
     );
     operation["requestBody"] = json!({"required": true, "content": {
-        "application/json": {"schema": {"type": "array", "items": schema("Event"), "maxItems": vigil_service::TELEMETRY_BATCH_EVENTS_MAX}},
-        "application/x-ndjson": {"schema": {"type": "string", "description": "One Event object per line"}},
+        "application/json": {"schema": {"type": "array", "items": schema("Event"), "minItems": 1, "maxItems": vigil_service::TELEMETRY_BATCH_EVENTS_MAX}},
+        "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S", "description": "One Event object per line"}},
     }});
     operation
 }
@@ -193,7 +207,7 @@ fn ioc_paths() -> Value {
         },
         "/api/v1/connectors/{name}": {
             "get": op("getConnector", "Read a connector, without credentials (tenant-admin)", "sync", &["name"], None, 200, Some("Connector")),
-            "put": op("putConnector", "Create (201) or replace (200) a connector; credentials are sealed, and omitting them keeps the stored ones", "sync", &["name", "reason"], Some("ConnectorIn"), 200, Some("Connector")),
+            "put": created_or_replaced(op("putConnector", "Create (201) or replace (200) a connector; credentials are sealed, and omitting them keeps the stored ones", "sync", &["name", "reason"], Some("ConnectorIn"), 200, Some("Connector"))),
             "delete": op("deleteConnector", "Remove a connector; what it synced stays", "sync", &["name", "reason"], None, 204, None),
         },
         "/api/v1/sync/status": {
@@ -234,20 +248,22 @@ fn ioc_parameters() -> Value {
 
 fn ioc_schemas() -> Value {
     let text = json!({"type": "string"});
+    let source = json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"});
     let opt_text = json!({"type": ["string", "null"]});
     let at = json!({"type": "string", "format": "date-time"});
     let opt_at = json!({"type": ["string", "null"], "format": "date-time"});
     let tlp = json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]});
     let confidence = json!({"type": ["integer", "null"], "minimum": 0, "maximum": 100});
     let problems = json!({"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "reason": text}}});
+    let uuid = json!({"type": "string", "format": "uuid"});
     json!({
         "FindingStatus": {"type": "string", "enum": ["open", "in_progress", "resolved", "closed"],
             "description": "open -> in_progress|resolved|closed; in_progress -> open|resolved|closed; resolved -> in_progress|closed; closed -> in_progress (reopen)"},
         "Severity": {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]},
         "IndicatorType": {"type": "string", "enum": ["ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256", "email", "file_name", "registry_key"]},
-        "FindingIn": object(&["title"], json!({"title": text, "description": opt_text, "severity": schema("Severity"), "asset": opt_text, "tlp": tlp, "source": opt_text, "external_id": opt_text})),
-        "FindingPatch": object(&[], json!({"title": text, "description": opt_text, "severity": schema("Severity"), "asset": opt_text, "tlp": tlp})),
-        "Transition": object(&["to"], json!({"to": schema("FindingStatus"), "reason": opt_text})),
+        "FindingIn": with_source_rule(object(&["title"], json!({"title": line(300), "description": nullable(lines(10_000)), "severity": nullable(schema("Severity")), "asset": nullable(line(500)), "tlp": nullable(tlp.clone()), "source": nullable(source.clone()), "external_id": nullable(line(256))}))),
+        "FindingPatch": object(&[], json!({"title": nullable(line(300)), "description": nullable(lines(10_000)), "severity": nullable(schema("Severity")), "asset": nullable(line(500)), "tlp": nullable(tlp.clone())})),
+        "Transition": object(&["to"], json!({"to": schema("FindingStatus"), "reason": {"type": ["string", "null"], "description": "recorded in the audit event"}})),
         "Finding": object(&["id", "title", "severity", "status", "allowed_transitions", "tlp", "reopen_count", "created_at", "updated_at"], json!({
             "id": text, "title": text, "description": opt_text, "severity": schema("Severity"), "status": schema("FindingStatus"),
             "allowed_transitions": {"type": "array", "items": schema("FindingStatus")}, "asset": opt_text, "source": opt_text,
@@ -256,11 +272,12 @@ fn ioc_schemas() -> Value {
         "FindingPage": page_of("Finding"),
         "IndicatorIn": object(&["type", "value"], json!({
             "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
-            "tlp": tlp, "active": {"type": "boolean"}, "finding_id": opt_text, "match_subdomains": {"type": "boolean"}, "source": opt_text, "source_ref": opt_text,
+            "tlp": nullable(tlp.clone()), "active": {"type": ["boolean", "null"]}, "finding_id": nullable(uuid.clone()), "match_subdomains": {"type": ["boolean", "null"]},
+            "source": nullable(source.clone()), "source_ref": nullable(line(256)),
         })),
         "IndicatorPatch": object(&[], json!({
-            "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence, "tlp": tlp, "active": {"type": "boolean"},
-            "finding_id": opt_text, "match_subdomains": {"type": "boolean"},
+            "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence, "tlp": nullable(tlp.clone()), "active": {"type": ["boolean", "null"]},
+            "finding_id": nullable(uuid), "match_subdomains": {"type": ["boolean", "null"]},
         })),
         "Indicator": object(&["id", "type", "value", "tlp", "active", "match_subdomains", "created_at", "updated_at"], json!({
             "id": text, "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
@@ -273,7 +290,7 @@ fn ioc_schemas() -> Value {
             "rejected_count": {"type": "integer"}, "skipped_other_objects": {"type": "integer"},
             "rejected": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "reason": text}}},
         })),
-        "SuppressionIn": object(&["type", "value"], json!({"type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": "boolean"}, "reason": opt_text})),
+        "SuppressionIn": object(&["type", "value"], json!({"type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": ["boolean", "null"]}, "reason": nullable(lines(10_000))})),
         "Suppression": object(&["id", "type", "value", "match_subdomains", "created_at"], json!({
             "id": text, "type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": "boolean"}, "reason": opt_text, "created_at": at,
         })),
@@ -299,12 +316,13 @@ fn sync_schemas() -> Value {
     let text = json!({"type": "string"});
     let at = json!({"type": "string", "format": "date-time"});
     json!({
-        "ConnectorIn": object(&["kind", "url"], json!({
-            "kind": {"type": "string", "enum": ["thehive", "opencti", "openrmf", "taxii"]}, "url": text, "enabled": {"type": "boolean"},
-            "interval_s": {"type": "integer", "minimum": 10, "maximum": 86400}, "threshold": {"type": "string", "enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL"]},
-            "credentials": {"type": "object", "additionalProperties": text, "description": "thehive: api_key; opencti: token; taxii: username, password; openrmf: token_url, client_id, username, password"},
-            "options": {"type": "object", "additionalProperties": text, "description": "thehive: organisation; taxii: api_root, collection"},
-        })),
+        "ConnectorIn": {"description": "What each kind needs; credentials may be left out to keep the stored ones (a 409 when there are none)",
+            "oneOf": [
+                connector_in("thehive", &["api_key"], &["organisation"]),
+                connector_in("opencti", &["token"], &[]),
+                connector_in("openrmf", &["token_url", "client_id", "username", "password"], &[]),
+                connector_in("taxii", &["username", "password"], &["api_root", "collection"]),
+            ]},
         "Connector": object(&["name", "kind", "url", "enabled", "interval_s", "threshold", "options", "created_at", "updated_at"], json!({
             "name": text, "kind": text, "url": text, "enabled": {"type": "boolean"}, "interval_s": {"type": "integer"}, "threshold": text,
             "options": {"type": "object", "additionalProperties": text}, "created_at": at, "updated_at": at,
@@ -330,12 +348,87 @@ fn sync_schemas() -> Value {
     })
 }
 
+/// `ConnectorIn` for one kind: its credential names and its required options.
+fn connector_in(kind: &str, credentials: &[&str], options: &[&str]) -> Value {
+    let secret =
+        json!({"type": "string", "minLength": 1, "maxLength": vigil_service::CREDENTIAL_LEN_MAX});
+    let url = json!({"type": "string", "maxLength": vigil_domain::CONNECTOR_URL_LEN_MAX,
+        "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"});
+    let mut credential_props = serde_json::Map::new();
+    for name in credentials {
+        let value = if *name == "token_url" {
+            url.clone()
+        } else {
+            secret.clone()
+        };
+        credential_props.insert((*name).to_owned(), value);
+    }
+    let no_controls = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+    let option = json!({"type": "string", "minLength": 1, "maxLength": vigil_domain::CONNECTOR_OPTION_LEN_MAX, "pattern": no_controls});
+    let any_option = json!({"type": "string", "maxLength": vigil_domain::CONNECTOR_OPTION_LEN_MAX,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"});
+    let mut option_props = serde_json::Map::new();
+    for name in options {
+        option_props.insert((*name).to_owned(), option.clone());
+    }
+    let mut body = object(
+        &["kind", "url"],
+        json!({
+            "kind": {"const": kind}, "url": url, "enabled": {"type": ["boolean", "null"]},
+            "interval_s": {"type": ["integer", "null"], "minimum": 10, "maximum": 86400},
+            "threshold": {"type": ["string", "null"], "enum": ["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL", null]},
+            "credentials": {"type": ["object", "null"], "required": credentials, "properties": credential_props, "additionalProperties": false},
+            "options": {"type": "object", "required": options, "properties": option_props,
+                "additionalProperties": any_option, "maxProperties": vigil_domain::CONNECTOR_OPTIONS_MAX,
+                "propertyNames": option},
+        }),
+    );
+    if options.is_empty() {
+        body["properties"]["options"]["type"] = json!(["object", "null"]);
+    } else {
+        body["required"] = json!(["kind", "url", "options"]);
+    }
+    body
+}
+
 /// `base` with every key of `more` added.
 fn merged(mut base: Value, more: Value) -> Value {
     if let (Some(base), Value::Object(more)) = (base.as_object_mut(), more) {
         base.extend(more);
     }
     base
+}
+
+/// Characters no single-line text field accepts: control characters, and the invisible
+/// formatting ones (`vigil_domain::is_hidden_format_char`).
+const FORBIDDEN: &str = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
+/// Control characters other than tab, newline and carriage return, for multi-line text.
+const FORBIDDEN_IN_LINES: &str = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f";
+
+/// One line of text as the domain's text types accept it: 1 to `max` characters, at least
+/// one of them visible, none forbidden.
+fn line(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": format!("^[^{FORBIDDEN}]*[^\\s{FORBIDDEN}][^{FORBIDDEN}]*$")})
+}
+
+/// Text that may span lines: 1 to `max` characters, at least one visible.
+fn lines(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": format!("^[^{FORBIDDEN_IN_LINES}]*[^\\s{FORBIDDEN_IN_LINES}][^{FORBIDDEN_IN_LINES}]*$")})
+}
+
+/// `external_id` needs a `source`.
+fn with_source_rule(mut body: Value) -> Value {
+    body["if"] =
+        json!({"required": ["external_id"], "properties": {"external_id": {"type": "string"}}});
+    body["then"] = json!({"required": ["source"], "properties": {"source": {"type": "string"}}});
+    body
+}
+
+/// `schema`, or null.
+fn nullable(schema: Value) -> Value {
+    json!({"oneOf": [schema, {"type": "null"}]})
 }
 
 fn query(name: &str, description: &str, schema: Value) -> Value {
@@ -347,15 +440,15 @@ fn parameters() -> Value {
         "id": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
         "key_id": {"name": "key_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
         "reason": {"name": "X-Audit-Reason", "in": "header", "required": false, "description": "Why; recorded in the audit event", "schema": {"type": "string"}},
-        "limit": query("limit", "Items per page, 1-500 (larger is clamped); default 50", json!({"type": "integer", "minimum": 1})),
-        "cursor": query("cursor", "next_cursor of the previous page", json!({"type": "string"})),
+        "limit": query("limit", "Items per page, 1-500; default 50", json!({"type": "integer", "minimum": 1, "maximum": vigil_domain::PAGE_SIZE_MAX})),
+        "cursor": query("cursor", "next_cursor of the previous page", json!({"type": "string", "pattern": "^[0-9a-fA-F]{32}$"})),
         "status": query("status", "Risk status", json!({"$ref": "#/components/schemas/RiskStatus"})),
-        "source": query("source", "Source system", json!({"type": "string"})),
+        "source": query("source", "Source system", json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"})),
         "min_score": query("min_score", "Lowest score (impact x probability)", json!({"type": "integer", "minimum": 1, "maximum": 25})),
-        "tag": query("tag", "Has this tag", json!({"type": "string"})),
-        "q": query("q", "Case-insensitive text in title or description", json!({"type": "string"})),
-        "entity_type": query("entity_type", "e.g. risk, api_key, tenant", json!({"type": "string"})),
-        "entity_id": query("entity_id", "The entity's id", json!({"type": "string"})),
+        "tag": query("tag", "Has this tag (empty: any)", json!({"type": "string", "maxLength": 64, "pattern": format!("^[^{FORBIDDEN}]*$")})),
+        "q": query("q", "Case-insensitive text in title or description (empty: any)", json!({"type": "string", "maxLength": 200})),
+        "entity_type": query("entity_type", "e.g. risk, api_key, tenant (empty: any)", json!({"type": "string", "maxLength": 200})),
+        "entity_id": query("entity_id", "The entity's id (empty: any)", json!({"type": "string", "maxLength": 200})),
     })
 }
 
@@ -372,6 +465,8 @@ fn object(required: &[&str], properties: Value) -> Value {
 
 fn schemas() -> Value {
     let text = json!({"type": "string"});
+    let source = json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"});
+    let tags = json!({"type": "array", "items": line(64), "maxItems": 32});
     let opt_text = json!({"type": ["string", "null"]});
     let at = json!({"type": "string", "format": "date-time"});
     let level = json!({"type": "integer", "minimum": 1, "maximum": 5});
@@ -388,10 +483,10 @@ fn schemas() -> Value {
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
         "Status": {"type": "object", "properties": {"status": text, "store": text, "stale_connectors": {"type": "integer", "minimum": 0, "description": "readyz: how many connectors are more than 3 intervals behind their last successful cycle"}}},
-        "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": opt_text})),
+        "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": nullable(line(200))})),
         "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
         "TenantPage": page_of("Tenant"),
-        "ApiKeyIn": object(&["name", "role"], json!({"name": text, "role": role, "expires_at": {"type": ["string", "null"], "format": "date-time"}})),
+        "ApiKeyIn": object(&["name", "role"], json!({"name": line(100), "role": role, "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "in the future"}})),
         "ApiKey": object(&["id", "name", "role", "prefix", "created_at"], api_key.clone()),
         "CreatedApiKey": object(&["id", "name", "role", "prefix", "created_at", "key"], {
             let mut created = api_key;
@@ -399,27 +494,14 @@ fn schemas() -> Value {
             created
         }),
         "ApiKeyPage": page_of("ApiKey"),
-        "LoginIn": object(&["email", "password"], json!({"tenant": {"type": ["string", "null"], "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
-        "RefreshIn": object(&["refresh_token"], json!({"refresh_token": text})),
-        "Tokens": object(&["access_token", "token_type", "expires_in", "refresh_token", "session"], json!({
-            "access_token": text, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}, "refresh_token": text, "session": schema("Session"),
-        })),
-        "UserIn": object(&["email", "password", "role"], json!({"email": text, "password": {"type": "string", "minLength": 12}, "role": role})),
-        "User": object(&["id", "email", "role", "created_at"], json!({"id": text, "tenant_id": opt_text, "email": text, "role": role, "disabled_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at})),
-        "UserPatch": object(&["disabled"], json!({"disabled": {"type": "boolean"}})), "UserPage": page_of("User"), "PasswordIn": object(&["password"], json!({"password": {"type": "string", "minLength": 12}})),
-        "Session": object(&["id", "user_id", "role", "expires_at", "created_at", "refreshed_at"], json!({
-            "id": text, "user_id": text, "role": role, "expires_at": at, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at, "refreshed_at": at,
-        })),
-        "SessionPatch": object(&["expires_at"], json!({"expires_at": at})),
-        "SessionPage": page_of("Session"),
         "RiskStatus": {"type": "string", "enum": ["open", "mitigating", "accepted", "closed"]},
-        "RiskIn": object(&["title", "impact", "probability"], json!({
-            "title": text, "description": opt_text, "impact": level, "probability": level, "status": schema("RiskStatus"),
-            "owner": opt_text, "tags": {"type": "array", "items": text, "maxItems": 32}, "tlp": tlp, "source": opt_text, "external_id": opt_text,
-        })),
+        "RiskIn": with_source_rule(object(&["title", "impact", "probability"], json!({
+            "title": line(300), "description": nullable(lines(10_000)), "impact": level, "probability": level, "status": nullable(schema("RiskStatus")),
+            "owner": nullable(line(200)), "tags": nullable(tags.clone()), "tlp": nullable(tlp.clone()), "source": nullable(source.clone()), "external_id": nullable(line(256)),
+        }))),
         "RiskPatch": object(&[], json!({
-            "title": text, "description": opt_text, "impact": level, "probability": level, "status": schema("RiskStatus"),
-            "owner": opt_text, "tags": {"type": "array", "items": text, "maxItems": 32}, "tlp": tlp,
+            "title": nullable(line(300)), "description": nullable(lines(10_000)), "impact": nullable(level.clone()), "probability": nullable(level.clone()), "status": nullable(schema("RiskStatus")),
+            "owner": nullable(line(200)), "tags": nullable(tags), "tlp": nullable(tlp.clone()),
         })),
         "Risk": object(&["id", "title", "impact", "probability", "score", "status", "tags", "tlp", "created_at", "updated_at"], json!({
             "id": text, "title": text, "description": opt_text, "impact": level, "probability": level,
@@ -443,6 +525,32 @@ fn schemas() -> Value {
     })
 }
 
+/// Logins, users and sessions.
+fn auth_schemas() -> Value {
+    let text = json!({"type": "string"});
+    let opt_text = json!({"type": ["string", "null"]});
+    let at = json!({"type": "string", "format": "date-time"});
+    let role = json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]});
+    let email = json!({"type": "string", "maxLength": 254,
+        "pattern": format!("^[^\\s@{FORBIDDEN}]+@[^\\s@{FORBIDDEN}]+\\.[^\\s@{FORBIDDEN}]+$")});
+    let password = json!({"type": "string", "minLength": vigil_service::PASSWORD_LEN_MIN, "maxLength": vigil_service::PASSWORD_LEN_MAX});
+    json!({
+        "LoginIn": object(&["email", "password"], json!({"tenant": {"type": ["string", "null"], "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
+        "RefreshIn": object(&["refresh_token"], json!({"refresh_token": text})),
+        "Tokens": object(&["access_token", "token_type", "expires_in", "refresh_token", "session"], json!({
+            "access_token": text, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}, "refresh_token": text, "session": schema("Session"),
+        })),
+        "UserIn": object(&["email", "password", "role"], json!({"email": email, "password": password.clone(), "role": role})),
+        "User": object(&["id", "email", "role", "created_at"], json!({"id": text, "tenant_id": opt_text, "email": text, "role": role, "disabled_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at})),
+        "UserPatch": object(&["disabled"], json!({"disabled": {"type": "boolean"}})), "UserPage": page_of("User"), "PasswordIn": object(&["password"], json!({"password": password})),
+        "Session": object(&["id", "user_id", "role", "expires_at", "created_at", "refreshed_at"], json!({
+            "id": text, "user_id": text, "role": role, "expires_at": at, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at, "refreshed_at": at,
+        })),
+        "SessionPatch": object(&["expires_at"], json!({"expires_at": at})),
+        "SessionPage": page_of("Session"),
+    })
+}
+
 /// The whole document: the hand-written part, with the part derived from the migrated
 /// handlers and DTOs laid over it (their paths and schemas win).
 pub(crate) fn document() -> Value {
@@ -451,7 +559,11 @@ pub(crate) fn document() -> Value {
     if let Some(paths) = derived["paths"].as_object() {
         for (path, item) in paths {
             let mut item = item.clone();
-            for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            for operation in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|ops| ops.values_mut())
+            {
                 with_problems(operation);
             }
             document["paths"][path] = item;
@@ -467,7 +579,9 @@ pub(crate) fn document() -> Value {
 
 /// Every problem a request can meet, on a derived operation that does not say otherwise.
 fn with_problems(operation: &mut Value) {
-    for status in ["400", "401", "403", "404", "408", "409", "413", "415", "422", "429", "503"] {
+    for status in [
+        "400", "401", "403", "404", "408", "409", "413", "415", "422", "429", "503",
+    ] {
         if operation["responses"].get(status).is_none() {
             operation["responses"][status] = problem();
         }
@@ -487,7 +601,7 @@ fn hand_written() -> Value {
                 "metrics_token": {"type": "http", "scheme": "bearer", "description": "VIGIL_METRICS_TOKEN"},
             },
             "parameters": merged(parameters(), ioc_parameters()),
-            "schemas": merged(merged(schemas(), ioc_schemas()), sync_schemas()),
+            "schemas": merged(merged(merged(schemas(), auth_schemas()), ioc_schemas()), sync_schemas()),
         },
     })
 }

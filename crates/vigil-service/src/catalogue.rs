@@ -118,8 +118,9 @@ impl Services {
         reason: Option<String>,
     ) -> ServiceResult<Finding> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        // Nothing to change: the record as it is, and no audit event.
         if patch.is_empty() {
-            return Err(ServiceError::invalid("body", "names no field to change"));
+            return Ok(self.store().get_finding(tenant, id).await?);
         }
         let change = principal.change(reason);
         Ok(self
@@ -137,10 +138,18 @@ impl Services {
     ) -> ServiceResult<Finding> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         let change = principal.change(reason);
-        Ok(self
+        // A move the lifecycle forbids from the finding's current status conflicts with its
+        // state: 409, naming the moves it allows.
+        match self
             .store()
             .transition_finding(tenant, &change, id, to)
-            .await?)
+            .await
+        {
+            Err(vigil_store::StoreError::Invalid(err)) if err.what() == "to" => {
+                Err(ServiceError::Conflict(format!("to: {}", err.reason())))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The matches that reopened `id`, newest first: why the finding was reopened.
@@ -215,8 +224,9 @@ impl Services {
         reason: Option<String>,
     ) -> ServiceResult<Indicator> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        // Nothing to change: the record as it is, and no audit event.
         if patch.is_empty() {
-            return Err(ServiceError::invalid("body", "names no field to change"));
+            return Ok(self.store().get_indicator(tenant, id).await?);
         }
         let change = principal.change(reason);
         Ok(self

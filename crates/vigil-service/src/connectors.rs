@@ -12,7 +12,7 @@ use crate::{Principal, ServiceError, ServiceResult, Services};
 
 /// Most connectors one tenant may configure.
 pub const CONNECTORS_PER_TENANT_MAX: usize = 64;
-/// Longest credential value, in bytes.
+/// Longest credential value, in characters.
 pub const CREDENTIAL_LEN_MAX: usize = 4_096;
 /// The default `interval_s`.
 pub const SYNC_INTERVAL_DEFAULT_SECONDS: u32 = 300;
@@ -82,11 +82,11 @@ fn check_credential_names(kind: ConnectorKind, credentials: &Credentials) -> Ser
     }
     for name in names {
         match credentials.get(name) {
-            Some(value) if !value.is_empty() && value.len() <= CREDENTIAL_LEN_MAX => {}
+            Some(value) if !value.is_empty() && value.chars().count() <= CREDENTIAL_LEN_MAX => {}
             Some(_) => {
                 return Err(ServiceError::invalid(
                     "credentials",
-                    format!("`{name}` must be 1 to {CREDENTIAL_LEN_MAX} bytes"),
+                    format!("`{name}` must be 1 to {CREDENTIAL_LEN_MAX} characters"),
                 ));
             }
             None => {
@@ -191,7 +191,12 @@ impl Services {
                 }
                 None
             }
-            (None, None) => None,
+            // Nothing stored to keep: the request assumes a state that is not there.
+            (None, None) => {
+                return Err(ServiceError::Conflict(
+                    "a new connector needs credentials; there are none stored to keep".into(),
+                ));
+            }
         };
         // Synced records are keyed by (tenant, source = kind, external id), and deletions are
         // reconciled per source: two connectors of one kind would close each other's risks.
@@ -199,20 +204,16 @@ impl Services {
             .iter()
             .find(|c| c.kind == request.kind && c.name != request.name)
         {
-            return Err(ServiceError::invalid(
-                "kind",
-                format!(
-                    "this tenant already has a {} connector ({}); one per kind",
-                    request.kind, twin.name
-                ),
-            ));
+            return Err(ServiceError::Conflict(format!(
+                "this tenant already has a {} connector ({}); one per kind",
+                request.kind, twin.name
+            )));
         }
         let is_new = existing.iter().all(|c| c.name != request.name);
         if is_new && existing.len() >= CONNECTORS_PER_TENANT_MAX {
-            return Err(ServiceError::invalid(
-                "name",
-                format!("a tenant has at most {CONNECTORS_PER_TENANT_MAX} connectors"),
-            ));
+            return Err(ServiceError::Conflict(format!(
+                "a tenant has at most {CONNECTORS_PER_TENANT_MAX} connectors"
+            )));
         }
         let connector = Connector {
             tenant_id: tenant,

@@ -408,9 +408,9 @@ impl Services {
     /// Ends the session the caller's access token belongs to.
     pub async fn logout(&self, principal: &Principal) -> ServiceResult<Session> {
         let Credential::Session { session, .. } = principal.credential() else {
-            return Err(ServiceError::invalid(
-                "authorization",
-                "logout ends a login session; API keys are revoked with DELETE /api/v1/api-keys/{id}",
+            return Err(ServiceError::Forbidden(
+                "logout ends a login session; API keys are revoked with DELETE /api/v1/api-keys/{id}"
+                    .into(),
             ));
         };
         Ok(self
@@ -629,8 +629,9 @@ impl Services {
         reason: Option<String>,
     ) -> ServiceResult<Risk> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        // Nothing to change: the record as it is, and no audit event.
         if patch.is_empty() {
-            return Err(ServiceError::invalid("body", "names no field to change"));
+            return Ok(self.store.get_risk(tenant, id).await?);
         }
         Ok(self
             .store

@@ -20,9 +20,8 @@ impl Services {
     ) -> ServiceResult<User> {
         let scope = access_scope(principal)?;
         if role.is_tenant_role() != scope.tenant().is_some() {
-            return Err(ServiceError::invalid(
-                "role",
-                "platform users are platform-admin; tenant users have a tenant role",
+            return Err(ServiceError::Forbidden(
+                "platform users are platform-admin; tenant users have a tenant role".into(),
             ));
         }
         let password_hash = self

@@ -23,6 +23,7 @@ pub(crate) struct ConnectorIn {
     kind: String,
     url: String,
     enabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::dto::opt_integral")]
     interval_s: Option<i64>,
     threshold: Option<String>,
     credentials: Option<BTreeMap<String, String>>,

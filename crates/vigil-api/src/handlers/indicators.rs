@@ -103,7 +103,10 @@ pub(crate) async fn list(
         .transpose()
         .map_err(|err| ApiError::invalid("type", err.reason()))?;
     // A value is compared in its normalized form, so `Evil.Example.` finds `evil.example`.
-    let value = match (kind, query.value.as_deref()) {
+    let value = match (
+        kind,
+        query.value.as_deref().filter(|v| !v.trim().is_empty()),
+    ) {
         (Some(kind), Some(raw)) => Some(indicator_value(kind.as_str(), raw)?.as_str().to_owned()),
         (None, Some(_)) => {
             return Err(ApiError::invalid(

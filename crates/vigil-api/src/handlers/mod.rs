@@ -48,11 +48,18 @@ pub(crate) fn reason(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A page from `limit` (1 to `PAGE_SIZE_MAX`, else 422) and `cursor` (one this API gave).
 pub(crate) fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
     let limit = limit
-        .map(|raw| {
-            raw.parse::<u32>()
-                .map_err(|_| ApiError::invalid("limit", "must be a positive integer"))
+        .map(|raw| match raw.parse::<u32>() {
+            Ok(n) if (1..=vigil_domain::PAGE_SIZE_MAX).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(
+                "limit",
+                format!(
+                    "must be an integer from 1 to {}",
+                    vigil_domain::PAGE_SIZE_MAX
+                ),
+            )),
         })
         .transpose()?;
     let cursor = cursor.map(Cursor::parse).transpose()?;

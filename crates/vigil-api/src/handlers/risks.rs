@@ -84,7 +84,12 @@ fn filter(query: &RiskQuery) -> Result<RiskFilter, ApiError> {
         status: query.status.as_deref().map(RiskStatus::parse).transpose()?,
         source: query.source.as_deref().map(Source::parse).transpose()?,
         min_score,
-        tag: query.tag.as_deref().map(Tag::parse).transpose()?,
+        tag: query
+            .tag
+            .as_deref()
+            .filter(|tag| !tag.trim().is_empty())
+            .map(Tag::parse)
+            .transpose()?,
         text: query_text("q", query.q.clone())?,
     })
 }

@@ -62,11 +62,17 @@ both!(
         let illegal = transition(&app, &key, &id, "resolved").await;
         assert_eq!(
             illegal.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{:?}",
+            StatusCode::CONFLICT,
+            "a move the current status does not allow: {:?}",
             illegal.body
         );
-        assert_eq!(illegal.body["errors"][0]["field"], "to");
+        assert!(
+            illegal.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("it may become in_progress")),
+            "names the allowed moves: {:?}",
+            illegal.body
+        );
         let unknown = transition(&app, &key, &id, "reopened").await;
         assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
         let back = transition(&app, &key, &id, "in_progress").await;
