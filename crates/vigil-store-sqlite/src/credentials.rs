@@ -242,20 +242,7 @@ impl UserRepo for SqliteStore {
     }
 
     async fn get_user(&self, scope: Scope, id: UserId) -> StoreResult<User> {
-        self.read(move |conn| {
-            query_one(
-                conn,
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE tenant_id IS ?1 AND id = ?2"
-                ),
-                params![scope_id(scope), id.to_string()],
-                row::user,
-            )
-        })
-        .await?
-        .ok_or(StoreError::NotFound)
+        self.read(move |conn| user_in(conn, scope, id)).await
     }
 
     async fn edit_user(
@@ -267,17 +254,7 @@ impl UserRepo for SqliteStore {
     ) -> StoreResult<User> {
         let change = change.clone();
         self.write(move |tx| {
-            let before: User = query_one(
-                tx,
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE tenant_id IS ?1 AND id = ?2"
-                ),
-                params![scope_id(scope), id.to_string()],
-                row::user,
-            )?
-            .ok_or(StoreError::NotFound)?;
+            let before = user_in(tx, scope, id)?;
             let now = Timestamp::now();
             let after = edit.apply(&before, now);
             let revoked = if edit.revokes_sessions() {
@@ -318,6 +295,20 @@ impl UserRepo for SqliteStore {
         })
         .await
     }
+}
+
+fn user_in(conn: &Connection, scope: Scope, id: UserId) -> StoreResult<User> {
+    query_one(
+        conn,
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE tenant_id IS ?1 AND id = ?2"
+        ),
+        params![scope_id(scope), id.to_string()],
+        row::user,
+    )?
+    .ok_or(StoreError::NotFound)
 }
 
 fn session_in(conn: &Connection, scope: Scope, id: SessionId) -> StoreResult<Session> {
