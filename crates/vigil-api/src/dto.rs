@@ -45,7 +45,8 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Serialize)]
+/// One page of a list, newest first; `next_cursor` continues it (null on the last page).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PageOut<T> {
     pub(crate) items: Vec<T>,
     pub(crate) next_cursor: Option<String>,
@@ -238,37 +239,59 @@ pub struct SessionPatchIn {
     pub(crate) expires_at: String,
 }
 
-#[derive(Deserialize)]
+/// A new risk; `external_id` needs a `source` (and sources named after a connector kind
+/// are the sync engine's).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskIn {
+    #[schema(schema_with = crate::schema::title)]
     pub(crate) title: String,
+    #[schema(schema_with = crate::schema::opt_description)]
     pub(crate) description: Option<String>,
     #[serde(deserialize_with = "integral")]
+    #[schema(schema_with = crate::schema::level)]
     pub(crate) impact: i64,
     #[serde(deserialize_with = "integral")]
+    #[schema(schema_with = crate::schema::level)]
     pub(crate) probability: i64,
+    #[schema(schema_with = crate::schema::opt_risk_status)]
     pub(crate) status: Option<String>,
+    #[schema(schema_with = crate::schema::opt_owner)]
     pub(crate) owner: Option<String>,
+    #[schema(schema_with = crate::schema::opt_tags)]
     pub(crate) tags: Option<Vec<String>>,
+    #[schema(schema_with = crate::schema::opt_tlp)]
     pub(crate) tlp: Option<String>,
+    #[schema(schema_with = crate::schema::opt_source)]
     pub(crate) source: Option<String>,
+    #[schema(schema_with = crate::schema::opt_external_id)]
     pub(crate) external_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// What to change in a risk; `null` clears `description` or `owner`, an absent field is
+/// left alone, and a patch that changes nothing answers the risk as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskPatchIn {
+    #[schema(schema_with = crate::schema::opt_title)]
     pub(crate) title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_description)]
     pub(crate) description: Option<Option<String>>,
     #[serde(default, deserialize_with = "opt_integral")]
+    #[schema(schema_with = crate::schema::opt_level)]
     pub(crate) impact: Option<i64>,
     #[serde(default, deserialize_with = "opt_integral")]
+    #[schema(schema_with = crate::schema::opt_level)]
     pub(crate) probability: Option<i64>,
+    #[schema(schema_with = crate::schema::opt_risk_status)]
     pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_owner)]
     pub(crate) owner: Option<Option<String>>,
+    #[schema(schema_with = crate::schema::opt_tags)]
     pub(crate) tags: Option<Vec<String>>,
+    #[schema(schema_with = crate::schema::opt_tlp)]
     pub(crate) tlp: Option<String>,
 }
 
@@ -278,6 +301,19 @@ struct TagList<'a>(&'a vigil_domain::Tags);
 impl Serialize for TagList<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.0.iter())
+    }
+}
+
+/// The schema of `RiskOut`, whose serializer is written by hand (see below).
+impl utoipa::PartialSchema for RiskOut<'_> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::risk_out()
+    }
+}
+
+impl utoipa::ToSchema for RiskOut<'_> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Risk".into()
     }
 }
 
@@ -322,15 +358,31 @@ impl Serialize for RiskOut<'_> {
     }
 }
 
-#[derive(Deserialize)]
+/// The risk list's filters; an empty value is the same as none.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RiskQuery {
+    /// The risk's status.
+    #[param(schema_with = crate::schema::risk_status)]
     pub(crate) status: Option<String>,
+    /// The source system.
+    #[param(schema_with = crate::schema::source_query)]
     pub(crate) source: Option<String>,
+    /// The lowest score (impact × probability).
+    #[param(schema_with = crate::schema::min_score)]
     pub(crate) min_score: Option<String>,
+    /// Has this tag.
+    #[param(schema_with = crate::schema::tag_query)]
     pub(crate) tag: Option<String>,
+    /// Case-insensitive text in the title or description.
+    #[param(schema_with = crate::schema::text_query)]
     pub(crate) q: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(schema_with = crate::schema::limit)]
     pub(crate) limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
     pub(crate) cursor: Option<String>,
 }
 

@@ -15,6 +15,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod routes;
+mod schema;
 mod sync_dto;
 
 use std::sync::Arc;

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use axum::Json;
 use serde_json::{Value, json};
 
+use crate::schema::{FORBIDDEN, line, lines, nullable, with_source_rule};
+
 /// This document (OpenAPI 3.1).
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()),
     responses((status = 200, description = "the OpenAPI 3.1 document", body = Object)))]
@@ -107,15 +109,6 @@ fn paths() -> Value {
         "/api/v1/sessions/{id}": {
             "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id", "reason"], Some("SessionPatch"), 200, Some("Session")),
             "delete": op("revokeSession", "Revoke a session (tenant-admin)", "auth", &["id", "reason"], None, 200, Some("Session")),
-        },
-        "/api/v1/risks": {
-            "get": op("listRisks", "List risks, newest first", "risks", &["status", "source", "min_score", "tag", "q", "limit", "cursor"], None, 200, Some("RiskPage")),
-            "post": op("createRisk", "Create a risk", "risks", &["reason"], Some("RiskIn"), 201, Some("Risk")),
-        },
-        "/api/v1/risks/{id}": {
-            "get": op("getRisk", "Read a risk", "risks", &["id"], None, 200, Some("Risk")),
-            "patch": op("updateRisk", "Change a risk; null clears description or owner", "risks", &["id", "reason"], Some("RiskPatch"), 200, Some("Risk")),
-            "delete": op("deleteRisk", "Delete a risk", "risks", &["id", "reason"], None, 204, None),
         },
         "/api/v1/audit": {"get": op("listAudit", "Page the audit trail, newest first", "audit", &["entity_type", "entity_id", "limit", "cursor"], None, 200, Some("AuditPage"))},
         "/api/v1/audit/verify": {"get": op("verifyAudit", "Verify the hash chain", "audit", &[], None, 200, Some("Verification"))},
@@ -399,38 +392,6 @@ fn merged(mut base: Value, more: Value) -> Value {
     base
 }
 
-/// Characters no single-line text field accepts: control characters, and the invisible
-/// formatting ones (`vigil_domain::is_hidden_format_char`).
-const FORBIDDEN: &str = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
-/// Control characters other than tab, newline and carriage return, for multi-line text.
-const FORBIDDEN_IN_LINES: &str = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f";
-
-/// One line of text as the domain's text types accept it: 1 to `max` characters, at least
-/// one of them visible, none forbidden.
-fn line(max: usize) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max,
-        "pattern": format!("^[^{FORBIDDEN}]*[^\\s{FORBIDDEN}][^{FORBIDDEN}]*$")})
-}
-
-/// Text that may span lines: 1 to `max` characters, at least one visible.
-fn lines(max: usize) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max,
-        "pattern": format!("^[^{FORBIDDEN_IN_LINES}]*[^\\s{FORBIDDEN_IN_LINES}][^{FORBIDDEN_IN_LINES}]*$")})
-}
-
-/// `external_id` needs a `source`.
-fn with_source_rule(mut body: Value) -> Value {
-    body["if"] =
-        json!({"required": ["external_id"], "properties": {"external_id": {"type": "string"}}});
-    body["then"] = json!({"required": ["source"], "properties": {"source": {"type": "string"}}});
-    body
-}
-
-/// `schema`, or null.
-fn nullable(schema: Value) -> Value {
-    json!({"oneOf": [schema, {"type": "null"}]})
-}
-
 fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
@@ -465,13 +426,9 @@ fn object(required: &[&str], properties: Value) -> Value {
 
 fn schemas() -> Value {
     let text = json!({"type": "string"});
-    let source = json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"});
-    let tags = json!({"type": "array", "items": line(64), "maxItems": 32});
     let opt_text = json!({"type": ["string", "null"]});
     let at = json!({"type": "string", "format": "date-time"});
-    let level = json!({"type": "integer", "minimum": 1, "maximum": 5});
     let role = json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]});
-    let tlp = json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]});
     let api_key = json!({
         "id": text, "tenant_id": opt_text, "name": text, "role": role, "prefix": text,
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
@@ -482,7 +439,6 @@ fn schemas() -> Value {
             "type": text, "title": text, "status": {"type": "integer"}, "detail": text, "request_id": text,
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
-        "Status": {"type": "object", "properties": {"status": text, "store": text, "stale_connectors": {"type": "integer", "minimum": 0, "description": "readyz: how many connectors are more than 3 intervals behind their last successful cycle"}}},
         "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": nullable(line(200))})),
         "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
         "TenantPage": page_of("Tenant"),
@@ -495,21 +451,6 @@ fn schemas() -> Value {
         }),
         "ApiKeyPage": page_of("ApiKey"),
         "RiskStatus": {"type": "string", "enum": ["open", "mitigating", "accepted", "closed"]},
-        "RiskIn": with_source_rule(object(&["title", "impact", "probability"], json!({
-            "title": line(300), "description": nullable(lines(10_000)), "impact": level, "probability": level, "status": nullable(schema("RiskStatus")),
-            "owner": nullable(line(200)), "tags": nullable(tags.clone()), "tlp": nullable(tlp.clone()), "source": nullable(source.clone()), "external_id": nullable(line(256)),
-        }))),
-        "RiskPatch": object(&[], json!({
-            "title": nullable(line(300)), "description": nullable(lines(10_000)), "impact": nullable(level.clone()), "probability": nullable(level.clone()), "status": nullable(schema("RiskStatus")),
-            "owner": nullable(line(200)), "tags": nullable(tags), "tlp": nullable(tlp.clone()),
-        })),
-        "Risk": object(&["id", "title", "impact", "probability", "score", "status", "tags", "tlp", "created_at", "updated_at"], json!({
-            "id": text, "title": text, "description": opt_text, "impact": level, "probability": level,
-            "score": {"type": "integer", "minimum": 1, "maximum": 25}, "status": schema("RiskStatus"), "owner": opt_text,
-            "tags": {"type": "array", "items": text}, "tlp": tlp, "source": opt_text, "external_id": opt_text,
-            "source_state": {"type": ["string", "null"], "enum": ["present", "deleted", "below_threshold", null], "description": "synced risks: whether the upstream record still exists, and whether it is above its connector's threshold"}, "created_at": at, "updated_at": at,
-        })),
-        "RiskPage": page_of("Risk"),
         "AuditEvent": object(&["id", "seq", "at", "actor", "action", "entity_type", "entity_id", "prev_hash", "hash"], json!({
             "id": text, "seq": {"type": "integer"}, "at": at, "actor": text, "action": text, "entity_type": text, "entity_id": text,
             "before": {}, "after": {}, "reason": opt_text, "prev_hash": text, "hash": text,
@@ -572,6 +513,13 @@ pub(crate) fn document() -> Value {
     if let Some(schemas) = derived["components"]["schemas"].as_object() {
         for (name, schema) in schemas {
             document["components"]["schemas"][name] = schema.clone();
+        }
+    }
+    // What a struct-level derive cannot say: `external_id` needs a `source`.
+    for name in ["RiskIn", "FindingIn"] {
+        let schema = &mut document["components"]["schemas"][name];
+        if schema.get("if").is_none() {
+            *schema = with_source_rule(schema.take());
         }
     }
     document

@@ -92,16 +92,6 @@ fn table() -> Table {
             &[M::PATCH, M::DELETE],
             patch(auth::set_expiry).delete(auth::revoke_session),
         )
-        .add(
-            "/api/v1/risks",
-            &[M::GET, M::POST],
-            get(risks::list).post(risks::create),
-        )
-        .add(
-            "/api/v1/risks/{id}",
-            &[M::GET, M::PATCH, M::DELETE],
-            get(risks::get).patch(risks::update).delete(risks::delete),
-        )
         .add("/api/v1/audit", &[M::GET], get(audit::list))
         .add("/api/v1/audit/verify", &[M::GET], get(audit::verify));
     sync_routes(ioc_routes(table))
@@ -209,6 +199,8 @@ fn derived() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .routes(routes!(openapi::serve))
+        .routes(routes!(risks::list, risks::create))
+        .routes(routes!(risks::get, risks::update, risks::delete))
 }
 
 /// The derived part of the OpenAPI document.

@@ -73,3 +73,23 @@ pub(crate) fn path_id<T>(
 ) -> Result<T, ApiError> {
     parse(raw).map_err(|err| ApiError::not_found(format!("{raw:?} is not a valid {}", err.what())))
 }
+
+/// A record's id in the path (`{id}`); one that is not an id answers 404.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // only describes the path
+pub(crate) struct IdPath {
+    /// The record's id.
+    #[param(schema_with = crate::schema::uuid)]
+    id: String,
+}
+
+/// `X-Audit-Reason`: why, recorded in the change's audit event.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only describes the header
+pub(crate) struct ReasonHeader {
+    /// Why; recorded in the audit event.
+    #[param(rename = "X-Audit-Reason")]
+    reason: Option<String>,
+}

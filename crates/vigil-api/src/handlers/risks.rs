@@ -9,7 +9,7 @@ use vigil_domain::{
 
 use crate::dto::{PageOut, RiskIn, RiskOut, RiskPatchIn, RiskQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, WriteData};
-use crate::handlers::{page, path_id, query_text, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id, query_text, reason};
 use crate::{ApiError, AppState};
 
 fn tags(raw: &[String]) -> Result<Tags, ApiError> {
@@ -94,6 +94,10 @@ fn filter(query: &RiskQuery) -> Result<RiskFilter, ApiError> {
     })
 }
 
+/// Create a risk.
+#[utoipa::path(post, path = "/api/v1/risks", tag = "risks", operation_id = "createRisk",
+    params(ReasonHeader), request_body = RiskIn,
+    responses((status = 201, description = "created", body = RiskOut)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -107,6 +111,10 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(RiskOut(&risk))).into_response())
 }
 
+/// List risks, newest first.
+#[utoipa::path(get, path = "/api/v1/risks", tag = "risks", operation_id = "listRisks",
+    params(RiskQuery),
+    responses((status = 200, description = "a page of risks", body = PageOut<RiskOut>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -124,6 +132,9 @@ pub(crate) async fn list(
     Ok(Json(page).into_response())
 }
 
+/// Read a risk.
+#[utoipa::path(get, path = "/api/v1/risks/{id}", tag = "risks", operation_id = "getRisk",
+    params(IdPath), responses((status = 200, description = "the risk", body = RiskOut)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -134,6 +145,10 @@ pub(crate) async fn get(
     Ok(Json(RiskOut(&risk)).into_response())
 }
 
+/// Change a risk; `null` clears description or owner.
+#[utoipa::path(patch, path = "/api/v1/risks/{id}", tag = "risks", operation_id = "updateRisk",
+    params(IdPath, ReasonHeader), request_body = RiskPatchIn,
+    responses((status = 200, description = "the risk after the change", body = RiskOut)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -149,6 +164,9 @@ pub(crate) async fn update(
     Ok(Json(RiskOut(&risk)).into_response())
 }
 
+/// Delete a risk.
+#[utoipa::path(delete, path = "/api/v1/risks/{id}", tag = "risks", operation_id = "deleteRisk",
+    params(IdPath, ReasonHeader), responses((status = 204, description = "deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -1,0 +1,166 @@
+//! What the domain's value types accept, as JSON Schema: the building blocks of the
+//! OpenAPI document. Both its derived part (`schema_with` on the DTOs' fields) and its
+//! hand-written part use these, so a constraint is stated once.
+
+use serde_json::{Value, json};
+use utoipa::openapi::{RefOr, schema::Schema};
+
+/// Characters no single-line text field accepts: control characters, and the invisible
+/// formatting ones (`vigil_domain::is_hidden_format_char`).
+pub(crate) const FORBIDDEN: &str = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
+/// Control characters other than tab, newline and carriage return, for multi-line text.
+pub(crate) const FORBIDDEN_IN_LINES: &str =
+    "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f";
+
+/// One line of text as the domain's text types accept it: 1 to `max` characters, at least
+/// one of them visible, none forbidden.
+pub(crate) fn line(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": format!("^[^{FORBIDDEN}]*[^\\s{FORBIDDEN}][^{FORBIDDEN}]*$")})
+}
+
+/// Text that may span lines: 1 to `max` characters, at least one visible.
+pub(crate) fn lines(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": format!("^[^{FORBIDDEN_IN_LINES}]*[^\\s{FORBIDDEN_IN_LINES}][^{FORBIDDEN_IN_LINES}]*$")})
+}
+
+/// `external_id` needs a `source`.
+pub(crate) fn with_source_rule(mut body: Value) -> Value {
+    body["if"] =
+        json!({"required": ["external_id"], "properties": {"external_id": {"type": "string"}}});
+    body["then"] = json!({"required": ["source"], "properties": {"source": {"type": "string"}}});
+    body
+}
+
+/// `schema`, or null.
+pub(crate) fn nullable(schema: Value) -> Value {
+    json!({"oneOf": [schema, {"type": "null"}]})
+}
+
+/// A JSON Schema value as utoipa's type, for `#[schema(schema_with = …)]`.
+fn to_schema(value: Value) -> RefOr<Schema> {
+    serde_json::from_value(value).expect("a valid schema object")
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// A risk's or finding's title.
+pub(crate) fn title() -> RefOr<Schema> {
+    to_schema(line(vigil_domain::RiskTitle::LEN_MAX))
+}
+
+pub(crate) fn opt_title() -> RefOr<Schema> {
+    to_schema(nullable(line(vigil_domain::RiskTitle::LEN_MAX)))
+}
+
+pub(crate) fn opt_description() -> RefOr<Schema> {
+    to_schema(nullable(lines(vigil_domain::DESCRIPTION_LEN_MAX)))
+}
+
+pub(crate) fn opt_owner() -> RefOr<Schema> {
+    to_schema(nullable(line(vigil_domain::OWNER_LEN_MAX)))
+}
+
+pub(crate) fn opt_external_id() -> RefOr<Schema> {
+    to_schema(nullable(line(vigil_domain::ExternalId::LEN_MAX)))
+}
+
+pub(crate) fn source() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"})
+}
+
+pub(crate) fn opt_source() -> RefOr<Schema> {
+    to_schema(nullable(source()))
+}
+
+pub(crate) fn opt_tags() -> RefOr<Schema> {
+    to_schema(nullable(
+        json!({"type": "array", "items": line(vigil_domain::Tag::LEN_MAX),
+        "maxItems": vigil_domain::TAGS_MAX}),
+    ))
+}
+
+pub(crate) fn tlp() -> Value {
+    json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"],
+        "description": "TLP 2.0; case and a `TLP:` prefix are ignored on the way in"})
+}
+
+pub(crate) fn opt_tlp() -> RefOr<Schema> {
+    to_schema(nullable(tlp()))
+}
+
+/// Impact or probability, 1 to 5.
+pub(crate) fn level() -> RefOr<Schema> {
+    to_schema(json!({"type": "integer", "minimum": 1, "maximum": 5}))
+}
+
+pub(crate) fn opt_level() -> RefOr<Schema> {
+    to_schema(nullable(
+        json!({"type": "integer", "minimum": 1, "maximum": 5}),
+    ))
+}
+
+pub(crate) fn opt_risk_status() -> RefOr<Schema> {
+    to_schema(nullable(reference("RiskStatus")))
+}
+
+pub(crate) fn risk_status() -> RefOr<Schema> {
+    to_schema(reference("RiskStatus"))
+}
+
+pub(crate) fn source_query() -> RefOr<Schema> {
+    to_schema(source())
+}
+
+pub(crate) fn min_score() -> RefOr<Schema> {
+    to_schema(json!({"type": "integer", "minimum": 1, "maximum": 25}))
+}
+
+/// A tag to filter by; empty means any.
+pub(crate) fn tag_query() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "string", "maxLength": vigil_domain::Tag::LEN_MAX,
+        "pattern": format!("^[^{FORBIDDEN}]*$")}),
+    )
+}
+
+/// Free text to filter by; empty means any.
+pub(crate) fn text_query() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "maxLength": 200}))
+}
+
+pub(crate) fn limit() -> RefOr<Schema> {
+    to_schema(json!({"type": "integer", "minimum": 1, "maximum": vigil_domain::PAGE_SIZE_MAX}))
+}
+
+/// A `next_cursor` this API gave.
+pub(crate) fn cursor() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}))
+}
+
+/// `RiskOut`, field by field as its serializer writes them.
+pub(crate) fn risk_out() -> RefOr<Schema> {
+    let text = json!({"type": "string"});
+    let opt_text = json!({"type": ["string", "null"]});
+    let at = json!({"type": "string", "format": "date-time"});
+    let level = json!({"type": "integer", "minimum": 1, "maximum": 5});
+    to_schema(json!({"type": "object", "additionalProperties": false,
+    "required": ["id", "title", "impact", "probability", "score", "status", "tags", "tlp", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "title": text, "description": opt_text,
+        "impact": level, "probability": level,
+        "score": {"type": "integer", "minimum": 1, "maximum": 25}, "status": reference("RiskStatus"),
+        "owner": opt_text, "tags": {"type": "array", "items": text}, "tlp": tlp(),
+        "source": opt_text, "external_id": opt_text,
+        "source_state": {"type": ["string", "null"], "enum": ["present", "deleted", "below_threshold", null],
+            "description": "synced risks: whether the upstream record still exists, and whether it is above its connector's threshold"},
+        "created_at": at, "updated_at": at,
+    }}))
+}
+
+pub(crate) fn uuid() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "format": "uuid"}))
+}
