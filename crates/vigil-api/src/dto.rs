@@ -61,14 +61,19 @@ impl<T> PageOut<T> {
     }
 }
 
-#[derive(Deserialize)]
+/// A new tenant: its slug (2–63 of a-z, 0-9 and `-`) and a display name (the slug when
+/// left out).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantIn {
+    #[schema(schema_with = crate::schema::slug)]
     pub(crate) slug: String,
+    #[schema(schema_with = crate::schema::opt_tenant_name)]
     pub(crate) name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Tenant)]
 pub struct TenantOut {
     id: String,
     slug: String,
@@ -87,19 +92,26 @@ impl From<Tenant> for TenantOut {
     }
 }
 
-#[derive(Deserialize)]
+/// A new API key: a name, a role, and an optional expiry in the future.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
+    #[schema(schema_with = crate::schema::key_name)]
     pub(crate) name: String,
+    #[schema(schema_with = crate::schema::role)]
     pub(crate) role: String,
+    #[schema(schema_with = crate::schema::opt_future_time)]
     pub(crate) expires_at: Option<String>,
 }
 
-#[derive(Serialize)]
+/// An API key as listed: never its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
 pub struct ApiKeyOut {
     id: String,
     tenant_id: Option<String>,
     name: String,
+    #[schema(schema_with = crate::schema::role)]
     role: &'static str,
     prefix: String,
     expires_at: Option<String>,
@@ -122,11 +134,13 @@ impl From<ApiKey> for ApiKeyOut {
     }
 }
 
-/// The one response that carries a key in clear.
-#[derive(Serialize)]
+/// The one response that carries a key in clear: shown only in this answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedApiKey)]
 pub struct CreatedKeyOut {
     #[serde(flatten)]
     pub(crate) record: ApiKeyOut,
+    /// The key (`vgl_…`); shown only here.
     pub(crate) key: String,
 }
 
@@ -386,23 +400,42 @@ pub struct RiskQuery {
     pub(crate) cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A page of a list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// Items per page, 1 to 500 (default 50).
+    #[param(schema_with = crate::schema::limit)]
     pub(crate) limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
     pub(crate) cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The audit list's filters; an empty value is the same as none.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// e.g. `risk`, `finding`, `api_key` (readers see data events only).
+    #[param(schema_with = crate::schema::text_query)]
     pub(crate) entity_type: Option<String>,
+    /// The entity's id.
+    #[param(schema_with = crate::schema::text_query)]
     pub(crate) entity_id: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(schema_with = crate::schema::limit)]
     pub(crate) limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
     pub(crate) cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One event of an audit chain: who did what to which entity, before and after, linked to
+/// the event before it by its hash.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvent)]
 pub struct AuditOut {
     id: String,
     seq: i64,
@@ -443,7 +476,9 @@ impl From<AuditEvent> for AuditOut {
     }
 }
 
-#[derive(Serialize)]
+/// What verifying a chain found: `ok` when it is whole.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Verification)]
 pub struct VerifyOut {
     ok: bool,
     chain: String,
@@ -451,8 +486,10 @@ pub struct VerifyOut {
     breaks: Vec<BreakOut>,
 }
 
-#[derive(Serialize)]
+/// One place where the chain does not hold.
+#[derive(Serialize, utoipa::ToSchema)]
 struct BreakOut {
+    #[schema(schema_with = crate::schema::break_kind)]
     kind: &'static str,
     seq: i64,
     event_id: Option<String>,

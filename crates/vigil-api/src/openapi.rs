@@ -72,24 +72,6 @@ fn public(mut operation: Value) -> Value {
 fn paths() -> Value {
     let page = ["limit", "cursor"];
     json!({
-        "/api/v1/tenants": {
-            "get": op("listTenants", "List tenants (platform-admin)", "tenants", &page, None, 200, Some("TenantPage")),
-            "post": op("createTenant", "Create a tenant (platform-admin)", "tenants", &["reason"], Some("TenantIn"), 201, Some("Tenant")),
-        },
-        "/api/v1/tenants/{id}/api-keys": {
-            "get": op("listTenantApiKeys", "List a tenant's keys, without secrets (platform-admin)", "api-keys", &["id", "limit", "cursor"], None, 200, Some("ApiKeyPage")),
-            "post": op("createTenantApiKey", "Issue a key inside a tenant (platform-admin)", "api-keys", &["id", "reason"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
-        },
-        "/api/v1/tenants/{id}/api-keys/{key_id}": {
-            "delete": op("revokeTenantApiKey", "Revoke a tenant's key (platform-admin)", "api-keys", &["id", "key_id", "reason"], None, 200, Some("ApiKey")),
-        },
-        "/api/v1/api-keys": {
-            "get": op("listApiKeys", "List the caller's scope's keys, without secrets", "api-keys", &page, None, 200, Some("ApiKeyPage")),
-            "post": op("createApiKey", "Issue a key in the caller's own scope (tenant-admin, platform-admin)", "api-keys", &["reason"], Some("ApiKeyIn"), 201, Some("CreatedApiKey")),
-        },
-        "/api/v1/api-keys/{id}": {
-            "delete": op("revokeApiKey", "Revoke a key", "api-keys", &["id", "reason"], None, 200, Some("ApiKey")),
-        },
         "/api/v1/auth/login": {"post": public(op("login", "Log in with e-mail and password", "auth", &[], Some("LoginIn"), 200, Some("Tokens")))},
         "/api/v1/auth/refresh": {"post": public(op("refresh", "Trade a refresh token for new tokens (each works once)", "auth", &[], Some("RefreshIn"), 200, Some("Tokens")))},
         "/api/v1/auth/logout": {"post": op("logout", "End the current session", "auth", &["reason"], None, 204, None)},
@@ -110,8 +92,6 @@ fn paths() -> Value {
             "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id", "reason"], Some("SessionPatch"), 200, Some("Session")),
             "delete": op("revokeSession", "Revoke a session (tenant-admin)", "auth", &["id", "reason"], None, 200, Some("Session")),
         },
-        "/api/v1/audit": {"get": op("listAudit", "Page the audit trail, newest first", "audit", &["entity_type", "entity_id", "limit", "cursor"], None, 200, Some("AuditPage"))},
-        "/api/v1/audit/verify": {"get": op("verifyAudit", "Verify the hash chain", "audit", &[], None, 200, Some("Verification"))},
     })
 }
 
@@ -426,43 +406,12 @@ fn object(required: &[&str], properties: Value) -> Value {
 
 fn schemas() -> Value {
     let text = json!({"type": "string"});
-    let opt_text = json!({"type": ["string", "null"]});
-    let at = json!({"type": "string", "format": "date-time"});
-    let role = json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]});
-    let api_key = json!({
-        "id": text, "tenant_id": opt_text, "name": text, "role": role, "prefix": text,
-        "expires_at": {"type": ["string", "null"], "format": "date-time"},
-        "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at,
-    });
     json!({
         "Problem": {"type": "object", "properties": {
             "type": text, "title": text, "status": {"type": "integer"}, "detail": text, "request_id": text,
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
         }},
-        "TenantIn": object(&["slug"], json!({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}, "name": nullable(line(200))})),
-        "Tenant": object(&["id", "slug", "name", "created_at"], json!({"id": text, "slug": text, "name": text, "created_at": at})),
-        "TenantPage": page_of("Tenant"),
-        "ApiKeyIn": object(&["name", "role"], json!({"name": line(100), "role": role, "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "in the future"}})),
-        "ApiKey": object(&["id", "name", "role", "prefix", "created_at"], api_key.clone()),
-        "CreatedApiKey": object(&["id", "name", "role", "prefix", "created_at", "key"], {
-            let mut created = api_key;
-            created["key"] = json!({"type": "string", "description": "Shown only in this response"});
-            created
-        }),
-        "ApiKeyPage": page_of("ApiKey"),
         "RiskStatus": {"type": "string", "enum": ["open", "mitigating", "accepted", "closed"]},
-        "AuditEvent": object(&["id", "seq", "at", "actor", "action", "entity_type", "entity_id", "prev_hash", "hash"], json!({
-            "id": text, "seq": {"type": "integer"}, "at": at, "actor": text, "action": text, "entity_type": text, "entity_id": text,
-            "before": {}, "after": {}, "reason": opt_text, "prev_hash": text, "hash": text,
-        })),
-        "AuditPage": page_of("AuditEvent"),
-        "Verification": object(&["ok", "chain", "n_events", "breaks"], json!({
-            "ok": {"type": "boolean"}, "chain": text, "n_events": {"type": "integer"},
-            "breaks": {"type": "array", "items": {"type": "object", "properties": {
-                "kind": {"type": "string", "enum": ["edited", "missing", "reordered", "truncated"]},
-                "seq": {"type": "integer"}, "event_id": opt_text, "detail": text,
-            }}},
-        })),
     })
 }
 

@@ -45,27 +45,6 @@ fn table() -> Table {
         routes: Vec::new(),
     };
     let table = table
-        .add(
-            "/api/v1/tenants",
-            &[M::GET, M::POST],
-            get(tenants::list).post(tenants::create),
-        )
-        .add(
-            "/api/v1/tenants/{id}/api-keys",
-            &[M::GET, M::POST],
-            get(tenants::list_keys).post(tenants::create_key),
-        )
-        .add(
-            "/api/v1/tenants/{id}/api-keys/{key_id}",
-            &[M::DELETE],
-            delete(tenants::revoke_key),
-        )
-        .add(
-            "/api/v1/api-keys",
-            &[M::GET, M::POST],
-            get(keys::list).post(keys::create),
-        )
-        .add("/api/v1/api-keys/{id}", &[M::DELETE], delete(keys::revoke))
         .add("/api/v1/auth/login", &[M::POST], post(auth::login))
         .add("/api/v1/auth/refresh", &[M::POST], post(auth::refresh))
         .add("/api/v1/auth/logout", &[M::POST], post(auth::logout))
@@ -91,9 +70,7 @@ fn table() -> Table {
             "/api/v1/sessions/{id}",
             &[M::PATCH, M::DELETE],
             patch(auth::set_expiry).delete(auth::revoke_session),
-        )
-        .add("/api/v1/audit", &[M::GET], get(audit::list))
-        .add("/api/v1/audit/verify", &[M::GET], get(audit::verify));
+        );
     sync_routes(ioc_routes(table))
 }
 
@@ -201,6 +178,13 @@ fn derived() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::serve))
         .routes(routes!(risks::list, risks::create))
         .routes(routes!(risks::get, risks::update, risks::delete))
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::list_keys, tenants::create_key))
+        .routes(routes!(tenants::revoke_key))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
 }
 
 /// The derived part of the OpenAPI document.

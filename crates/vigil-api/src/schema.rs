@@ -164,3 +164,31 @@ pub(crate) fn risk_out() -> RefOr<Schema> {
 pub(crate) fn uuid() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "format": "uuid"}))
 }
+
+pub(crate) fn break_kind() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["edited", "missing", "reordered", "truncated"]}))
+}
+
+pub(crate) fn slug() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$"}))
+}
+
+pub(crate) fn opt_tenant_name() -> RefOr<Schema> {
+    to_schema(nullable(line(vigil_domain::TenantName::LEN_MAX)))
+}
+
+pub(crate) fn key_name() -> RefOr<Schema> {
+    to_schema(line(vigil_service::API_KEY_NAME_LEN_MAX))
+}
+
+pub(crate) fn role() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]}),
+    )
+}
+
+pub(crate) fn opt_future_time() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": ["string", "null"], "format": "date-time", "description": "in the future"}),
+    )
+}

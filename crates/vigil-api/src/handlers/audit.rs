@@ -7,6 +7,10 @@ use crate::extract::{ApiQuery, Auth};
 use crate::handlers::{page, query_text};
 use crate::{ApiError, AppState};
 
+/// Page the audit trail, newest first (the caller's tenant's chain, or the platform's).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "listAudit",
+    params(AuditQuery),
+    responses((status = 200, description = "a page of events", body = PageOut<AuditOut>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -25,6 +29,9 @@ pub(crate) async fn list(
     Ok(Json(PageOut::from_page(events, AuditOut::from)))
 }
 
+/// Verify the caller's hash chain from its first event to its head.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", operation_id = "verifyAudit",
+    responses((status = 200, description = "what verification found", body = VerifyOut)))]
 pub(crate) async fn verify(
     State(state): State<AppState>,
     Auth(principal): Auth,

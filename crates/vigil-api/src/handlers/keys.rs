@@ -7,10 +7,13 @@ use vigil_service::KeyOwner;
 use crate::dto::{ApiKeyIn, ApiKeyOut, CreatedKeyOut, PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageAccess};
 use crate::handlers::tenants::key_request;
-use crate::handlers::{page, path_id};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id};
 use crate::{ApiError, AppState};
 
-/// `POST /api/v1/api-keys`: a key in the caller's own scope.
+/// Issue a key in the caller's own scope (tenant admins, platform admins).
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", operation_id = "createApiKey",
+    params(ReasonHeader), request_body = ApiKeyIn,
+    responses((status = 201, description = "created; the key is shown only here", body = CreatedKeyOut)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -23,6 +26,10 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
+/// List the keys of the caller's scope, without secrets.
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", operation_id = "listApiKeys",
+    params(PageQuery),
+    responses((status = 200, description = "a page of keys", body = PageOut<ApiKeyOut>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -36,6 +43,10 @@ pub(crate) async fn list(
     Ok(Json(PageOut::from_page(keys, ApiKeyOut::from)))
 }
 
+/// Revoke a key.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", operation_id = "revokeApiKey",
+    params(IdPath, ReasonHeader),
+    responses((status = 200, description = "the revoked key", body = ApiKeyOut)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -93,3 +93,13 @@ pub(crate) struct ReasonHeader {
     #[param(rename = "X-Audit-Reason")]
     reason: Option<String>,
 }
+
+/// The key's id in `/tenants/{id}/api-keys/{key_id}`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // only describes the path
+pub(crate) struct KeyIdPath {
+    /// The key's id.
+    #[param(schema_with = crate::schema::uuid)]
+    key_id: String,
+}

@@ -6,9 +6,13 @@ use vigil_service::{KeyOwner, NewApiKeyRequest};
 
 use crate::dto::{ApiKeyIn, ApiKeyOut, CreatedKeyOut, PageOut, PageQuery, TenantIn, TenantOut};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ManageTenants};
-use crate::handlers::{page, path_id};
+use crate::handlers::{IdPath, KeyIdPath, ReasonHeader, page, path_id};
 use crate::{ApiError, AppState};
 
+/// Create a tenant (platform admins).
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", operation_id = "createTenant",
+    params(ReasonHeader), request_body = TenantIn,
+    responses((status = 201, description = "created", body = TenantOut)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageTenants>,
@@ -20,6 +24,10 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
+/// List tenants (platform admins).
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", operation_id = "listTenants",
+    params(PageQuery),
+    responses((status = 200, description = "a page of tenants", body = PageOut<TenantOut>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -43,7 +51,10 @@ pub(crate) fn key_request(body: ApiKeyIn) -> Result<NewApiKeyRequest, ApiError> 
     })
 }
 
-/// `POST /api/v1/tenants/{id}/api-keys`: a platform admin issues a key inside a tenant.
+/// Issue a key inside a tenant (platform admins).
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/api-keys", tag = "api-keys",
+    operation_id = "createTenantApiKey", params(IdPath, ReasonHeader), request_body = ApiKeyIn,
+    responses((status = 201, description = "created; the key is shown only here", body = CreatedKeyOut)))]
 pub(crate) async fn create_key(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageTenants>,
@@ -58,7 +69,10 @@ pub(crate) async fn create_key(
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-/// `GET /api/v1/tenants/{id}/api-keys`: a platform admin lists a tenant's keys.
+/// List a tenant's keys, without secrets (platform admins).
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/api-keys", tag = "api-keys",
+    operation_id = "listTenantApiKeys", params(IdPath, PageQuery),
+    responses((status = 200, description = "a page of keys", body = PageOut<ApiKeyOut>)))]
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -74,7 +88,10 @@ pub(crate) async fn list_keys(
     Ok(Json(PageOut::from_page(keys, ApiKeyOut::from)))
 }
 
-/// `DELETE /api/v1/tenants/{id}/api-keys/{key_id}`: a platform admin revokes a tenant's key.
+/// Revoke a tenant's key (platform admins).
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/api-keys/{key_id}", tag = "api-keys",
+    operation_id = "revokeTenantApiKey", params(IdPath, KeyIdPath, ReasonHeader),
+    responses((status = 200, description = "the revoked key", body = ApiKeyOut)))]
 pub(crate) async fn revoke_key(
     State(state): State<AppState>,
     Auth(principal): Auth,
