@@ -154,19 +154,26 @@ impl From<vigil_service::CreatedApiKey> for CreatedKeyOut {
     }
 }
 
-#[derive(Deserialize)]
+/// A new user of the caller's tenant (or of the platform, for platform admins).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
+    #[schema(schema_with = crate::schema::email)]
     pub(crate) email: String,
+    #[schema(schema_with = crate::schema::password)]
     pub(crate) password: String,
+    #[schema(schema_with = crate::schema::role)]
     pub(crate) role: String,
 }
 
-#[derive(Serialize)]
+/// A user, never with its password or hash.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserOut {
     id: String,
     tenant_id: Option<String>,
     email: String,
+    #[schema(schema_with = crate::schema::role)]
     role: &'static str,
     disabled_at: Option<String>,
     created_at: String,
@@ -185,47 +192,59 @@ impl From<User> for UserOut {
     }
 }
 
-/// `PATCH /api/v1/users/{id}`.
-#[derive(Deserialize)]
+/// `PATCH /api/v1/users/{id}`: disable (every session ends) or enable.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UserPatch)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatchIn {
     pub(crate) disabled: bool,
 }
 
 /// `POST /api/v1/users/{id}/password`. No `Debug`: it holds a password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordIn {
+    #[schema(schema_with = crate::schema::password)]
     pub(crate) password: String,
 }
 
-#[derive(Deserialize)]
+/// A login: the tenant's slug (none for platform users), the e-mail and the password. Any
+/// of them wrong answers the same 401.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginIn {
+    /// The tenant's slug; omit for platform users.
     pub(crate) tenant: Option<String>,
     pub(crate) email: String,
     pub(crate) password: String,
 }
 
-#[derive(Deserialize)]
+/// A refresh token, which works once.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshIn {
     pub(crate) refresh_token: String,
 }
 
-#[derive(Serialize)]
+/// A 15-minute access token and a refresh token for the session.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Tokens)]
 pub struct TokenOut {
     pub(crate) access_token: String,
+    #[schema(schema_with = crate::schema::bearer)]
     pub(crate) token_type: &'static str,
     pub(crate) expires_in: i64,
     pub(crate) refresh_token: String,
     pub(crate) session: SessionOut,
 }
 
-#[derive(Serialize)]
+/// A login session.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionOut {
     id: String,
     user_id: String,
+    #[schema(schema_with = crate::schema::role)]
     role: &'static str,
     expires_at: String,
     revoked_at: Option<String>,
@@ -247,9 +266,12 @@ impl From<Session> for SessionOut {
     }
 }
 
-#[derive(Deserialize)]
+/// When the session ends: in the future, and at most 30 days after its login.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SessionPatch)]
 #[serde(deny_unknown_fields)]
 pub struct SessionPatchIn {
+    #[schema(format = DateTime)]
     pub(crate) expires_at: String,
 }
 

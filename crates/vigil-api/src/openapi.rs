@@ -64,37 +64,6 @@ fn created_or_replaced(mut operation: Value) -> Value {
     operation
 }
 
-fn public(mut operation: Value) -> Value {
-    operation["security"] = json!([]);
-    operation
-}
-
-fn paths() -> Value {
-    let page = ["limit", "cursor"];
-    json!({
-        "/api/v1/auth/login": {"post": public(op("login", "Log in with e-mail and password", "auth", &[], Some("LoginIn"), 200, Some("Tokens")))},
-        "/api/v1/auth/refresh": {"post": public(op("refresh", "Trade a refresh token for new tokens (each works once)", "auth", &[], Some("RefreshIn"), 200, Some("Tokens")))},
-        "/api/v1/auth/logout": {"post": op("logout", "End the current session", "auth", &["reason"], None, 204, None)},
-        "/api/v1/users": {
-            "get": op("listUsers", "List users", "auth", &page, None, 200, Some("UserPage")),
-            "post": op("createUser", "Create a user (tenant-admin)", "auth", &["reason"], Some("UserIn"), 201, Some("User")),
-        },
-        "/api/v1/users/{id}": {
-            "get": op("getUser", "One user (tenant-admin)", "auth", &["id"], None, 200, Some("User")),
-            "patch": op("setUserDisabled", "Disable (ending every session) or re-enable a user (tenant-admin)", "auth", &["id", "reason"], Some("UserPatch"), 200, Some("User")),
-            "delete": op("deleteUser", "Delete a user and its sessions; the audit trail keeps its history (tenant-admin)", "auth", &["id", "reason"], None, 204, None),
-        },
-        "/api/v1/users/{id}/password": {
-            "post": op("resetPassword", "Set a user's password, ending every session (tenant-admin)", "auth", &["id", "reason"], Some("PasswordIn"), 200, Some("User")),
-        },
-        "/api/v1/sessions": {"get": op("listSessions", "List login sessions (tenant-admin)", "auth", &page, None, 200, Some("SessionPage"))},
-        "/api/v1/sessions/{id}": {
-            "patch": op("setSessionExpiry", "Change when a session expires (tenant-admin)", "auth", &["id", "reason"], Some("SessionPatch"), 200, Some("Session")),
-            "delete": op("revokeSession", "Revoke a session (tenant-admin)", "auth", &["id", "reason"], None, 200, Some("Session")),
-        },
-    })
-}
-
 /// Objects a bundle may hold (`vigil_matcher::STIX_OBJECTS_MAX`, through the service).
 fn vigil_matcher_objects_max() -> usize {
     vigil_service::IMPORT_INDICATORS_MAX
@@ -415,32 +384,6 @@ fn schemas() -> Value {
     })
 }
 
-/// Logins, users and sessions.
-fn auth_schemas() -> Value {
-    let text = json!({"type": "string"});
-    let opt_text = json!({"type": ["string", "null"]});
-    let at = json!({"type": "string", "format": "date-time"});
-    let role = json!({"type": "string", "enum": ["platform-admin", "tenant-admin", "analyst", "viewer", "ingest"]});
-    let email = json!({"type": "string", "maxLength": 254,
-        "pattern": format!("^[^\\s@{FORBIDDEN}]+@[^\\s@{FORBIDDEN}]+\\.[^\\s@{FORBIDDEN}]+$")});
-    let password = json!({"type": "string", "minLength": vigil_service::PASSWORD_LEN_MIN, "maxLength": vigil_service::PASSWORD_LEN_MAX});
-    json!({
-        "LoginIn": object(&["email", "password"], json!({"tenant": {"type": ["string", "null"], "description": "Tenant slug; omit for platform users"}, "email": text, "password": text})),
-        "RefreshIn": object(&["refresh_token"], json!({"refresh_token": text})),
-        "Tokens": object(&["access_token", "token_type", "expires_in", "refresh_token", "session"], json!({
-            "access_token": text, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}, "refresh_token": text, "session": schema("Session"),
-        })),
-        "UserIn": object(&["email", "password", "role"], json!({"email": email, "password": password.clone(), "role": role})),
-        "User": object(&["id", "email", "role", "created_at"], json!({"id": text, "tenant_id": opt_text, "email": text, "role": role, "disabled_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at})),
-        "UserPatch": object(&["disabled"], json!({"disabled": {"type": "boolean"}})), "UserPage": page_of("User"), "PasswordIn": object(&["password"], json!({"password": password})),
-        "Session": object(&["id", "user_id", "role", "expires_at", "created_at", "refreshed_at"], json!({
-            "id": text, "user_id": text, "role": role, "expires_at": at, "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": at, "refreshed_at": at,
-        })),
-        "SessionPatch": object(&["expires_at"], json!({"expires_at": at})),
-        "SessionPage": page_of("Session"),
-    })
-}
-
 /// The whole document: the hand-written part, with the part derived from the migrated
 /// handlers and DTOs laid over it (their paths and schemas win).
 pub(crate) fn document() -> Value {
@@ -491,14 +434,14 @@ fn hand_written() -> Value {
         "info": {"title": "Vigil", "version": env!("CARGO_PKG_VERSION"), "description": "Multi-tenant security-operations core"},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": merged(paths(), ioc_paths()),
+        "paths": ioc_paths(),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (vgl_...) or an access token from /api/v1/auth/login"},
                 "metrics_token": {"type": "http", "scheme": "bearer", "description": "VIGIL_METRICS_TOKEN"},
             },
             "parameters": merged(parameters(), ioc_parameters()),
-            "schemas": merged(merged(merged(schemas(), auth_schemas()), ioc_schemas()), sync_schemas()),
+            "schemas": merged(merged(schemas(), ioc_schemas()), sync_schemas()),
         },
     })
 }

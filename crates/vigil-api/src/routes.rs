@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
@@ -39,38 +39,10 @@ impl Table {
 }
 
 fn table() -> Table {
-    use Method as M;
     let table = Table {
         router: Router::new(),
         routes: Vec::new(),
     };
-    let table = table
-        .add("/api/v1/auth/login", &[M::POST], post(auth::login))
-        .add("/api/v1/auth/refresh", &[M::POST], post(auth::refresh))
-        .add("/api/v1/auth/logout", &[M::POST], post(auth::logout))
-        .add(
-            "/api/v1/users",
-            &[M::GET, M::POST],
-            get(auth::list_users).post(auth::create_user),
-        )
-        .add(
-            "/api/v1/users/{id}",
-            &[M::GET, M::PATCH, M::DELETE],
-            get(auth::get_user)
-                .patch(auth::set_user_disabled)
-                .delete(auth::delete_user),
-        )
-        .add(
-            "/api/v1/users/{id}/password",
-            &[M::POST],
-            post(auth::reset_password),
-        )
-        .add("/api/v1/sessions", &[M::GET], get(auth::list_sessions))
-        .add(
-            "/api/v1/sessions/{id}",
-            &[M::PATCH, M::DELETE],
-            patch(auth::set_expiry).delete(auth::revoke_session),
-        );
     sync_routes(ioc_routes(table))
 }
 
@@ -183,6 +155,18 @@ fn derived() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::revoke_key))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::list_users, auth::create_user))
+        .routes(routes!(
+            auth::get_user,
+            auth::set_user_disabled,
+            auth::delete_user
+        ))
+        .routes(routes!(auth::reset_password))
+        .routes(routes!(auth::list_sessions))
+        .routes(routes!(auth::set_expiry, auth::revoke_session))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
 }

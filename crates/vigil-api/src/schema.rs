@@ -192,3 +192,21 @@ pub(crate) fn opt_future_time() -> RefOr<Schema> {
         json!({"type": ["string", "null"], "format": "date-time", "description": "in the future"}),
     )
 }
+
+pub(crate) fn email() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "string", "maxLength": vigil_domain::Email::LEN_MAX,
+        "pattern": format!("^[^\\s@{FORBIDDEN}]+@[^\\s@{FORBIDDEN}]+\\.[^\\s@{FORBIDDEN}]+$")}),
+    )
+}
+
+pub(crate) fn password() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "string", "minLength": vigil_service::PASSWORD_LEN_MIN,
+        "maxLength": vigil_service::PASSWORD_LEN_MAX}),
+    )
+}
+
+pub(crate) fn bearer() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["Bearer"]}))
+}

@@ -12,7 +12,7 @@ use crate::dto::{
     UserIn, UserOut, UserPatchIn,
 };
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ClientAddr, ManageAccess};
-use crate::handlers::{page, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id, reason};
 use crate::{ApiError, AppState};
 
 fn tokens(pair: TokenPair) -> Json<TokenOut> {
@@ -25,6 +25,9 @@ fn tokens(pair: TokenPair) -> Json<TokenOut> {
     })
 }
 
+/// Log in with e-mail and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", security(()),
+    request_body = LoginIn, responses((status = 200, description = "tokens", body = TokenOut)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -38,6 +41,9 @@ pub(crate) async fn login(
     Ok(tokens(pair))
 }
 
+/// Trade a refresh token for new tokens (each works once; reuse ends the session).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh", security(()),
+    request_body = RefreshIn, responses((status = 200, description = "tokens", body = TokenOut)))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshIn>,
@@ -49,6 +55,9 @@ pub(crate) async fn refresh(
     Ok(tokens(pair))
 }
 
+/// End the current login session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
+    params(ReasonHeader), responses((status = 204, description = "ended")))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -57,6 +66,10 @@ pub(crate) async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Create a user (tenant admins).
+#[utoipa::path(post, path = "/api/v1/users", tag = "auth", operation_id = "createUser",
+    params(ReasonHeader), request_body = UserIn,
+    responses((status = 201, description = "created", body = UserOut)))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -71,6 +84,9 @@ pub(crate) async fn create_user(
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
+/// List users.
+#[utoipa::path(get, path = "/api/v1/users", tag = "auth", operation_id = "listUsers",
+    params(PageQuery), responses((status = 200, description = "a page of users", body = PageOut<UserOut>)))]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -83,6 +99,9 @@ pub(crate) async fn list_users(
     )))
 }
 
+/// One user (tenant admins).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "auth", operation_id = "getUser",
+    params(IdPath), responses((status = 200, description = "the user", body = UserOut)))]
 pub(crate) async fn get_user(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -92,7 +111,10 @@ pub(crate) async fn get_user(
     Ok(Json(state.services.get_user(&principal, id).await?.into()))
 }
 
-/// Disables (every session ends at once) or re-enables a user.
+/// Disable (every session ends at once) or re-enable a user (tenant admins).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "auth", operation_id = "setUserDisabled",
+    params(IdPath, ReasonHeader), request_body = UserPatchIn,
+    responses((status = 200, description = "the user", body = UserOut)))]
 pub(crate) async fn set_user_disabled(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -114,6 +136,10 @@ pub(crate) async fn set_user_disabled(
     Ok(Json(user.into()))
 }
 
+/// Set a user's password; every session of the user ends (tenant admins).
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "auth", operation_id = "resetPassword",
+    params(IdPath, ReasonHeader), request_body = PasswordIn,
+    responses((status = 200, description = "the user", body = UserOut)))]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -130,6 +156,9 @@ pub(crate) async fn reset_password(
     Ok(Json(user.into()))
 }
 
+/// Delete a user and its sessions; the audit trail keeps its history (tenant admins).
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "auth", operation_id = "deleteUser",
+    params(IdPath, ReasonHeader), responses((status = 204, description = "deleted")))]
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -144,6 +173,9 @@ pub(crate) async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// List login sessions (tenant admins).
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "auth", operation_id = "listSessions",
+    params(PageQuery), responses((status = 200, description = "a page of sessions", body = PageOut<SessionOut>)))]
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -156,7 +188,10 @@ pub(crate) async fn list_sessions(
     )))
 }
 
-/// `PATCH /api/v1/sessions/{id}`: an admin shortens or extends a session.
+/// Change when a session expires (tenant admins).
+#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "auth", operation_id = "setSessionExpiry",
+    params(IdPath, ReasonHeader), request_body = SessionPatchIn,
+    responses((status = 200, description = "the session", body = SessionOut)))]
 pub(crate) async fn set_expiry(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
@@ -175,6 +210,9 @@ pub(crate) async fn set_expiry(
     ))
 }
 
+/// Revoke a session (tenant admins).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "auth", operation_id = "revokeSession",
+    params(IdPath, ReasonHeader), responses((status = 200, description = "the revoked session", body = SessionOut)))]
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     Auth(principal): Auth,
