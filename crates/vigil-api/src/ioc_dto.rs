@@ -7,63 +7,115 @@ use vigil_service::{ImportReport, IngestReport};
 
 use crate::dto::double_option;
 
-#[derive(Deserialize)]
+/// A new finding (status open); `external_id` needs a `source`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FindingIn {
+    #[schema(schema_with = crate::schema::title)]
     pub(crate) title: String,
+    #[schema(schema_with = crate::schema::opt_description)]
     pub(crate) description: Option<String>,
+    #[schema(schema_with = crate::schema::opt_severity)]
     pub(crate) severity: Option<String>,
+    #[schema(schema_with = crate::schema::opt_asset)]
     pub(crate) asset: Option<String>,
+    #[schema(schema_with = crate::schema::opt_tlp)]
     pub(crate) tlp: Option<String>,
+    #[schema(schema_with = crate::schema::opt_source)]
     pub(crate) source: Option<String>,
+    #[schema(schema_with = crate::schema::opt_external_id)]
     pub(crate) external_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// What to change in a finding (not its status: see the transition); `null` clears
+/// `description` or `asset`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = FindingPatch)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FindingPatchIn {
+    #[schema(schema_with = crate::schema::opt_title)]
     pub(crate) title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_description)]
     pub(crate) description: Option<Option<String>>,
+    #[schema(schema_with = crate::schema::opt_severity)]
     pub(crate) severity: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_asset)]
     pub(crate) asset: Option<Option<String>>,
+    #[schema(schema_with = crate::schema::opt_tlp)]
     pub(crate) tlp: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A lifecycle move; one the current status does not allow is a 409 naming the allowed ones.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Transition)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TransitionIn {
+    #[schema(schema_with = crate::schema::finding_status)]
     pub(crate) to: String,
     /// Recorded in the audit event; `X-Audit-Reason` is the fallback.
     pub(crate) reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The finding list's filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FindingQuery {
+    /// The finding's status.
+    #[param(schema_with = crate::schema::finding_status)]
     pub(crate) status: Option<String>,
+    /// The finding's severity.
+    #[param(schema_with = crate::schema::severity)]
     pub(crate) severity: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(schema_with = crate::schema::limit)]
     pub(crate) limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
     pub(crate) cursor: Option<String>,
 }
 
-pub(crate) fn finding_out(f: &Finding) -> Value {
-    json!({
-        "id": f.id.to_string(),
-        "title": f.title.as_str(),
-        "description": f.description.as_ref().map(|d| d.as_str()),
-        "severity": f.severity.as_str(),
-        "status": f.status.as_str(),
-        "allowed_transitions": f.status.next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "asset": f.asset.as_ref().map(|a| a.as_str()),
-        "source": f.source.as_ref().map(|s| s.as_str()),
-        "external_id": f.external_id.as_ref().map(|e| e.as_str()),
-        "tlp": f.tlp.as_str(),
-        "reopen_count": f.reopen_count,
-        "created_at": f.created_at.to_string(),
-        "updated_at": f.updated_at.to_string(),
-    })
+/// A finding, with the moves its lifecycle allows from its status.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Finding)]
+pub(crate) struct FindingOut {
+    id: String,
+    title: String,
+    description: Option<String>,
+    #[schema(schema_with = crate::schema::severity)]
+    severity: &'static str,
+    #[schema(schema_with = crate::schema::finding_status)]
+    status: &'static str,
+    #[schema(schema_with = crate::schema::finding_statuses)]
+    allowed_transitions: Vec<&'static str>,
+    asset: Option<String>,
+    source: Option<String>,
+    external_id: Option<String>,
+    #[schema(schema_with = crate::schema::tlp_out)]
+    tlp: &'static str,
+    reopen_count: u32,
+    created_at: String,
+    updated_at: String,
+}
+
+pub(crate) fn finding_out(f: &Finding) -> FindingOut {
+    FindingOut {
+        id: f.id.to_string(),
+        title: f.title.as_str().to_owned(),
+        description: f.description.as_ref().map(|d| d.as_str().to_owned()),
+        severity: f.severity.as_str(),
+        status: f.status.as_str(),
+        allowed_transitions: f.status.next().iter().map(|s| s.as_str()).collect(),
+        asset: f.asset.as_ref().map(|a| a.as_str().to_owned()),
+        source: f.source.as_ref().map(|s| s.as_str().to_owned()),
+        external_id: f.external_id.as_ref().map(|e| e.as_str().to_owned()),
+        tlp: f.tlp.as_str(),
+        reopen_count: f.reopen_count,
+        created_at: f.created_at.to_string(),
+        updated_at: f.updated_at.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -189,8 +241,10 @@ pub(crate) struct MatchQuery {
     pub(crate) cursor: Option<String>,
 }
 
-/// One match on the wire; `index` is the event's position in an ingest batch.
-#[derive(Serialize)]
+/// One match: which indicator matched which event, in which field, and whether it reopened
+/// the indicator's finding.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Match)]
 pub(crate) struct MatchOut<'a> {
     id: String,
     #[serde(skip_serializing_if = "Option::is_none")]

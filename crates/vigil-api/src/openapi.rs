@@ -108,20 +108,6 @@ fn ingest_op() -> Value {
 fn ioc_paths() -> Value {
     let page = ["limit", "cursor"];
     json!({
-        "/api/v1/findings": {
-            "get": op("listFindings", "List findings, newest first", "findings", &["finding_status", "severity", "limit", "cursor"], None, 200, Some("FindingPage")),
-            "post": op("createFinding", "Create a finding (status open)", "findings", &["reason"], Some("FindingIn"), 201, Some("Finding")),
-        },
-        "/api/v1/findings/{id}": {
-            "get": op("getFinding", "Read a finding", "findings", &["id"], None, 200, Some("Finding")),
-            "patch": op("updateFinding", "Change a finding's content (not its status)", "findings", &["id", "reason"], Some("FindingPatch"), 200, Some("Finding")),
-        },
-        "/api/v1/findings/{id}/transition": {
-            "post": op("transitionFinding", "Move a finding along its lifecycle; 422 on a move the lifecycle forbids", "findings", &["id", "reason"], Some("Transition"), 200, Some("Finding")),
-        },
-        "/api/v1/findings/{id}/reopens": {
-            "get": op("findingReopens", "Why was this finding reopened: the matches that reopened it", "findings", &["id", "limit", "cursor"], None, 200, Some("MatchPage")),
-        },
         "/api/v1/indicators": {
             "get": op("listIndicators", "List indicators, newest first", "indicators", &["indicator_type", "value", "finding_id", "limit", "cursor"], None, 200, Some("IndicatorPage")),
             "post": op("createIndicator", "Add an indicator (normalized; 409 if the type and value exist)", "indicators", &["reason"], Some("IndicatorIn"), 201, Some("Indicator")),
@@ -203,15 +189,6 @@ fn ioc_schemas() -> Value {
             "description": "open -> in_progress|resolved|closed; in_progress -> open|resolved|closed; resolved -> in_progress|closed; closed -> in_progress (reopen)"},
         "Severity": {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]},
         "IndicatorType": {"type": "string", "enum": ["ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256", "email", "file_name", "registry_key"]},
-        "FindingIn": with_source_rule(object(&["title"], json!({"title": line(300), "description": nullable(lines(10_000)), "severity": nullable(schema("Severity")), "asset": nullable(line(500)), "tlp": nullable(tlp.clone()), "source": nullable(source.clone()), "external_id": nullable(line(256))}))),
-        "FindingPatch": object(&[], json!({"title": nullable(line(300)), "description": nullable(lines(10_000)), "severity": nullable(schema("Severity")), "asset": nullable(line(500)), "tlp": nullable(tlp.clone())})),
-        "Transition": object(&["to"], json!({"to": schema("FindingStatus"), "reason": {"type": ["string", "null"], "description": "recorded in the audit event"}})),
-        "Finding": object(&["id", "title", "severity", "status", "allowed_transitions", "tlp", "reopen_count", "created_at", "updated_at"], json!({
-            "id": text, "title": text, "description": opt_text, "severity": schema("Severity"), "status": schema("FindingStatus"),
-            "allowed_transitions": {"type": "array", "items": schema("FindingStatus")}, "asset": opt_text, "source": opt_text,
-            "external_id": opt_text, "tlp": tlp, "reopen_count": {"type": "integer"}, "created_at": at, "updated_at": at,
-        })),
-        "FindingPage": page_of("Finding"),
         "IndicatorIn": object(&["type", "value"], json!({
             "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
             "tlp": nullable(tlp.clone()), "active": {"type": ["boolean", "null"]}, "finding_id": nullable(uuid.clone()), "match_subdomains": {"type": ["boolean", "null"]},

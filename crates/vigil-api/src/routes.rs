@@ -77,26 +77,6 @@ fn ioc_routes(table: Table) -> Table {
     use Method as M;
     table
         .add(
-            "/api/v1/findings",
-            &[M::GET, M::POST],
-            get(findings::list).post(findings::create),
-        )
-        .add(
-            "/api/v1/findings/{id}",
-            &[M::GET, M::PATCH],
-            get(findings::get).patch(findings::update),
-        )
-        .add(
-            "/api/v1/findings/{id}/transition",
-            &[M::POST],
-            post(findings::transition),
-        )
-        .add(
-            "/api/v1/findings/{id}/reopens",
-            &[M::GET],
-            get(findings::reopens),
-        )
-        .add(
             "/api/v1/indicators",
             &[M::GET, M::POST],
             get(indicators::list).post(indicators::create),
@@ -167,6 +147,10 @@ fn derived() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::reset_password))
         .routes(routes!(auth::list_sessions))
         .routes(routes!(auth::set_expiry, auth::revoke_session))
+        .routes(routes!(findings::list, findings::create))
+        .routes(routes!(findings::get, findings::update))
+        .routes(routes!(findings::transition))
+        .routes(routes!(findings::reopens))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
 }

@@ -210,3 +210,27 @@ pub(crate) fn password() -> RefOr<Schema> {
 pub(crate) fn bearer() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "enum": ["Bearer"]}))
 }
+
+pub(crate) fn severity() -> RefOr<Schema> {
+    to_schema(reference("Severity"))
+}
+
+pub(crate) fn opt_severity() -> RefOr<Schema> {
+    to_schema(nullable(reference("Severity")))
+}
+
+pub(crate) fn finding_status() -> RefOr<Schema> {
+    to_schema(reference("FindingStatus"))
+}
+
+pub(crate) fn finding_statuses() -> RefOr<Schema> {
+    to_schema(json!({"type": "array", "items": reference("FindingStatus")}))
+}
+
+pub(crate) fn opt_asset() -> RefOr<Schema> {
+    to_schema(nullable(line(vigil_domain::ASSET_LEN_MAX)))
+}
+
+pub(crate) fn tlp_out() -> RefOr<Schema> {
+    to_schema(tlp())
+}

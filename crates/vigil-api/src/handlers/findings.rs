@@ -9,9 +9,9 @@ use vigil_domain::{
 
 use crate::dto::{PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, WriteData};
-use crate::handlers::{page, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id, reason};
 use crate::ioc_dto::{
-    FindingIn, FindingPatchIn, FindingQuery, MatchOut, TransitionIn, finding_out,
+    FindingIn, FindingOut, FindingPatchIn, FindingQuery, MatchOut, TransitionIn, finding_out,
 };
 use crate::{ApiError, AppState};
 
@@ -52,6 +52,10 @@ fn patch(body: FindingPatchIn) -> Result<FindingPatch, ApiError> {
     })
 }
 
+/// Create a finding (status open).
+#[utoipa::path(post, path = "/api/v1/findings", tag = "findings", operation_id = "createFinding",
+    params(ReasonHeader), request_body = FindingIn,
+    responses((status = 201, description = "created", body = FindingOut)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -65,6 +69,9 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(finding_out(&finding))).into_response())
 }
 
+/// List findings, newest first.
+#[utoipa::path(get, path = "/api/v1/findings", tag = "findings", operation_id = "listFindings",
+    params(FindingQuery), responses((status = 200, description = "a page of findings", body = PageOut<FindingOut>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -86,6 +93,9 @@ pub(crate) async fn list(
     Ok(Json(PageOut::from_page(findings, |f| finding_out(&f))).into_response())
 }
 
+/// Read a finding.
+#[utoipa::path(get, path = "/api/v1/findings/{id}", tag = "findings", operation_id = "getFinding",
+    params(IdPath), responses((status = 200, description = "the finding", body = FindingOut)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -96,6 +106,10 @@ pub(crate) async fn get(
     Ok(Json(finding_out(&finding)).into_response())
 }
 
+/// Change a finding's content (not its status).
+#[utoipa::path(patch, path = "/api/v1/findings/{id}", tag = "findings", operation_id = "updateFinding",
+    params(IdPath, ReasonHeader), request_body = FindingPatchIn,
+    responses((status = 200, description = "the finding after the change", body = FindingOut)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -111,6 +125,10 @@ pub(crate) async fn update(
     Ok(Json(finding_out(&finding)).into_response())
 }
 
+/// Move a finding along its lifecycle; a move its status does not allow is 409.
+#[utoipa::path(post, path = "/api/v1/findings/{id}/transition", tag = "findings", operation_id = "transitionFinding",
+    params(IdPath, ReasonHeader), request_body = TransitionIn,
+    responses((status = 200, description = "the finding after the move", body = FindingOut)))]
 pub(crate) async fn transition(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -131,7 +149,9 @@ pub(crate) async fn transition(
     Ok(Json(finding_out(&finding)).into_response())
 }
 
-/// Why was this finding reopened? The matches that reopened it, newest first.
+/// Why this finding was reopened: the matches that reopened it.
+#[utoipa::path(get, path = "/api/v1/findings/{id}/reopens", tag = "findings", operation_id = "findingReopens",
+    params(IdPath, PageQuery), responses((status = 200, description = "a page of matches", body = PageOut<MatchOut>)))]
 pub(crate) async fn reopens(
     State(state): State<AppState>,
     Auth(principal): Auth,
