@@ -1,7 +1,6 @@
 //! The wire format of findings, indicators, suppressions, telemetry answers and matches.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use vigil_domain::{Finding, Indicator, IocMatch, Suppression};
 use vigil_service::{ImportReport, IngestReport};
 
@@ -118,126 +117,230 @@ pub(crate) fn finding_out(f: &Finding) -> FindingOut {
     }
 }
 
-#[derive(Deserialize)]
+/// A new indicator: its value is normalized for its type, and unique per type and value.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IndicatorIn {
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::schema::indicator_type)]
     pub(crate) kind: String,
+    /// In the grammar of its type (an address, a CIDR, a domain, a hash …).
     pub(crate) value: String,
+    #[schema(schema_with = crate::schema::opt_time)]
     pub(crate) valid_from: Option<String>,
+    #[schema(schema_with = crate::schema::opt_time)]
     pub(crate) valid_until: Option<String>,
     #[serde(default, deserialize_with = "crate::dto::opt_integral")]
+    #[schema(schema_with = crate::schema::opt_confidence)]
     pub(crate) confidence: Option<i64>,
+    #[schema(schema_with = crate::schema::opt_tlp)]
     pub(crate) tlp: Option<String>,
     pub(crate) active: Option<bool>,
+    #[schema(schema_with = crate::schema::opt_uuid)]
     pub(crate) finding_id: Option<String>,
     pub(crate) match_subdomains: Option<bool>,
+    #[schema(schema_with = crate::schema::opt_source)]
     pub(crate) source: Option<String>,
+    #[schema(schema_with = crate::schema::opt_external_id)]
     pub(crate) source_ref: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// What to change in an indicator (not its type or value); `null` clears.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = IndicatorPatch)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IndicatorPatchIn {
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_time)]
     pub(crate) valid_from: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_time)]
     pub(crate) valid_until: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::dto::double_integral")]
+    #[schema(schema_with = crate::schema::opt_confidence)]
     pub(crate) confidence: Option<Option<i64>>,
+    #[schema(schema_with = crate::schema::opt_tlp)]
     pub(crate) tlp: Option<String>,
     pub(crate) active: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(schema_with = crate::schema::opt_uuid)]
     pub(crate) finding_id: Option<Option<String>>,
     pub(crate) match_subdomains: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// The indicator list's filters; a value needs a type, and an empty value is none.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IndicatorQuery {
+    /// The indicator's type.
     #[serde(rename = "type")]
+    #[param(rename = "type", schema_with = crate::schema::indicator_type)]
     pub(crate) kind: Option<String>,
+    /// The value, normalized before comparing (needs `type`).
     pub(crate) value: Option<String>,
+    /// The finding the indicators point at.
+    #[param(schema_with = crate::schema::uuid)]
     pub(crate) finding_id: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(schema_with = crate::schema::limit)]
     pub(crate) limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
     pub(crate) cursor: Option<String>,
 }
 
-pub(crate) fn indicator_out(i: &Indicator) -> Value {
-    json!({
-        "id": i.id.to_string(),
-        "type": i.kind().as_str(),
-        "value": i.value.as_str(),
-        "valid_from": i.valid_from.map(|at| at.to_string()),
-        "valid_until": i.valid_until.map(|at| at.to_string()),
-        "confidence": i.confidence.map(|c| c.get()),
-        "tlp": i.tlp.as_str(),
-        "active": i.active,
-        "source": i.source.as_ref().map(|s| s.as_str()),
-        "source_ref": i.source_ref.as_ref().map(|s| s.as_str()),
-        "finding_id": i.finding_id.map(|id| id.to_string()),
-        "match_subdomains": i.match_subdomains,
-        "created_at": i.created_at.to_string(),
-        "updated_at": i.updated_at.to_string(),
-    })
+/// An indicator of the catalogue.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Indicator)]
+pub(crate) struct IndicatorOut {
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(schema_with = crate::schema::indicator_type)]
+    kind: &'static str,
+    value: String,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    confidence: Option<u8>,
+    #[schema(schema_with = crate::schema::tlp_out)]
+    tlp: &'static str,
+    active: bool,
+    source: Option<String>,
+    source_ref: Option<String>,
+    finding_id: Option<String>,
+    match_subdomains: bool,
+    created_at: String,
+    updated_at: String,
 }
 
-pub(crate) fn import_out(report: &ImportReport) -> Value {
-    let rejected: Vec<Value> = report
-        .rejected
-        .iter()
-        .map(|r| {
-            let mut out = json!({"reason": r.reason});
-            if let Some(index) = r.index {
-                out["index"] = json!(index);
-            }
-            if let Some(id) = &r.id {
-                out["id"] = json!(id);
-            }
-            out
-        })
-        .collect();
-    json!({
-        "accepted": report.counts.created,
-        "updated": report.counts.updated,
-        "unchanged": report.counts.unchanged,
-        "rejected_count": report.n_rejected,
-        "rejected": rejected,
-        "skipped_other_objects": report.skipped_other,
-    })
+pub(crate) fn indicator_out(i: &Indicator) -> IndicatorOut {
+    IndicatorOut {
+        id: i.id.to_string(),
+        kind: i.kind().as_str(),
+        value: i.value.as_str().to_owned(),
+        valid_from: i.valid_from.map(|at| at.to_string()),
+        valid_until: i.valid_until.map(|at| at.to_string()),
+        confidence: i.confidence.map(|c| c.get()),
+        tlp: i.tlp.as_str(),
+        active: i.active,
+        source: i.source.as_ref().map(|s| s.as_str().to_owned()),
+        source_ref: i.source_ref.as_ref().map(|s| s.as_str().to_owned()),
+        finding_id: i.finding_id.map(|id| id.to_string()),
+        match_subdomains: i.match_subdomains,
+        created_at: i.created_at.to_string(),
+        updated_at: i.updated_at.to_string(),
+    }
 }
 
-#[derive(Deserialize)]
+/// A row or object an import did not take, and why.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RejectionOut {
+    /// The CSV line (1-based, the header is 1) or the bundle's `objects` index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    /// The STIX object's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    reason: String,
+}
+
+/// What an import did: counts, and the first 1,000 rejections (`rejected_count` counts all).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ImportReport)]
+pub(crate) struct ImportOut {
+    accepted: u64,
+    updated: u64,
+    unchanged: u64,
+    rejected_count: u64,
+    rejected: Vec<RejectionOut>,
+    skipped_other_objects: u64,
+}
+
+pub(crate) fn import_out(report: &ImportReport) -> ImportOut {
+    ImportOut {
+        accepted: report.counts.created,
+        updated: report.counts.updated,
+        unchanged: report.counts.unchanged,
+        rejected_count: report.n_rejected,
+        rejected: report
+            .rejected
+            .iter()
+            .map(|r| RejectionOut {
+                index: r.index,
+                id: r.id.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect(),
+        skipped_other_objects: report.skipped_other,
+    }
+}
+
+/// A value that never matches: exact, a CIDR, or a domain with its subdomains.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SuppressionIn {
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::schema::indicator_type)]
     pub(crate) kind: String,
+    /// In the grammar of its type.
     pub(crate) value: String,
     pub(crate) match_subdomains: Option<bool>,
+    #[schema(schema_with = crate::schema::opt_description)]
     pub(crate) reason: Option<String>,
 }
 
-pub(crate) fn suppression_out(s: &Suppression) -> Value {
-    json!({
-        "id": s.id.to_string(),
-        "type": s.value.kind().as_str(),
-        "value": s.value.as_str(),
-        "match_subdomains": s.match_subdomains,
-        "reason": s.reason.as_ref().map(|r| r.as_str()),
-        "created_at": s.created_at.to_string(),
-    })
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Suppression)]
+pub(crate) struct SuppressionOut {
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(schema_with = crate::schema::indicator_type)]
+    kind: &'static str,
+    value: String,
+    match_subdomains: bool,
+    reason: Option<String>,
+    created_at: String,
 }
 
-#[derive(Deserialize)]
+pub(crate) fn suppression_out(s: &Suppression) -> SuppressionOut {
+    SuppressionOut {
+        id: s.id.to_string(),
+        kind: s.value.kind().as_str(),
+        value: s.value.as_str().to_owned(),
+        match_subdomains: s.match_subdomains,
+        reason: s.reason.as_ref().map(|r| r.as_str().to_owned()),
+        created_at: s.created_at.to_string(),
+    }
+}
+
+/// The match list's filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MatchQuery {
+    /// The finding the matched indicator points at.
+    #[param(schema_with = crate::schema::uuid)]
     pub(crate) finding_id: Option<String>,
+    /// The indicator that matched.
+    #[param(schema_with = crate::schema::uuid)]
     pub(crate) indicator_id: Option<String>,
+    /// The telemetry event that matched.
+    #[param(schema_with = crate::schema::uuid)]
     pub(crate) event_id: Option<String>,
+    /// Only matches that did (true) or did not (false) reopen their finding.
+    #[param(schema_with = crate::schema::boolean)]
     pub(crate) reopened: Option<String>,
+    /// Matched at or after.
+    #[param(schema_with = crate::schema::time)]
     pub(crate) since: Option<String>,
+    /// Matched before.
+    #[param(schema_with = crate::schema::time)]
     pub(crate) until: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(schema_with = crate::schema::limit)]
     pub(crate) limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
     pub(crate) cursor: Option<String>,
 }
 
@@ -276,14 +379,16 @@ impl<'a> MatchOut<'a> {
     }
 }
 
-#[derive(Serialize)]
+/// An accepted or duplicate event of the batch, by its position.
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventOut {
     index: usize,
     id: String,
     duplicate: bool,
 }
 
-#[derive(Serialize)]
+/// An event of the batch that was refused, or whose correlation failed in part.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProblemOut<'a> {
     index: usize,
     reason: &'a str,
@@ -292,7 +397,8 @@ struct ProblemOut<'a> {
 /// The answer to an ingest key: what happened to its events, never what they matched. The
 /// ingest role may not read the catalogue, so indicator ids, finding ids and reopens are for
 /// readers, through `/ioc-matches` and `/findings/{id}/reopens`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = IngestReport)]
 pub(crate) struct IngestOut<'a> {
     accepted: usize,
     duplicates: usize,

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use axum::Json;
 use serde_json::{Value, json};
 
-use crate::schema::{FORBIDDEN, line, lines, nullable, with_source_rule};
+use crate::schema::{FORBIDDEN, with_source_rule};
 
 /// This document (OpenAPI 3.1).
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()),
@@ -64,72 +64,9 @@ fn created_or_replaced(mut operation: Value) -> Value {
     operation
 }
 
-/// Objects a bundle may hold (`vigil_matcher::STIX_OBJECTS_MAX`, through the service).
-fn vigil_matcher_objects_max() -> usize {
-    vigil_service::IMPORT_INDICATORS_MAX
-}
-
-fn import_op() -> Value {
-    let mut operation = op(
-        "importIndicators",
-        "Import a CSV (text/csv) or a STIX 2.1 bundle (application/json); existing type+value are updated",
-        "indicators",
-        &["reason"],
-        None,
-        200,
-        Some("ImportReport"),
-    );
-    operation["requestBody"] = json!({"required": true, "content": {
-        "text/csv": {"schema": {"type": "string", "description": "Header row with type,value and optionally match_subdomains, valid_from, valid_until, confidence, tlp, active, source, source_ref, finding_id"}},
-        "application/json": {"schema": {"type": "object", "description": "A STIX 2.1 bundle",
-            "required": ["type", "objects"], "properties": {"type": {"const": "bundle"},
-                "objects": {"type": "array", "maxItems": vigil_matcher_objects_max(), "items": {}}}}},
-    }});
-    operation
-}
-
-fn ingest_op() -> Value {
-    let mut operation = op(
-        "ingestTelemetry",
-        "Store and correlate a batch of events (ingest role)",
-        "telemetry",
-        &[],
-        None,
-        200,
-        Some("IngestReport"),
-    );
-    operation["requestBody"] = json!({"required": true, "content": {
-        "application/json": {"schema": {"type": "array", "items": schema("Event"), "minItems": 1, "maxItems": vigil_service::TELEMETRY_BATCH_EVENTS_MAX}},
-        "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S", "description": "One Event object per line"}},
-    }});
-    operation
-}
-
 fn ioc_paths() -> Value {
     let page = ["limit", "cursor"];
     json!({
-        "/api/v1/indicators": {
-            "get": op("listIndicators", "List indicators, newest first", "indicators", &["indicator_type", "value", "finding_id", "limit", "cursor"], None, 200, Some("IndicatorPage")),
-            "post": op("createIndicator", "Add an indicator (normalized; 409 if the type and value exist)", "indicators", &["reason"], Some("IndicatorIn"), 201, Some("Indicator")),
-        },
-        "/api/v1/indicators/import": {
-            "post": import_op(),
-        },
-        "/api/v1/indicators/{id}": {
-            "get": op("getIndicator", "Read an indicator", "indicators", &["id"], None, 200, Some("Indicator")),
-            "patch": op("updateIndicator", "Change an indicator (not its type or value)", "indicators", &["id", "reason"], Some("IndicatorPatch"), 200, Some("Indicator")),
-            "delete": op("deleteIndicator", "Delete an indicator", "indicators", &["id", "reason"], None, 204, None),
-        },
-        "/api/v1/suppressions": {
-            "get": op("listSuppressions", "List suppressions", "indicators", &page, None, 200, Some("SuppressionPage")),
-            "post": op("createSuppression", "Never fire on this value (exact, CIDR, or domain with subdomains)", "indicators", &["reason"], Some("SuppressionIn"), 201, Some("Suppression")),
-        },
-        "/api/v1/suppressions/{id}": {
-            "delete": op("deleteSuppression", "Remove a suppression", "indicators", &["id", "reason"], None, 204, None),
-        },
-        "/api/v1/telemetry/events": {
-            "post": ingest_op(),
-        },
         "/api/v1/connectors": {
             "get": op("listConnectors", "List the tenant's sync connectors, without credentials (tenant-admin)", "sync", &[], None, 200, Some("ConnectorList")),
         },
@@ -176,57 +113,15 @@ fn ioc_parameters() -> Value {
 
 fn ioc_schemas() -> Value {
     let text = json!({"type": "string"});
-    let source = json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"});
-    let opt_text = json!({"type": ["string", "null"]});
     let at = json!({"type": "string", "format": "date-time"});
-    let opt_at = json!({"type": ["string", "null"], "format": "date-time"});
-    let tlp = json!({"type": "string", "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]});
-    let confidence = json!({"type": ["integer", "null"], "minimum": 0, "maximum": 100});
-    let problems = json!({"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "reason": text}}});
-    let uuid = json!({"type": "string", "format": "uuid"});
     json!({
         "FindingStatus": {"type": "string", "enum": ["open", "in_progress", "resolved", "closed"],
             "description": "open -> in_progress|resolved|closed; in_progress -> open|resolved|closed; resolved -> in_progress|closed; closed -> in_progress (reopen)"},
         "Severity": {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]},
         "IndicatorType": {"type": "string", "enum": ["ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256", "email", "file_name", "registry_key"]},
-        "IndicatorIn": object(&["type", "value"], json!({
-            "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
-            "tlp": nullable(tlp.clone()), "active": {"type": ["boolean", "null"]}, "finding_id": nullable(uuid.clone()), "match_subdomains": {"type": ["boolean", "null"]},
-            "source": nullable(source.clone()), "source_ref": nullable(line(256)),
-        })),
-        "IndicatorPatch": object(&[], json!({
-            "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence, "tlp": nullable(tlp.clone()), "active": {"type": ["boolean", "null"]},
-            "finding_id": nullable(uuid), "match_subdomains": {"type": ["boolean", "null"]},
-        })),
-        "Indicator": object(&["id", "type", "value", "tlp", "active", "match_subdomains", "created_at", "updated_at"], json!({
-            "id": text, "type": schema("IndicatorType"), "value": text, "valid_from": opt_at, "valid_until": opt_at, "confidence": confidence,
-            "tlp": tlp, "active": {"type": "boolean"}, "source": opt_text, "source_ref": opt_text, "finding_id": opt_text,
-            "match_subdomains": {"type": "boolean"}, "created_at": at, "updated_at": at,
-        })),
-        "IndicatorPage": page_of("Indicator"),
-        "ImportReport": object(&["accepted", "updated", "unchanged", "rejected_count", "rejected"], json!({
-            "accepted": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
-            "rejected_count": {"type": "integer"}, "skipped_other_objects": {"type": "integer"},
-            "rejected": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "reason": text}}},
-        })),
-        "SuppressionIn": object(&["type", "value"], json!({"type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": ["boolean", "null"]}, "reason": nullable(lines(10_000))})),
-        "Suppression": object(&["id", "type", "value", "match_subdomains", "created_at"], json!({
-            "id": text, "type": schema("IndicatorType"), "value": text, "match_subdomains": {"type": "boolean"}, "reason": opt_text, "created_at": at,
-        })),
-        "SuppressionPage": page_of("Suppression"),
         "Event": object(&["type", "properties"], json!({
             "client_id": {"type": "string", "description": "The agent's id; a repeat is a duplicate"}, "type": text, "timestamp": at,
             "properties": {"type": "object", "description": "ECS (nested or dotted), flat agent keys or OCSF observables"},
-        })),
-        "Match": object(&["id", "event_id", "indicator_id", "indicator_type", "field", "value", "reopened", "matched_at"], json!({
-            "id": text, "index": {"type": "integer"}, "event_id": text, "indicator_id": text, "indicator_type": schema("IndicatorType"),
-            "field": text, "value": text, "finding_id": opt_text, "reopened": {"type": "boolean"}, "matched_at": at,
-        })),
-        "MatchPage": page_of("Match"),
-        "IngestReport": object(&["accepted", "duplicates", "rejected", "events", "matches", "errors"], json!({
-            "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": problems,
-            "events": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "id": text, "duplicate": {"type": "boolean"}}}},
-            "matches": {"type": "integer", "minimum": 0}, "errors": problems,
         })),
     })
 }

@@ -8,13 +8,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
     audit, auth, connectors, findings, health, indicators, keys, risks, telemetry, tenants,
 };
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::{ApiError, AppState, middleware, openapi};
@@ -43,7 +43,7 @@ fn table() -> Table {
         router: Router::new(),
         routes: Vec::new(),
     };
-    sync_routes(ioc_routes(table))
+    sync_routes(table)
 }
 
 /// Connectors and the sync engine.
@@ -70,55 +70,6 @@ fn sync_routes(table: Table) -> Table {
             post(connectors::replay),
         )
         .add("/api/v1/sync/{name}/run", &[M::POST], post(connectors::run))
-}
-
-/// Findings, the catalogue, telemetry and matches.
-fn ioc_routes(table: Table) -> Table {
-    use Method as M;
-    table
-        .add(
-            "/api/v1/indicators",
-            &[M::GET, M::POST],
-            get(indicators::list).post(indicators::create),
-        )
-        .add(
-            "/api/v1/indicators/import",
-            &[M::POST],
-            post(indicators::import)
-                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
-                    crate::IMPORT_BYTES_MAX,
-                ))
-                .layer::<_, std::convert::Infallible>(axum::Extension(
-                    crate::middleware::BodyReadTimeout(crate::IMPORT_BODY_READ_TIMEOUT),
-                )),
-        )
-        .add(
-            "/api/v1/indicators/{id}",
-            &[M::GET, M::PATCH, M::DELETE],
-            get(indicators::get)
-                .patch(indicators::update)
-                .delete(indicators::delete),
-        )
-        .add(
-            "/api/v1/suppressions",
-            &[M::GET, M::POST],
-            get(indicators::list_suppressions).post(indicators::create_suppression),
-        )
-        .add(
-            "/api/v1/suppressions/{id}",
-            &[M::DELETE],
-            delete(indicators::delete_suppression),
-        )
-        .add(
-            "/api/v1/telemetry/events",
-            &[M::POST],
-            post(telemetry::ingest).layer(DefaultBodyLimit::max(crate::TELEMETRY_BATCH_BYTES_MAX)),
-        )
-        .add(
-            "/api/v1/ioc-matches",
-            &[M::GET],
-            get(telemetry::list_matches),
-        )
 }
 
 /// The routes declared on their handlers, with their part of the OpenAPI document.
@@ -151,6 +102,32 @@ fn derived() -> OpenApiRouter<AppState> {
         .routes(routes!(findings::get, findings::update))
         .routes(routes!(findings::transition))
         .routes(routes!(findings::reopens))
+        .routes(routes!(indicators::list, indicators::create))
+        .routes(
+            routes!(indicators::import)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
+                    crate::IMPORT_BYTES_MAX,
+                ))
+                .layer::<_, std::convert::Infallible>(axum::Extension(
+                    crate::middleware::BodyReadTimeout(crate::IMPORT_BODY_READ_TIMEOUT),
+                )),
+        )
+        .routes(routes!(
+            indicators::get,
+            indicators::update,
+            indicators::delete
+        ))
+        .routes(routes!(
+            indicators::list_suppressions,
+            indicators::create_suppression
+        ))
+        .routes(routes!(indicators::delete_suppression))
+        .routes(
+            routes!(telemetry::ingest).layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
+                crate::TELEMETRY_BATCH_BYTES_MAX,
+            )),
+        )
+        .routes(routes!(telemetry::list_matches))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
 }

@@ -234,3 +234,80 @@ pub(crate) fn opt_asset() -> RefOr<Schema> {
 pub(crate) fn tlp_out() -> RefOr<Schema> {
     to_schema(tlp())
 }
+
+pub(crate) fn indicator_type() -> RefOr<Schema> {
+    to_schema(reference("IndicatorType"))
+}
+
+pub(crate) fn time() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "format": "date-time"}))
+}
+
+pub(crate) fn opt_time() -> RefOr<Schema> {
+    to_schema(json!({"type": ["string", "null"], "format": "date-time"}))
+}
+
+pub(crate) fn opt_confidence() -> RefOr<Schema> {
+    to_schema(json!({"type": ["integer", "null"], "minimum": 0, "maximum": 100}))
+}
+
+pub(crate) fn opt_uuid() -> RefOr<Schema> {
+    to_schema(nullable(json!({"type": "string", "format": "uuid"})))
+}
+
+pub(crate) fn boolean() -> RefOr<Schema> {
+    to_schema(json!({"type": "boolean"}))
+}
+
+/// `POST /api/v1/indicators/import` as CSV: a header naming `type` and `value`.
+pub(crate) struct CsvBody;
+
+impl utoipa::PartialSchema for CsvBody {
+    fn schema() -> RefOr<Schema> {
+        to_schema(
+            json!({"type": "string", "description": "Header row with type,value and optionally match_subdomains, valid_from, valid_until, confidence, tlp, active, source, source_ref, finding_id"}),
+        )
+    }
+}
+
+impl utoipa::ToSchema for CsvBody {}
+
+/// `POST /api/v1/indicators/import` as a STIX 2.1 bundle.
+pub(crate) struct StixBundle;
+
+impl utoipa::PartialSchema for StixBundle {
+    fn schema() -> RefOr<Schema> {
+        to_schema(json!({"type": "object", "description": "A STIX 2.1 bundle",
+            "required": ["type", "objects"], "properties": {"type": {"type": "string", "enum": ["bundle"]},
+                "objects": {"type": "array", "maxItems": vigil_service::IMPORT_INDICATORS_MAX, "items": {}}}}))
+    }
+}
+
+impl utoipa::ToSchema for StixBundle {}
+
+/// A telemetry batch as a JSON array of events.
+pub(crate) struct EventBatch;
+
+impl utoipa::PartialSchema for EventBatch {
+    fn schema() -> RefOr<Schema> {
+        to_schema(
+            json!({"type": "array", "items": reference("Event"), "minItems": 1,
+            "maxItems": vigil_service::TELEMETRY_BATCH_EVENTS_MAX}),
+        )
+    }
+}
+
+impl utoipa::ToSchema for EventBatch {}
+
+/// A telemetry batch as NDJSON: one event object per line.
+pub(crate) struct NdjsonBatch;
+
+impl utoipa::PartialSchema for NdjsonBatch {
+    fn schema() -> RefOr<Schema> {
+        to_schema(
+            json!({"type": "string", "pattern": "\\S", "description": "One Event object per line"}),
+        )
+    }
+}
+
+impl utoipa::ToSchema for NdjsonBatch {}

@@ -11,10 +11,10 @@ use vigil_service::ImportFormat;
 
 use crate::dto::{PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, RawText, WriteData, media_type};
-use crate::handlers::{page, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id, reason};
 use crate::ioc_dto::{
-    IndicatorIn, IndicatorPatchIn, IndicatorQuery, SuppressionIn, import_out, indicator_out,
-    suppression_out,
+    ImportOut, IndicatorIn, IndicatorOut, IndicatorPatchIn, IndicatorQuery, SuppressionIn,
+    SuppressionOut, import_out, indicator_out, suppression_out,
 };
 use crate::{ApiError, AppState};
 
@@ -77,6 +77,10 @@ fn patch(body: IndicatorPatchIn) -> Result<IndicatorPatch, ApiError> {
     })
 }
 
+/// Add an indicator (normalized; 409 if its type and value exist).
+#[utoipa::path(post, path = "/api/v1/indicators", tag = "indicators", operation_id = "createIndicator",
+    params(ReasonHeader), request_body = IndicatorIn,
+    responses((status = 201, description = "created", body = IndicatorOut)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -90,6 +94,9 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(indicator_out(&indicator))).into_response())
 }
 
+/// List indicators, newest first.
+#[utoipa::path(get, path = "/api/v1/indicators", tag = "indicators", operation_id = "listIndicators",
+    params(IndicatorQuery), responses((status = 200, description = "a page of indicators", body = PageOut<IndicatorOut>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -132,6 +139,9 @@ pub(crate) async fn list(
     Ok(Json(PageOut::from_page(indicators, |i| indicator_out(&i))).into_response())
 }
 
+/// Read an indicator.
+#[utoipa::path(get, path = "/api/v1/indicators/{id}", tag = "indicators", operation_id = "getIndicator",
+    params(IdPath), responses((status = 200, description = "the indicator", body = IndicatorOut)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -142,6 +152,10 @@ pub(crate) async fn get(
     Ok(Json(indicator_out(&indicator)).into_response())
 }
 
+/// Change an indicator (not its type or value).
+#[utoipa::path(patch, path = "/api/v1/indicators/{id}", tag = "indicators", operation_id = "updateIndicator",
+    params(IdPath, ReasonHeader), request_body = IndicatorPatchIn,
+    responses((status = 200, description = "the indicator after the change", body = IndicatorOut)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -157,6 +171,9 @@ pub(crate) async fn update(
     Ok(Json(indicator_out(&indicator)).into_response())
 }
 
+/// Delete an indicator.
+#[utoipa::path(delete, path = "/api/v1/indicators/{id}", tag = "indicators", operation_id = "deleteIndicator",
+    params(IdPath, ReasonHeader), responses((status = 204, description = "deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -171,7 +188,12 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `text/csv` (an indicator CSV) or `application/json` (a STIX 2.1 bundle).
+/// Import an indicator CSV (text/csv) or a STIX 2.1 bundle (application/json): new type and
+/// value pairs are created, existing ones updated, every rejection counted.
+#[utoipa::path(post, path = "/api/v1/indicators/import", tag = "indicators", operation_id = "importIndicators",
+    params(ReasonHeader),
+    request_body(content((crate::schema::CsvBody = "text/csv"), (crate::schema::StixBundle = "application/json"))),
+    responses((status = 200, description = "what the import did", body = ImportOut)))]
 pub(crate) async fn import(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -196,6 +218,10 @@ pub(crate) async fn import(
     Ok(Json(import_out(&report)).into_response())
 }
 
+/// Never fire on this value (exact, CIDR, or a domain with its subdomains).
+#[utoipa::path(post, path = "/api/v1/suppressions", tag = "indicators", operation_id = "createSuppression",
+    params(ReasonHeader), request_body = SuppressionIn,
+    responses((status = 201, description = "created", body = SuppressionOut)))]
 pub(crate) async fn create_suppression(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
@@ -218,6 +244,9 @@ pub(crate) async fn create_suppression(
     Ok((StatusCode::CREATED, Json(suppression_out(&suppression))).into_response())
 }
 
+/// List suppressions.
+#[utoipa::path(get, path = "/api/v1/suppressions", tag = "indicators", operation_id = "listSuppressions",
+    params(PageQuery), responses((status = 200, description = "a page of suppressions", body = PageOut<SuppressionOut>)))]
 pub(crate) async fn list_suppressions(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -231,6 +260,9 @@ pub(crate) async fn list_suppressions(
     Ok(Json(PageOut::from_page(suppressions, |s| suppression_out(&s))).into_response())
 }
 
+/// Remove a suppression.
+#[utoipa::path(delete, path = "/api/v1/suppressions/{id}", tag = "indicators", operation_id = "deleteSuppression",
+    params(IdPath, ReasonHeader), responses((status = 204, description = "removed")))]
 pub(crate) async fn delete_suppression(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,

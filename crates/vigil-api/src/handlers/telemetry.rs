@@ -11,8 +11,10 @@ use crate::handlers::page;
 use crate::ioc_dto::{IngestOut, MatchOut, MatchQuery};
 use crate::{ApiError, AppState};
 
-/// A JSON array of events (`application/json`) or one event per line
-/// (`application/x-ndjson`). Answers 200 with what happened to each event.
+/// Store and correlate a batch of events (the ingest role): a JSON array or NDJSON.
+#[utoipa::path(post, path = "/api/v1/telemetry/events", tag = "telemetry", operation_id = "ingestTelemetry",
+    request_body(content((crate::schema::EventBatch = "application/json"), (crate::schema::NdjsonBatch = "application/x-ndjson"))),
+    responses((status = 200, description = "what happened to the batch's events", body = IngestOut)))]
 pub(crate) async fn ingest(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<IngestTelemetry>,
@@ -68,6 +70,9 @@ fn filter(query: &MatchQuery) -> Result<MatchFilter, ApiError> {
     })
 }
 
+/// List IOC matches, newest first.
+#[utoipa::path(get, path = "/api/v1/ioc-matches", tag = "telemetry", operation_id = "listMatches",
+    params(MatchQuery), responses((status = 200, description = "a page of matches", body = PageOut<MatchOut>)))]
 pub(crate) async fn list_matches(
     State(state): State<AppState>,
     Auth(principal): Auth,
