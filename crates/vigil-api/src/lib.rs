@@ -2,9 +2,6 @@
 //! the wire DTOs, problem+json errors, the OpenAPI document, health and metrics. The only
 //! crate that knows HTTP; every decision about data is made in `vigil-service`.
 
-// The hand-written OpenAPI document is one large `json!`.
-#![recursion_limit = "256"]
-
 mod client_limits;
 pub mod dto;
 mod error;

@@ -311,3 +311,80 @@ impl utoipa::PartialSchema for NdjsonBatch {
 }
 
 impl utoipa::ToSchema for NdjsonBatch {}
+
+/// `ConnectorIn` for one kind: its credential names and its required options.
+fn connector_in_kind(kind: &str, credentials: &[&str], options: &[&str]) -> Value {
+    let secret =
+        json!({"type": "string", "minLength": 1, "maxLength": vigil_service::CREDENTIAL_LEN_MAX});
+    let url = json!({"type": "string", "maxLength": vigil_domain::CONNECTOR_URL_LEN_MAX,
+        "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"});
+    let mut credential_props = serde_json::Map::new();
+    for name in credentials {
+        let value = if *name == "token_url" {
+            url.clone()
+        } else {
+            secret.clone()
+        };
+        credential_props.insert((*name).to_owned(), value);
+    }
+    let no_controls = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+    let option = json!({"type": "string", "minLength": 1, "maxLength": vigil_domain::CONNECTOR_OPTION_LEN_MAX, "pattern": no_controls});
+    let any_option = json!({"type": "string", "maxLength": vigil_domain::CONNECTOR_OPTION_LEN_MAX,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"});
+    let mut option_props = serde_json::Map::new();
+    for name in options {
+        option_props.insert((*name).to_owned(), option.clone());
+    }
+    let mut body = object(
+        &["kind", "url"],
+        json!({
+            "kind": {"type": "string", "enum": [kind]}, "url": url, "enabled": {"type": ["boolean", "null"]},
+            "interval_s": {"type": ["integer", "null"], "minimum": 10, "maximum": 86400},
+            "threshold": {"type": ["string", "null"], "enum": ["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL", null]},
+            "credentials": {"type": ["object", "null"], "required": credentials, "properties": credential_props, "additionalProperties": false},
+            "options": {"type": "object", "required": options, "properties": option_props,
+                "additionalProperties": any_option, "maxProperties": vigil_domain::CONNECTOR_OPTIONS_MAX,
+                "propertyNames": option},
+        }),
+    );
+    if options.is_empty() {
+        body["properties"]["options"]["type"] = json!(["object", "null"]);
+    } else {
+        body["required"] = json!(["kind", "url", "options"]);
+    }
+    body
+}
+
+/// An object of exactly these properties, `required` among them.
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+}
+
+/// `PUT /api/v1/connectors/{name}`: one shape per kind.
+pub(crate) fn connector_in() -> RefOr<Schema> {
+    to_schema(
+        json!({"description": "What each kind needs; credentials may be left out to keep the stored ones (a 409 when there are none)",
+        "oneOf": [
+            connector_in_kind("thehive", &["api_key"], &["organisation"]),
+            connector_in_kind("opencti", &["token"], &[]),
+            connector_in_kind("openrmf", &["token_url", "client_id", "username", "password"], &[]),
+            connector_in_kind("taxii", &["username", "password"], &["api_root", "collection"]),
+        ]}),
+    )
+}
+
+pub(crate) fn connector_kind() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["thehive", "opencti", "openrmf", "taxii"]}))
+}
+
+pub(crate) fn connector_name() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}))
+}
+
+pub(crate) fn replayed() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["created", "updated", "unchanged", "skipped"]}))
+}
+
+pub(crate) fn breaker() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["closed", "open", "half_open"]}))
+}

@@ -4,7 +4,8 @@ use serde::Serialize;
 use vigil_service::{ConnectorHealth, CycleReport};
 
 /// What one cycle of one connector did (`POST /api/v1/sync/{name}/run`, `vigil sync run`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CycleReport)]
 pub struct CycleReportOut {
     pub tenant: String,
     pub connector: String,
@@ -40,7 +41,7 @@ impl From<CycleReport> for CycleReportOut {
 }
 
 /// One connector as the engine sees it (`GET /api/v1/sync/status`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ConnectorHealthOut {
     connector: String,
     kind: &'static str,
@@ -55,6 +56,7 @@ pub(crate) struct ConnectorHealthOut {
     last_error: Option<String>,
     last_error_at: Option<String>,
     last_cycle_ms: Option<u64>,
+    #[schema(schema_with = crate::schema::breaker)]
     breaker: &'static str,
     interval_s: u32,
 }
