@@ -96,39 +96,76 @@ impl SyncStatus {
     }
 
     /// The engine's counters in OpenMetrics text (without `# EOF`), labelled by tenant and
-    /// connector.
+    /// connector: a `prometheus-client` registry filled from the statuses at each scrape.
+    #[allow(clippy::cast_precision_loss)] // milliseconds far below 2^52
     pub fn openmetrics(&self) -> String {
-        use std::fmt::Write;
-        let all = self.all();
-        let mut out = String::new();
-        let families = [
-            ("vigil_sync_cycles", "counter", "Sync cycles by outcome"),
-            (
-                "vigil_sync_items",
-                "counter",
-                "Upstream records by what the sync did with them",
-            ),
-            (
-                "vigil_sync_breaker_open",
-                "gauge",
-                "1 when the breaker is open or half-open",
-            ),
-            (
-                "vigil_sync_last_cycle_seconds",
-                "gauge",
-                "Duration of the last cycle",
-            ),
-        ];
-        for (name, kind, help) in families {
-            let _ = writeln!(out, "# TYPE {name} {kind}\n# HELP {name} {help}.");
-            let suffix = if kind == "counter" { "_total" } else { "" };
-            for (tenant, s) in &all {
-                for (labels, value) in samples(name, *tenant, s) {
-                    let _ = writeln!(out, "{name}{suffix}{{{labels}}} {value}");
-                }
+        use prometheus_client::metrics::counter::Counter;
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::gauge::Gauge;
+        let mut registry = prometheus_client::registry::Registry::with_prefix("vigil_sync");
+        let cycles = Family::<OutcomeLabels, Counter>::default();
+        let items = Family::<OutcomeLabels, Counter>::default();
+        let breaker = Family::<SourceLabels, Gauge>::default();
+        let last_cycle =
+            Family::<SourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register("cycles", "Sync cycles by outcome", cycles.clone());
+        registry.register(
+            "items",
+            "Upstream records by what the sync did with them",
+            items.clone(),
+        );
+        registry.register(
+            "breaker_open",
+            "1 when the breaker is open or half-open",
+            breaker.clone(),
+        );
+        registry.register(
+            "last_cycle_seconds",
+            "Duration of the last cycle",
+            last_cycle.clone(),
+        );
+        for (tenant, s) in self.all() {
+            let source = SourceLabels {
+                tenant: tenant.to_string(),
+                connector: s.connector.to_string(),
+            };
+            let outcome = |outcome: &'static str| OutcomeLabels {
+                outcome,
+                tenant: source.tenant.clone(),
+                connector: source.connector.clone(),
+            };
+            cycles
+                .get_or_create(&outcome("succeeded"))
+                .inc_by(s.cycles_succeeded);
+            cycles
+                .get_or_create(&outcome("failed"))
+                .inc_by(s.cycles_failed);
+            for (name, n) in [
+                ("created", s.items_created),
+                ("updated", s.items_updated),
+                ("skipped", s.items_skipped),
+                ("dead_lettered", s.items_dead_lettered),
+            ] {
+                items.get_or_create(&outcome(name)).inc_by(n);
             }
+            breaker
+                .get_or_create(&source)
+                .set(i64::from(s.breaker != BreakerState::Closed));
+            last_cycle
+                .get_or_create(&source)
+                .set(s.last_cycle_ms.unwrap_or(0) as f64 / 1000.0);
         }
-        out
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            return String::new();
+        }
+        // The API's exposition ends with its own `# EOF`.
+        let body = out.trim_end().trim_end_matches("# EOF").trim_end();
+        if body.is_empty() {
+            String::new()
+        } else {
+            format!("{body}\n")
+        }
     }
 
     fn update(
@@ -167,28 +204,17 @@ impl SyncStatus {
     }
 }
 
-/// The samples of one metric family for one connector: (labels, value).
-#[allow(clippy::cast_precision_loss)] // counts far below 2^52
-fn samples(family: &str, tenant: TenantId, s: &ConnectorHealth) -> Vec<(String, f64)> {
-    let labels = format!("tenant=\"{tenant}\",connector=\"{}\"", s.connector);
-    let outcome = |outcome: &str, n: u64| (format!("outcome=\"{outcome}\",{labels}"), n as f64);
-    match family {
-        "vigil_sync_cycles" => vec![
-            outcome("succeeded", s.cycles_succeeded),
-            outcome("failed", s.cycles_failed),
-        ],
-        "vigil_sync_items" => vec![
-            outcome("created", s.items_created),
-            outcome("updated", s.items_updated),
-            outcome("skipped", s.items_skipped),
-            outcome("dead_lettered", s.items_dead_lettered),
-        ],
-        "vigil_sync_breaker_open" => vec![(
-            labels.clone(),
-            f64::from(u8::from(s.breaker != BreakerState::Closed)),
-        )],
-        _ => vec![(labels.clone(), s.last_cycle_ms.unwrap_or(0) as f64 / 1000.0)],
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+    tenant: String,
+    connector: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct SourceLabels {
+    tenant: String,
+    connector: String,
 }
 
 /// Runs every enabled connector on its schedule until `stop` turns true.
