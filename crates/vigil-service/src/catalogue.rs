@@ -80,11 +80,10 @@ impl Services {
         &self,
         principal: &Principal,
         finding: NewFinding,
-        reason: Option<String>,
     ) -> ServiceResult<Finding> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         refuse_reserved_source(finding.source())?;
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self
             .store()
             .create_finding(tenant, &change, finding)
@@ -115,14 +114,13 @@ impl Services {
         principal: &Principal,
         id: FindingId,
         patch: FindingPatch,
-        reason: Option<String>,
     ) -> ServiceResult<Finding> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         // Nothing to change: the record as it is, and no audit event.
         if patch.is_empty() {
             return Ok(self.store().get_finding(tenant, id).await?);
         }
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self
             .store()
             .update_finding(tenant, &change, id, patch)
@@ -134,10 +132,9 @@ impl Services {
         principal: &Principal,
         id: FindingId,
         to: FindingStatus,
-        reason: Option<String>,
     ) -> ServiceResult<Finding> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
-        let change = principal.change(reason);
+        let change = principal.change();
         // A move the lifecycle forbids from the finding's current status conflicts with its
         // state: 409, naming the moves it allows.
         match self
@@ -185,12 +182,11 @@ impl Services {
         &self,
         principal: &Principal,
         indicator: NewIndicator,
-        reason: Option<String>,
     ) -> ServiceResult<Indicator> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         indicator.validate()?;
         refuse_reserved_source(indicator.source.as_ref())?;
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self
             .store()
             .create_indicator(tenant, &change, indicator)
@@ -221,14 +217,13 @@ impl Services {
         principal: &Principal,
         id: IndicatorId,
         patch: IndicatorPatch,
-        reason: Option<String>,
     ) -> ServiceResult<Indicator> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         // Nothing to change: the record as it is, and no audit event.
         if patch.is_empty() {
             return Ok(self.store().get_indicator(tenant, id).await?);
         }
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self
             .store()
             .update_indicator(tenant, &change, id, patch)
@@ -239,10 +234,9 @@ impl Services {
         &self,
         principal: &Principal,
         id: IndicatorId,
-        reason: Option<String>,
     ) -> ServiceResult<()> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self.store().delete_indicator(tenant, &change, id).await?)
     }
 
@@ -254,7 +248,6 @@ impl Services {
         principal: &Principal,
         format: ImportFormat,
         body: String,
-        reason: Option<String>,
     ) -> ServiceResult<ImportReport> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         // Reading a large document is CPU work: off the async workers.
@@ -268,7 +261,7 @@ impl Services {
             ImportFormat::Csv => "csv",
             ImportFormat::Stix => "stix",
         };
-        let change = principal.change(reason);
+        let change = principal.change();
         let indicators = dedupe_indicators(indicators);
         report.counts = self
             .store()
@@ -283,11 +276,10 @@ impl Services {
         &self,
         principal: &Principal,
         suppression: NewSuppression,
-        reason: Option<String>,
     ) -> ServiceResult<Suppression> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         suppression.validate()?;
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self
             .store()
             .create_suppression(tenant, &change, suppression)
@@ -307,10 +299,9 @@ impl Services {
         &self,
         principal: &Principal,
         id: SuppressionId,
-        reason: Option<String>,
     ) -> ServiceResult<()> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self.store().delete_suppression(tenant, &change, id).await?)
     }
 }

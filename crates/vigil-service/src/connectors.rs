@@ -172,7 +172,6 @@ impl Services {
         &self,
         principal: &Principal,
         request: ConnectorRequest,
-        reason: Option<String>,
     ) -> ServiceResult<(Connector, bool)> {
         let tenant = principal.require_tenant(Permission::ManageTenantAccess)?;
         check_options(request.kind, &request.options)?;
@@ -240,7 +239,7 @@ impl Services {
                 engine.check_connector(&connector, &credentials).await?;
             }
         }
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self
             .store()
             .put_connector(tenant, &change, connector, sealed)
@@ -266,10 +265,9 @@ impl Services {
         &self,
         principal: &Principal,
         name: &ConnectorName,
-        reason: Option<String>,
     ) -> ServiceResult<()> {
         let tenant = principal.require_tenant(Permission::ManageTenantAccess)?;
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self.store().delete_connector(tenant, &change, name).await?)
     }
 

@@ -415,7 +415,10 @@ impl Services {
         mut found: Vec<(usize, NewMatch)>,
         report: &mut IngestReport,
     ) {
-        let change = principal.change(Some("telemetry matched an indicator".into()));
+        let change = principal
+            .clone()
+            .because(Some("telemetry matched an indicator".into()))
+            .change();
         // One reopen attempt per finding and batch: once it answered, later matches of the
         // same finding are not reopens.
         let mut settled: HashSet<FindingId> = HashSet::new();

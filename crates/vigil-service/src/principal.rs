@@ -90,9 +90,10 @@ impl Principal {
         }
     }
 
-    /// Who makes a change and why: `reason`, else the reason the caller stated.
-    pub fn change(&self, reason: Option<String>) -> Change {
-        Change::by(self.actor()).because(reason.or_else(|| self.reason.clone()))
+    /// Who makes a change and why: the reason the caller stated (`because`), which travels
+    /// with the principal into every change it makes.
+    pub fn change(&self) -> Change {
+        Change::by(self.actor()).because(self.reason.clone())
     }
 
     /// Proves the caller may do `permission`.

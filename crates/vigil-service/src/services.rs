@@ -415,7 +415,7 @@ impl Services {
         };
         Ok(self
             .store
-            .revoke_session(principal.scope(), &principal.change(None), session)
+            .revoke_session(principal.scope(), &principal.change(), session)
             .await?)
     }
 
@@ -444,7 +444,7 @@ impl Services {
         }
         Ok(self
             .store
-            .set_session_expiry(scope, &principal.change(None), id, expires_at)
+            .set_session_expiry(scope, &principal.change(), id, expires_at)
             .await?)
     }
 
@@ -456,7 +456,7 @@ impl Services {
         let scope = access_scope(principal)?;
         Ok(self
             .store
-            .revoke_session(scope, &principal.change(None), id)
+            .revoke_session(scope, &principal.change(), id)
             .await?)
     }
 
@@ -471,7 +471,7 @@ impl Services {
         principal.require(Permission::ManageTenants)?;
         Ok(self
             .store
-            .create_tenant(&principal.change(None), &slug, &name)
+            .create_tenant(&principal.change(), &slug, &name)
             .await?)
     }
 
@@ -539,7 +539,7 @@ impl Services {
         };
         let key = self
             .store
-            .create_api_key(scope, &principal.change(None), new)
+            .create_api_key(scope, &principal.change(), new)
             .await?;
         Ok(CreatedApiKey { key, secret })
     }
@@ -564,7 +564,7 @@ impl Services {
         let scope = self.key_scope(principal, owner).await?;
         let key = self
             .store
-            .revoke_api_key(scope, &principal.change(None), id)
+            .revoke_api_key(scope, &principal.change(), id)
             .await?;
         self.keys.forget(id);
         Ok(key)
@@ -592,17 +592,12 @@ impl Services {
 
     // ---- risks ----------------------------------------------------------------------------
 
-    pub async fn create_risk(
-        &self,
-        principal: &Principal,
-        risk: NewRisk,
-        reason: Option<String>,
-    ) -> ServiceResult<Risk> {
+    pub async fn create_risk(&self, principal: &Principal, risk: NewRisk) -> ServiceResult<Risk> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         crate::catalogue::refuse_reserved_source(risk.source())?;
         Ok(self
             .store
-            .create_risk(tenant, &principal.change(reason), risk)
+            .create_risk(tenant, &principal.change(), risk)
             .await?)
     }
 
@@ -626,7 +621,6 @@ impl Services {
         principal: &Principal,
         id: RiskId,
         patch: RiskPatch,
-        reason: Option<String>,
     ) -> ServiceResult<Risk> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         // Nothing to change: the record as it is, and no audit event.
@@ -635,20 +629,15 @@ impl Services {
         }
         Ok(self
             .store
-            .update_risk(tenant, &principal.change(reason), id, patch)
+            .update_risk(tenant, &principal.change(), id, patch)
             .await?)
     }
 
-    pub async fn delete_risk(
-        &self,
-        principal: &Principal,
-        id: RiskId,
-        reason: Option<String>,
-    ) -> ServiceResult<()> {
+    pub async fn delete_risk(&self, principal: &Principal, id: RiskId) -> ServiceResult<()> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         Ok(self
             .store
-            .delete_risk(tenant, &principal.change(reason), id)
+            .delete_risk(tenant, &principal.change(), id)
             .await?)
     }
 

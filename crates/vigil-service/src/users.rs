@@ -34,7 +34,7 @@ impl Services {
         };
         Ok(self
             .store()
-            .create_user(scope, &principal.change(None), user)
+            .create_user(scope, &principal.change(), user)
             .await?)
     }
 
@@ -53,24 +53,12 @@ impl Services {
     }
 
     /// Disables the user: no login, and every session ends now.
-    pub async fn disable_user(
-        &self,
-        principal: &Principal,
-        id: UserId,
-        reason: Option<String>,
-    ) -> ServiceResult<User> {
-        self.edit_user(principal, id, UserEdit::Disable, reason)
-            .await
+    pub async fn disable_user(&self, principal: &Principal, id: UserId) -> ServiceResult<User> {
+        self.edit_user(principal, id, UserEdit::Disable).await
     }
 
-    pub async fn enable_user(
-        &self,
-        principal: &Principal,
-        id: UserId,
-        reason: Option<String>,
-    ) -> ServiceResult<User> {
-        self.edit_user(principal, id, UserEdit::Enable, reason)
-            .await
+    pub async fn enable_user(&self, principal: &Principal, id: UserId) -> ServiceResult<User> {
+        self.edit_user(principal, id, UserEdit::Enable).await
     }
 
     /// Sets a new password (an admin's reset); every session of the user ends now.
@@ -79,23 +67,17 @@ impl Services {
         principal: &Principal,
         id: UserId,
         password: SecretString,
-        reason: Option<String>,
     ) -> ServiceResult<User> {
         let hash = self
             .with_password_slot(move || hash_password(&password))
             .await??;
-        self.edit_user(principal, id, UserEdit::SetPassword(hash), reason)
+        self.edit_user(principal, id, UserEdit::SetPassword(hash))
             .await
     }
 
     /// Deletes the user and its sessions; the audit trail keeps its history.
-    pub async fn delete_user(
-        &self,
-        principal: &Principal,
-        id: UserId,
-        reason: Option<String>,
-    ) -> ServiceResult<()> {
-        self.edit_user(principal, id, UserEdit::Delete, reason)
+    pub async fn delete_user(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
+        self.edit_user(principal, id, UserEdit::Delete)
             .await
             .map(|_| ())
     }
@@ -105,7 +87,6 @@ impl Services {
         principal: &Principal,
         id: UserId,
         edit: UserEdit,
-        reason: Option<String>,
     ) -> ServiceResult<User> {
         let scope = access_scope(principal)?;
         let is_self =
@@ -116,7 +97,7 @@ impl Services {
                 "you cannot disable or delete your own account; another admin can",
             ));
         }
-        let change = principal.change(reason);
+        let change = principal.change();
         Ok(self.store().edit_user(scope, &change, id, edit).await?)
     }
 }

@@ -124,7 +124,7 @@ async fn services(dir: &std::path::Path, url: &str) -> (Services, vigil_domain::
         )),
     };
     let (connector, _) = services
-        .put_connector(&Principal::cli_in(tenant.id), request, None)
+        .put_connector(&Principal::cli_in(tenant.id), request)
         .await
         .expect("connector");
     (services, connector)

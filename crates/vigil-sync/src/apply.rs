@@ -75,7 +75,7 @@ pub(crate) fn items(
 }
 
 pub(crate) fn change() -> Change {
-    Principal::system().change(Some("sync".into()))
+    Principal::system().because(Some("sync".into())).change()
 }
 
 pub(crate) fn text(err: impl std::fmt::Display) -> String {

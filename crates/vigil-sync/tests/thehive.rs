@@ -316,7 +316,7 @@ async fn transient_failures_are_retried_and_refusals_are_not() {
     };
     setup
         .services
-        .put_connector(&Principal::cli_in(wrong.tenant_id), bad_key, None)
+        .put_connector(&Principal::cli_in(wrong.tenant_id), bad_key)
         .await
         .unwrap();
     let refused = cycle(&setup).await;

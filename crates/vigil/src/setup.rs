@@ -311,7 +311,10 @@ pub(crate) async fn apply_file_connectors(
             continue;
         }
         services
-            .put_connector(&principal, request, Some("config file".into()))
+            .put_connector(
+                &principal.clone().because(Some("config file".into())),
+                request,
+            )
             .await
             .with_context(at)?;
         tracing::info!(component = "setup", tenant = %slug.as_str(), connector = %file.name, "applied connector from the config file");

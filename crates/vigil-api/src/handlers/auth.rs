@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use vigil_domain::{Email, Role, SessionId, Timestamp, UserId};
 use vigil_service::TokenPair;
@@ -12,7 +12,7 @@ use crate::dto::{
     UserIn, UserOut, UserPatchIn,
 };
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, ClientAddr, ManageAccess};
-use crate::handlers::{IdPath, ReasonHeader, page, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id};
 use crate::{ApiError, AppState};
 
 fn tokens(pair: TokenPair) -> Json<TokenOut> {
@@ -119,19 +119,14 @@ pub(crate) async fn set_user_disabled(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<UserPatchIn>,
 ) -> Result<Json<UserOut>, ApiError> {
     let id = path_id(&id, UserId::parse)?;
     let services = &state.services;
     let user = if body.disabled {
-        services
-            .disable_user(&principal, id, reason(&headers))
-            .await?
+        services.disable_user(&principal, id).await?
     } else {
-        services
-            .enable_user(&principal, id, reason(&headers))
-            .await?
+        services.enable_user(&principal, id).await?
     };
     Ok(Json(user.into()))
 }
@@ -144,14 +139,13 @@ pub(crate) async fn reset_password(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<PasswordIn>,
 ) -> Result<Json<UserOut>, ApiError> {
     let id = path_id(&id, UserId::parse)?;
     let password = SecretString::from(body.password);
     let user = state
         .services
-        .reset_password(&principal, id, password, reason(&headers))
+        .reset_password(&principal, id, password)
         .await?;
     Ok(Json(user.into()))
 }
@@ -163,13 +157,9 @@ pub(crate) async fn delete_user(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, UserId::parse)?;
-    state
-        .services
-        .delete_user(&principal, id, reason(&headers))
-        .await?;
+    state.services.delete_user(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

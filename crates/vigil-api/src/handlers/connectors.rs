@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use vigil_domain::{
@@ -12,7 +12,7 @@ use vigil_service::{ConnectorRequest, Credentials};
 
 use crate::dto::{PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Authorized, ManageAccess};
-use crate::handlers::{IdPath, ReasonHeader, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, path_id};
 use crate::sync_dto::{ConnectorHealthOut, CycleReportOut};
 use crate::{ApiError, AppState};
 
@@ -145,13 +145,12 @@ pub(crate) async fn put(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
     Path(name): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<ConnectorIn>,
 ) -> Result<Response, ApiError> {
     let name = ConnectorName::parse(&name)?;
     let (connector, created) = state
         .services
-        .put_connector(&principal, request(name, body)?, reason(&headers))
+        .put_connector(&principal, request(name, body)?)
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -193,13 +192,9 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<ManageAccess>,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let name = path_id(&name, ConnectorName::parse)?;
-    state
-        .services
-        .delete_connector(&principal, &name, reason(&headers))
-        .await?;
+    state.services.delete_connector(&principal, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use vigil_domain::{
     Asset, BoundedText, ExternalId, FindingFilter, FindingId, FindingPatch, FindingStatus,
@@ -9,7 +9,7 @@ use vigil_domain::{
 
 use crate::dto::{PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, WriteData};
-use crate::handlers::{IdPath, ReasonHeader, page, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id};
 use crate::ioc_dto::{
     FindingIn, FindingOut, FindingPatchIn, FindingQuery, MatchOut, TransitionIn, finding_out,
 };
@@ -59,12 +59,11 @@ fn patch(body: FindingPatchIn) -> Result<FindingPatch, ApiError> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<FindingIn>,
 ) -> Result<Response, ApiError> {
     let finding = state
         .services
-        .create_finding(&principal, new_finding(body)?, reason(&headers))
+        .create_finding(&principal, new_finding(body)?)
         .await?;
     Ok((StatusCode::CREATED, Json(finding_out(&finding))).into_response())
 }
@@ -114,13 +113,12 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<FindingPatchIn>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, FindingId::parse)?;
     let finding = state
         .services
-        .update_finding(&principal, id, patch(body)?, reason(&headers))
+        .update_finding(&principal, id, patch(body)?)
         .await?;
     Ok(Json(finding_out(&finding)).into_response())
 }
@@ -133,18 +131,18 @@ pub(crate) async fn transition(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<TransitionIn>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, FindingId::parse)?;
     let to = FindingStatus::parse(&body.to).map_err(|err| ApiError::invalid("to", err.reason()))?;
-    let why = body
-        .reason
-        .filter(|r| !r.trim().is_empty())
-        .or_else(|| reason(&headers));
+    // A reason in the body wins over `X-Audit-Reason`.
+    let principal = match body.reason.filter(|r| !r.trim().is_empty()) {
+        Some(why) => principal.because(Some(why)),
+        None => principal,
+    };
     let finding = state
         .services
-        .transition_finding(&principal, id, to, why)
+        .transition_finding(&principal, id, to)
         .await?;
     Ok(Json(finding_out(&finding)).into_response())
 }

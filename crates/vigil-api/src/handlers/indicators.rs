@@ -11,7 +11,7 @@ use vigil_service::ImportFormat;
 
 use crate::dto::{PageOut, PageQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, RawText, WriteData, media_type};
-use crate::handlers::{IdPath, ReasonHeader, page, path_id, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id};
 use crate::ioc_dto::{
     ImportOut, IndicatorIn, IndicatorOut, IndicatorPatchIn, IndicatorQuery, SuppressionIn,
     SuppressionOut, import_out, indicator_out, suppression_out,
@@ -84,12 +84,11 @@ fn patch(body: IndicatorPatchIn) -> Result<IndicatorPatch, ApiError> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<IndicatorIn>,
 ) -> Result<Response, ApiError> {
     let indicator = state
         .services
-        .create_indicator(&principal, new_indicator(body)?, reason(&headers))
+        .create_indicator(&principal, new_indicator(body)?)
         .await?;
     Ok((StatusCode::CREATED, Json(indicator_out(&indicator))).into_response())
 }
@@ -160,13 +159,12 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<IndicatorPatchIn>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, IndicatorId::parse)?;
     let indicator = state
         .services
-        .update_indicator(&principal, id, patch(body)?, reason(&headers))
+        .update_indicator(&principal, id, patch(body)?)
         .await?;
     Ok(Json(indicator_out(&indicator)).into_response())
 }
@@ -178,13 +176,9 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, IndicatorId::parse)?;
-    state
-        .services
-        .delete_indicator(&principal, id, reason(&headers))
-        .await?;
+    state.services.delete_indicator(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,7 +207,7 @@ pub(crate) async fn import(
     };
     let report = state
         .services
-        .import_indicators(&principal, format, body, reason(&headers))
+        .import_indicators(&principal, format, body)
         .await?;
     Ok(Json(import_out(&report)).into_response())
 }
@@ -225,7 +219,6 @@ pub(crate) async fn import(
 pub(crate) async fn create_suppression(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<SuppressionIn>,
 ) -> Result<Response, ApiError> {
     let new = NewSuppression {
@@ -237,10 +230,7 @@ pub(crate) async fn create_suppression(
             .map(BoundedText::description)
             .transpose()?,
     };
-    let suppression = state
-        .services
-        .create_suppression(&principal, new, reason(&headers))
-        .await?;
+    let suppression = state.services.create_suppression(&principal, new).await?;
     Ok((StatusCode::CREATED, Json(suppression_out(&suppression))).into_response())
 }
 
@@ -267,12 +257,8 @@ pub(crate) async fn delete_suppression(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, SuppressionId::parse)?;
-    state
-        .services
-        .delete_suppression(&principal, id, reason(&headers))
-        .await?;
+    state.services.delete_suppression(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use vigil_domain::{
     BoundedText, Cursor, ExternalId, Level, NewRisk, RiskFilter, RiskId, RiskPatch, RiskStatus,
@@ -9,7 +9,7 @@ use vigil_domain::{
 
 use crate::dto::{PageOut, RiskIn, RiskOut, RiskPatchIn, RiskQuery};
 use crate::extract::{ApiJson, ApiQuery, Auth, Authorized, WriteData};
-use crate::handlers::{IdPath, ReasonHeader, page, path_id, query_text, reason};
+use crate::handlers::{IdPath, ReasonHeader, page, path_id, query_text};
 use crate::{ApiError, AppState};
 
 fn tags(raw: &[String]) -> Result<Tags, ApiError> {
@@ -101,12 +101,11 @@ fn filter(query: &RiskQuery) -> Result<RiskFilter, ApiError> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<RiskIn>,
 ) -> Result<Response, ApiError> {
     let risk = state
         .services
-        .create_risk(&principal, new_risk(body)?, reason(&headers))
+        .create_risk(&principal, new_risk(body)?)
         .await?;
     Ok((StatusCode::CREATED, Json(RiskOut(&risk))).into_response())
 }
@@ -153,13 +152,12 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<RiskPatchIn>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, RiskId::parse)?;
     let risk = state
         .services
-        .update_risk(&principal, id, patch(body)?, reason(&headers))
+        .update_risk(&principal, id, patch(body)?)
         .await?;
     Ok(Json(RiskOut(&risk)).into_response())
 }
@@ -171,12 +169,8 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, RiskId::parse)?;
-    state
-        .services
-        .delete_risk(&principal, id, reason(&headers))
-        .await?;
+    state.services.delete_risk(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,7 +63,7 @@ pub(crate) async fn setup(
         credentials: Some(Credentials::new(pairs(credentials).into_iter().collect())),
     };
     let (connector, _) = services
-        .put_connector(&Principal::cli_in(tenant.id), request, None)
+        .put_connector(&Principal::cli_in(tenant.id), request)
         .await
         .unwrap();
     Setup {
