@@ -3,20 +3,25 @@
 //! the rule that the tenant comes from the credential. Knows nothing of HTTP or SQL dialects:
 //! it talks to storage only through the `vigil-store` traits.
 
+mod audit;
 mod catalogue;
 mod connectors;
 mod correlate;
 mod error;
 mod key_cache;
+mod keys;
 mod principal;
+mod risks;
 mod seal;
 mod secrets;
 mod services;
+mod sessions;
 mod sync_port;
 mod throttle;
 mod tokens;
 mod users;
 
+pub use audit::AuditVerification;
 pub use catalogue::{
     IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,
     ImportReport, dedupe_indicators, indicators_from_stix,
@@ -31,6 +36,7 @@ pub use correlate::{
 };
 pub use error::{ServiceError, ServiceResult};
 pub use key_cache::{API_KEY_CACHE_MAX, API_KEY_CACHE_TTL};
+pub use keys::{API_KEY_NAME_LEN_MAX, CreatedApiKey, KeyOwner, NewApiKeyRequest};
 pub use principal::{Credential, Principal};
 pub use seal::{MASTER_KEY_LEN, MasterKey};
 pub use secrets::{
@@ -38,9 +44,10 @@ pub use secrets::{
     verify_password,
 };
 pub use services::{
-    ACCESS_TOKEN_TTL_SECONDS, API_KEY_NAME_LEN_MAX, AuditVerification, CreatedApiKey, KeyOwner,
-    NewApiKeyRequest, PASSWORD_HASHES_CONCURRENT_MAX, PASSWORD_QUEUE_MAX, PASSWORD_QUEUE_WAIT_MAX,
-    SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS, Services, TokenPair,
+    PASSWORD_HASHES_CONCURRENT_MAX, PASSWORD_QUEUE_MAX, PASSWORD_QUEUE_WAIT_MAX, Services,
+};
+pub use sessions::{
+    ACCESS_TOKEN_TTL_SECONDS, SESSION_TTL_MAX_SECONDS, SESSION_TTL_SECONDS, TokenPair,
 };
 pub use sync_port::{
     BreakerState, ConnectorHealth, CycleReport, Replayed, STALE_AFTER_INTERVALS, SyncEngine,
