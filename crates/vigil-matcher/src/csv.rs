@@ -6,8 +6,12 @@
 //! case; other columns (a feed's `comment`, say) are ignored. An empty cell is an absent
 //! value. A row that does not parse is rejected with its line and reason; the others are
 //! read.
+//!
+//! The records come from the `csv` crate, which is lenient the way spreadsheets and Python
+//! are: `"a"b` reads as `ab`, a stray quote inside an unquoted field is kept. The one thing it
+//! would accept silently that loses rows — a quote opened and never closed, which swallows
+//! the rest of the file — is refused here as an unterminated quoted field.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use vigil_domain::{
@@ -71,15 +75,19 @@ pub fn for_each_indicator_row(
     mut row: impl FnMut(u64, Result<NewIndicator, String>),
 ) -> Result<(), CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records = Records {
-        rest: text,
-        line: 1,
-    }
-    .filter(|record| !record.is_blank());
-    let header = records.next().ok_or(CsvError::Empty)?;
+    let mut records = Records::new(text);
+    let header = loop {
+        match records.next() {
+            None => return Err(CsvError::Empty),
+            Some(record) if record.is_blank() => {}
+            Some(record) => break record,
+        }
+    };
     let columns = Columns::from_header(&header).map_err(CsvError::Header)?;
-    for record in records {
-        row(record.line, columns.indicator(&record));
+    while let Some(record) = records.next() {
+        if !record.is_blank() {
+            row(record.line, columns.indicator(&record));
+        }
     }
     Ok(())
 }
@@ -108,6 +116,7 @@ impl Columns {
                 .position(|column| column.trim().eq_ignore_ascii_case(name))
         };
         let (Some(kind), Some(value)) = (find("type"), find("value")) else {
+            let names: Vec<&str> = names.iter().collect();
             return Err(format!(
                 "expected columns `type` and `value`, found {names:?}"
             ));
@@ -192,105 +201,89 @@ fn parse_bool(raw: &str) -> Option<bool> {
 /// One CSV record and the line it starts on (1-based).
 struct CsvRecord<'a> {
     line: u64,
-    fields: Result<Vec<Cow<'a, str>>, String>,
+    fields: Result<&'a csv::StringRecord, String>,
 }
 
 impl CsvRecord<'_> {
     fn is_blank(&self) -> bool {
-        matches!(&self.fields, Ok(fields) if fields.len() == 1 && fields[0].trim().is_empty())
+        matches!(&self.fields, Ok(fields) if fields.iter().all(|field| field.trim().is_empty()))
     }
 }
 
-/// The records of RFC 4180 text: comma-separated fields, `"`-quoted fields may hold commas,
-/// line breaks and `""` for a quote; lines end in LF or CRLF. A malformed record is an `Err`
-/// with the reason, and parsing resumes at the next line. A line without any quote (nearly
-/// every line of a feed) is split in place, without copying.
-struct Records<'a> {
-    rest: &'a str,
+/// The records of `text`, one buffer reused from one to the next (a lending iterator, hence
+/// not `Iterator`). Lines end in LF or CRLF; rows may have any number of fields; empty lines
+/// are skipped.
+struct Records<'t> {
+    text: &'t str,
+    reader: csv::Reader<&'t [u8]>,
+    record: csv::StringRecord,
+    /// Line breaks counted up to this byte: the line at `counted` is `line`.
+    counted: usize,
     line: u64,
 }
 
-impl<'a> Iterator for Records<'a> {
-    type Item = CsvRecord<'a>;
+impl<'t> Records<'t> {
+    fn new(text: &'t str) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        Self {
+            text,
+            reader,
+            record: csv::StringRecord::new(),
+            counted: 0,
+            line: 1,
+        }
+    }
 
-    fn next(&mut self) -> Option<CsvRecord<'a>> {
-        if self.rest.is_empty() {
-            return None;
+    /// Where the record just read begins, and its line. The reader reports where it stood
+    /// before skipping the line breaks in front of the record, so they are skipped here too,
+    /// and lines are counted from the text itself.
+    fn record_start(&mut self, reported: u64) -> (usize, u64) {
+        let bytes = self.text.as_bytes();
+        let mut begin = usize::try_from(reported)
+            .unwrap_or(bytes.len())
+            .clamp(self.counted, bytes.len());
+        while matches!(bytes.get(begin), Some(b'\r' | b'\n')) {
+            begin += 1;
         }
-        let start = self.line;
-        let (text, after, newline) = match self.rest.find('\n') {
-            Some(i) => (&self.rest[..i], &self.rest[i + 1..], true),
-            None => (self.rest, "", false),
+        let breaks = bytes[self.counted..begin]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count();
+        self.line += u64::try_from(breaks).unwrap_or(u64::MAX);
+        self.counted = begin;
+        (begin, self.line)
+    }
+
+    fn next(&mut self) -> Option<CsvRecord<'_>> {
+        let reported = self.reader.position().byte();
+        let read = self.reader.read_record(&mut self.record);
+        let reported = self.record.position().map_or(reported, csv::Position::byte);
+        let (begin, line) = self.record_start(reported);
+        let fields = match read {
+            Ok(false) => return None,
+            Err(err) => Err(err.to_string()),
+            Ok(true) => {
+                let at_end = self.reader.position().byte() >= self.text.len() as u64;
+                if at_end && unterminated(&self.text.as_bytes()[begin..]) {
+                    Err("unterminated quoted field".to_owned())
+                } else {
+                    Ok(&self.record)
+                }
+            }
         };
-        if !text.contains('"') {
-            let text = match text.strip_suffix('\r') {
-                Some(stripped) if newline => stripped,
-                _ => text,
-            };
-            self.rest = after;
-            self.line += u64::from(newline);
-            let fields = text.split(',').map(Cow::Borrowed).collect();
-            return Some(CsvRecord {
-                line: start,
-                fields: Ok(fields),
-            });
-        }
-        let mut chars = self.rest.chars();
-        let fields = csv_record(&mut chars, &mut self.line);
-        self.rest = chars.as_str();
-        Some(CsvRecord {
-            line: start,
-            fields: fields.map(|fields| fields.into_iter().map(Cow::Owned).collect()),
-        })
+        Some(CsvRecord { line, fields })
     }
 }
 
-fn peek(chars: &std::str::Chars<'_>) -> Option<char> {
-    chars.clone().next()
-}
-
-fn csv_record(chars: &mut std::str::Chars<'_>, line: &mut u64) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut error = None;
-    loop {
-        let mut field = String::new();
-        let quoted = peek(chars) == Some('"');
-        if quoted {
-            chars.next();
-            loop {
-                match chars.next() {
-                    None => return Err("unterminated quoted field".to_owned()),
-                    Some('"') if peek(chars) == Some('"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => {
-                        *line += u64::from(c == '\n');
-                        field.push(c);
-                    }
-                }
-            }
-        }
-        // The rest of the field: all of an unquoted one, nothing after a closing quote.
-        let end = loop {
-            match chars.next() {
-                None => break None,
-                Some(',') => break Some(','),
-                Some('\n') => break Some('\n'),
-                Some('\r') if peek(chars) == Some('\n') => {}
-                Some(c) if quoted => {
-                    error.get_or_insert_with(|| format!("{c:?} after a closing quote"));
-                }
-                Some(c) => field.push(c),
-            }
-        };
-        fields.push(field);
-        if end != Some(',') {
-            *line += u64::from(end == Some('\n'));
-            return error.map_or(Ok(fields), Err);
-        }
-    }
+/// Whether the raw text of the file's last record opens a quoted field it never closes: an
+/// odd number of quotes, one of them opening a field.
+fn unterminated(raw: &[u8]) -> bool {
+    let quotes = raw.iter().filter(|&&byte| byte == b'"').count();
+    let opens_field = raw.first() == Some(&b'"') || raw.windows(2).any(|pair| pair == b",\"");
+    quotes % 2 == 1 && opens_field
 }
 
 #[cfg(test)]
@@ -298,17 +291,14 @@ mod tests {
     use super::*;
 
     fn check_csv(text: &str, expected: &[(u64, Result<&[&str], &str>)]) {
-        let records: Vec<(u64, Result<Vec<String>, String>)> = Records {
-            rest: text,
-            line: 1,
-        }
-        .map(|record| {
+        let mut records = Records::new(text);
+        let mut read: Vec<(u64, Result<Vec<String>, String>)> = Vec::new();
+        while let Some(record) = records.next() {
             let fields = record
                 .fields
-                .map(|fields| fields.into_iter().map(Cow::into_owned).collect());
-            (record.line, fields)
-        })
-        .collect();
+                .map(|fields| fields.iter().map(str::to_owned).collect());
+            read.push((record.line, fields));
+        }
         let expected: Vec<(u64, Result<Vec<String>, String>)> = expected
             .iter()
             .map(|(line, fields)| {
@@ -318,7 +308,7 @@ mod tests {
                 (*line, fields)
             })
             .collect();
-        assert_eq!(records, expected, "{text:?}");
+        assert_eq!(read, expected, "{text:?}");
     }
 
     #[test]
@@ -329,6 +319,10 @@ mod tests {
         );
         check_csv("a,,\n", &[(1, Ok(&["a", "", ""]))]);
         check_csv(
+            "\n\r\na,b\n\nc,d\n",
+            &[(3, Ok(&["a", "b"])), (5, Ok(&["c", "d"]))],
+        );
+        check_csv(
             "\"x,y\",\"say \"\"hi\"\"\"",
             &[(1, Ok(&["x,y", "say \"hi\""]))],
         );
@@ -336,11 +330,19 @@ mod tests {
             "\"two\nlines\",b\nc,d",
             &[(1, Ok(&["two\nlines", "b"])), (3, Ok(&["c", "d"]))],
         );
+        // Lenient where nothing is lost: text after a closing quote joins the field, a quote
+        // inside an unquoted field is kept.
         check_csv(
             "\"a\"b,c\nd,e\n",
-            &[(1, Err("'b' after a closing quote")), (2, Ok(&["d", "e"]))],
+            &[(1, Ok(&["ab", "c"])), (2, Ok(&["d", "e"]))],
         );
+        check_csv("x\"y,z\n", &[(1, Ok(&["x\"y", "z"]))]);
+        // A quote never closed would swallow every row after it: refused.
         check_csv("a,\"open", &[(1, Err("unterminated quoted field"))]);
+        check_csv(
+            "a,b\nc,\"open\nd,e\n",
+            &[(1, Ok(&["a", "b"])), (2, Err("unterminated quoted field"))],
+        );
     }
 
     #[test]
