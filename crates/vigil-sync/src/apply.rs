@@ -12,6 +12,7 @@ use vigil_domain::{
 use vigil_service::{Principal, Services, dedupe_indicators};
 use vigil_store::Change;
 
+use crate::CycleError;
 use crate::CycleReport;
 
 /// What one upstream record becomes.
@@ -90,7 +91,7 @@ pub(crate) async fn apply_page(
     connector: &Connector,
     items: Vec<Item>,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     let store = services.store();
     let tenant = connector.tenant_id;
     let mut risks = Vec::new();
@@ -118,19 +119,13 @@ pub(crate) async fn apply_page(
                     item.raw.to_string(),
                     vigil_domain::Timestamp::now(),
                 );
-                store
-                    .record_dead_letter(tenant, letter)
-                    .await
-                    .map_err(text)?;
+                store.record_dead_letter(tenant, letter).await?;
                 report.dead_lettered += 1;
             }
         }
     }
     if !risks.is_empty() {
-        let outcomes = store
-            .sync_risks(tenant, &change(), risks)
-            .await
-            .map_err(text)?;
+        let outcomes = store.sync_risks(tenant, &change(), risks).await?;
         for outcome in outcomes {
             report.count(outcome);
         }
@@ -140,8 +135,7 @@ pub(crate) async fn apply_page(
         let label = format!("{} connector {}", connector.kind, connector.name);
         let counts = store
             .import_indicators(tenant, &change(), dedupe_indicators(indicators), &label)
-            .await
-            .map_err(text)?;
+            .await?;
         report.created += counts.created;
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
@@ -149,8 +143,7 @@ pub(crate) async fn apply_page(
     if !mapped_ids.is_empty() {
         store
             .clear_dead_letters(tenant, &connector.name, mapped_ids)
-            .await
-            .map_err(text)?;
+            .await?;
     }
     Ok(())
 }
@@ -162,18 +155,17 @@ async fn close_below_threshold(
     connector: &Connector,
     below: Vec<ExternalId>,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     if below.is_empty() {
         return Ok(());
     }
     let n = below.len() as u64;
-    let source = Source::parse(connector.kind.as_str()).map_err(text)?;
+    let source = Source::parse(connector.kind.as_str())?;
     let state = SourceState::BelowThreshold;
     let closed = services
         .store()
         .close_upstream(connector.tenant_id, &change(), &source, below, state)
-        .await
-        .map_err(text)?;
+        .await?;
     report.below_threshold += closed;
     report.skipped += n - closed;
     Ok(())
@@ -186,14 +178,13 @@ pub(crate) async fn close_gone(
     connector: &Connector,
     upstream: &HashSet<String>,
     report: &mut CycleReport,
-) -> Result<(), String> {
-    let source = Source::parse(connector.kind.as_str()).map_err(text)?;
+) -> Result<(), CycleError> {
+    let source = Source::parse(connector.kind.as_str())?;
     let tenant = connector.tenant_id;
     let present = services
         .store()
         .present_external_ids(tenant, &source)
-        .await
-        .map_err(text)?;
+        .await?;
     let tracked = present.len();
     let listed = present
         .iter()
@@ -219,8 +210,7 @@ pub(crate) async fn close_gone(
     report.deleted_upstream += services
         .store()
         .close_upstream(tenant, &change(), &source, gone, SourceState::Deleted)
-        .await
-        .map_err(text)?;
+        .await?;
     Ok(())
 }
 
@@ -333,12 +323,11 @@ impl<'a> Cursor<'a> {
     pub(crate) async fn load(
         services: &'a Services,
         connector: &'a Connector,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CycleError> {
         let stored = services
             .store()
             .sync_cursor(connector.tenant_id, &connector.name)
-            .await
-            .map_err(text)?;
+            .await?;
         Ok(Self {
             services,
             connector,
@@ -351,13 +340,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Sets `key` to `value`, keeping the other keys.
-    pub(crate) async fn save(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub(crate) async fn save(&mut self, key: &str, value: &str) -> Result<(), CycleError> {
         let next = cursor_set(self.stored.as_deref(), key, value);
         self.services
             .store()
             .set_sync_cursor(self.connector.tenant_id, &self.connector.name, &next)
-            .await
-            .map_err(text)?;
+            .await?;
         self.stored = Some(next);
         Ok(())
     }

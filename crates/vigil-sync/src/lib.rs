@@ -15,11 +15,14 @@
 
 mod apply;
 mod engine;
+mod error;
 mod http;
 mod opencti;
 mod openrmf;
 mod taxii;
 mod thehive;
+
+use error::CycleError;
 
 use std::sync::Arc;
 
@@ -96,7 +99,7 @@ pub async fn run_cycle(
     tracing::info!(component = "sync", connector = %connector.name, kind = connector.kind.as_str(), "cycle started");
     if let Err(err) = cycle(services, connector, config, reconcile, &mut report).await {
         tracing::error!(component = "sync", connector = %connector.name, error = %err, "cycle failed");
-        report.errors.push(err);
+        report.errors.push(err.to_string());
     }
     tracing::info!(
         component = "sync", connector = %connector.name,
@@ -114,11 +117,8 @@ async fn cycle(
     config: &SyncConfig,
     reconcile: Reconcile,
     report: &mut CycleReport,
-) -> Result<(), String> {
-    let credentials = services
-        .connector_credentials(connector)
-        .await
-        .map_err(|err| err.to_string())?;
+) -> Result<(), CycleError> {
+    let credentials = services.connector_credentials(connector).await?;
     let ctx = Ctx {
         services,
         connector,

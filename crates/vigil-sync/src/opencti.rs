@@ -25,8 +25,9 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, Timestamp};
 
+use crate::CycleError;
 use crate::apply::{
-    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below, text,
+    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below,
     tlp_of_markings,
 };
 use crate::http::{Http, SourceError};
@@ -188,7 +189,7 @@ pub(crate) async fn cycle(
     ctx: &Ctx<'_>,
     reconcile: Reconcile,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     let cti = OpenCti {
         http: ctx.http.clone(),
         endpoint: format!(
@@ -207,8 +208,7 @@ pub(crate) async fn cycle(
             loop {
                 let page = cti
                     .page(entity, "standard_id", None, after.as_deref())
-                    .await
-                    .map_err(text)?;
+                    .await?;
                 upstream.extend(page.nodes.iter().filter_map(|node| {
                     node.get("standard_id")
                         .and_then(Value::as_str)
@@ -232,7 +232,7 @@ async fn read_pass(
     cti: &OpenCti,
     entity: &Entity,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     let connector = ctx.connector;
     let mut cursor = Cursor::load(ctx.services, connector).await?;
     let since = cursor.get(entity.root).map(str::to_owned);
@@ -241,8 +241,7 @@ async fn read_pass(
     loop {
         let page = cti
             .page(entity, entity.fields, since.as_deref(), after.as_deref())
-            .await
-            .map_err(text)?;
+            .await?;
         let page_newest = page
             .nodes
             .iter()

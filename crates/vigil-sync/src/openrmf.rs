@@ -21,9 +21,8 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 use vigil_domain::{Connector, RiskStatus, Severity, Tlp};
 
-use crate::apply::{
-    Incident, Item, Mapped, apply_page, close_gone, incident_risk, risk_or_below, text,
-};
+use crate::CycleError;
+use crate::apply::{Incident, Item, Mapped, apply_page, close_gone, incident_risk, risk_or_below};
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
@@ -86,16 +85,19 @@ impl OpenRmf<'_> {
     }
 }
 
-fn array(value: Value, what: &str) -> Result<Vec<Value>, String> {
+fn array(value: Value, what: &str) -> Result<Vec<Value>, SourceError> {
     match value {
         Value::Array(items) => Ok(items),
-        _ => Err(SourceError::Malformed(format!("{what} is not a list"), SOURCE_NAME).to_string()),
+        _ => Err(SourceError::Malformed(
+            format!("{what} is not a list"),
+            SOURCE_NAME,
+        )),
     }
 }
 
 /// One cycle: every system's report rows, stored a page at a time, then every risk whose key
 /// was not listed is closed as deleted upstream.
-pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), String> {
+pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), CycleError> {
     let connector = ctx.connector;
     let mut rmf = OpenRmf {
         ctx,
@@ -104,7 +106,7 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
         token: None,
     };
     let systems = array(
-        rmf.get("/api/read/artifact/systems").await.map_err(text)?,
+        rmf.get("/api/read/artifact/systems").await?,
         "the system list",
     )?;
     let mut upstream = HashSet::new();
@@ -114,17 +116,17 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
                 "a system without internalIdString".into(),
                 SOURCE_NAME,
             )
-            .to_string());
+            .into());
         };
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!(
-                "{SOURCE_NAME} listed a system id that is not an id (letters, digits, -)"
-            ));
+            return Err(SourceError::Malformed(
+                "a system id that is not an id (letters, digits, -)".into(),
+                SOURCE_NAME,
+            )
+            .into());
         }
         let rows = array(
-            rmf.get(&format!("/api/report/system/{id}"))
-                .await
-                .map_err(text)?,
+            rmf.get(&format!("/api/report/system/{id}")).await?,
             "a system report",
         )?;
         let mut rows = rows.into_iter().peekable();

@@ -26,7 +26,8 @@
 use serde_json::Value;
 use vigil_domain::{Timestamp, Tlp};
 
-use crate::apply::{Cursor, Mapped, apply_page, items, text};
+use crate::CycleError;
+use crate::apply::{Cursor, Mapped, apply_page, items};
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
@@ -91,6 +92,15 @@ impl std::fmt::Display for Unresolved {
 impl From<SourceError> for Unresolved {
     fn from(err: SourceError) -> Self {
         Unresolved::Source(err)
+    }
+}
+
+impl From<Unresolved> for CycleError {
+    fn from(err: Unresolved) -> Self {
+        match err {
+            Unresolved::Source(err) => CycleError::Source(err),
+            option => CycleError::Config(option.to_string()),
+        }
     }
 }
 
@@ -334,14 +344,14 @@ pub(crate) async fn check(ctx: &Ctx<'_>) -> vigil_service::ServiceResult<()> {
 }
 
 /// One cycle: every object added since the checkpoint, page by page.
-pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), String> {
+pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(), CycleError> {
     let connector = ctx.connector;
     let mut taxii = Taxii {
         ctx,
         http: ctx.http.clone(),
         url: String::new(),
     };
-    taxii.url = taxii.resolve().await.map_err(text)?;
+    taxii.url = taxii.resolve().await?;
     let mut cursor = Cursor::load(ctx.services, connector).await?;
     let mut checkpoint = cursor.get(CURSOR_KEY).map(str::to_owned);
     let mut at = Position {
@@ -362,7 +372,7 @@ pub(crate) async fn cycle(ctx: &Ctx<'_>, report: &mut CycleReport) -> Result<(),
                 };
                 continue;
             }
-            other => other.map_err(text)?,
+            other => other?,
         };
         let read = page.objects.len();
         let items = items(page.objects, "id", map);
@@ -389,7 +399,7 @@ fn following(
     next: Option<String>,
     resume: Option<String>,
     last_added: Option<Timestamp>,
-) -> Result<Position, String> {
+) -> Result<Position, CycleError> {
     Ok(match (next, resume, last_added) {
         // The token pages within the same query: the other parameters stay.
         (Some(next), _, _) => Position {
@@ -410,9 +420,11 @@ fn following(
             }
         }
         (None, _, None) => {
-            return Err(format!(
-                "{SOURCE_NAME} answered `more` with neither `next` nor X-TAXII-Date-Added-Last"
-            ));
+            return Err(SourceError::Malformed(
+                "`more` with neither `next` nor X-TAXII-Date-Added-Last".into(),
+                SOURCE_NAME,
+            )
+            .into());
         }
     })
 }

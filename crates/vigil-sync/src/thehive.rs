@@ -18,8 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_domain::{Connector, RiskStatus, Severity, SyncedRisk, Tlp};
 
+use crate::CycleError;
 use crate::apply::{
-    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below, text,
+    Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below,
 };
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
@@ -210,7 +211,7 @@ pub(crate) async fn cycle(
     ctx: &Ctx<'_>,
     reconcile: Reconcile,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     let connector = ctx.connector;
     let hive = TheHive {
         http: ctx.http.clone(),
@@ -230,12 +231,8 @@ pub(crate) async fn cycle(
         read_pass(ctx, &hive, order, report).await?;
     }
     if reconcile == Reconcile::Yes {
-        let upstream: HashSet<String> = hive
-            .all_ids(THEHIVE_PAGE_SIZE)
-            .await
-            .map_err(text)?
-            .into_iter()
-            .collect();
+        let upstream: HashSet<String> =
+            hive.all_ids(THEHIVE_PAGE_SIZE).await?.into_iter().collect();
         close_gone(ctx.services, connector, &upstream, report).await?;
     }
     Ok(())
@@ -250,7 +247,7 @@ async fn read_pass(
     hive: &TheHive,
     order: Order,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     let connector = ctx.connector;
     // Both orders' cursors in one value; this pass changes only its own.
     let mut cursor = Cursor::load(ctx.services, connector).await?;
@@ -262,10 +259,7 @@ async fn read_pass(
     // one timestamp.
     let mut offset = 0;
     loop {
-        let page = hive
-            .cases(order, since, offset, THEHIVE_PAGE_SIZE)
-            .await
-            .map_err(text)?;
+        let page = hive.cases(order, since, offset, THEHIVE_PAGE_SIZE).await?;
         let page_len = page.len();
         let full = page_len == THEHIVE_PAGE_SIZE;
         let in_order: Vec<Value> = page

@@ -280,3 +280,19 @@ async fn wrong_credentials_are_refused_once_and_never_echoed() {
         "{moved:?}"
     );
 }
+
+#[tokio::test]
+async fn a_system_id_that_would_leave_the_report_path_fails_the_cycle() {
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().systems = vec![("../admin".into(), vec![row("a", "V-1", "high", "Open")])];
+    let url = serve(fake.clone()).await;
+    let setup = setup(&url, PASSWORD).await;
+    let report = cycle(&setup).await;
+    assert!(report.failed(), "{report:?}");
+    let error = &report.errors[0];
+    assert!(
+        error.contains("answered something unexpected") && error.contains("not an id"),
+        "{error}"
+    );
+    assert!(risks_of(&setup, "openrmf").await.is_empty());
+}
