@@ -15,9 +15,10 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use vigil_domain::{IndicatorKind, Timestamp};
@@ -525,22 +526,28 @@ fn push_tsv_field(out: &mut Vec<u8>, field: &str) {
 // ---------------------------------------------------------------------------------------------
 // Stderr
 
-/// Warnings (at most [`HUNT_WARNINGS_MAX`] printed) and, on a terminal, a progress line.
+/// Warnings (at most [`HUNT_WARNINGS_MAX`] printed) and, on a terminal, a progress line
+/// (indicatif, redrawn at most every [`PROGRESS_INTERVAL`], cleared around each warning and
+/// at the end so that stderr keeps only the warnings).
 struct Diagnostics {
-    progress: bool,
-    progress_drawn: bool,
-    last_draw: Option<Instant>,
+    bar: ProgressBar,
     n_warnings: u64,
 }
 
 impl Diagnostics {
     fn new(progress: bool) -> Self {
-        Self {
-            progress,
-            progress_drawn: false,
-            last_draw: None,
-            n_warnings: 0,
-        }
+        let bar = if progress {
+            let hz = u8::try_from(1_000 / PROGRESS_INTERVAL.as_millis().max(1)).unwrap_or(u8::MAX);
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(hz));
+            bar.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Self { bar, n_warnings: 0 }
     }
 
     /// `vigil hunt: SOURCE:LINE: REASON`.
@@ -556,33 +563,20 @@ impl Diagnostics {
     fn emit(&mut self, warning: fmt::Arguments<'_>) {
         self.n_warnings += 1;
         if self.n_warnings <= HUNT_WARNINGS_MAX {
-            self.clear_progress();
-            eprintln!("vigil hunt: {warning}");
+            self.bar.suspend(|| eprintln!("vigil hunt: {warning}"));
         }
     }
 
     fn progress(&mut self, n_lines: u64, n_matches: u64) {
-        if !self.progress
-            || self
-                .last_draw
-                .is_some_and(|last| last.elapsed() < PROGRESS_INTERVAL)
-        {
+        if self.bar.is_hidden() {
             return;
         }
-        eprint!("\r\x1b[K{n_lines} lines, {n_matches} matches");
-        self.progress_drawn = true;
-        self.last_draw = Some(Instant::now());
-    }
-
-    fn clear_progress(&mut self) {
-        if self.progress_drawn {
-            eprint!("\r\x1b[K");
-            self.progress_drawn = false;
-        }
+        self.bar
+            .set_message(format!("{n_lines} lines, {n_matches} matches"));
     }
 
     fn finish(&mut self) {
-        self.clear_progress();
+        self.bar.finish_and_clear();
         if self.n_warnings > HUNT_WARNINGS_MAX {
             let n_more = self.n_warnings - HUNT_WARNINGS_MAX;
             eprintln!("vigil hunt: {n_more} more warnings not shown");

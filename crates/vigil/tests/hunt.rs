@@ -359,3 +359,63 @@ fn indicator_file_without_a_valid_indicator_exits_2() {
 fn zero_threads_is_a_bad_argument() {
     expect(&hunt(IOCS, "{}\n", &["--threads", "0"]), 2);
 }
+
+/// Off a terminal stderr holds the warnings alone; on one (a pseudo-terminal from util-linux
+/// `script`) a progress line is drawn, steps aside for each warning and is cleared at the end.
+#[test]
+fn progress_is_drawn_on_a_terminal_only_and_cleared() {
+    let mut events = String::from("not json\n");
+    for n in 0..20_000 {
+        events.push_str(&format!(
+            "{{\"id\":\"e{n}\",\"destination\":{{\"ip\":\"203.0.113.7\"}}}}\n"
+        ));
+    }
+    let files = Files::new();
+    let iocs = files.write("iocs.csv", IOCS);
+    let events = files.write("events.jsonl", &events);
+
+    let piped = run(&iocs, &events, &[]);
+    expect(&piped, 0);
+    let warning = format!("vigil hunt: {}:1: skipped: not JSON", events.display());
+    let stderr_text = stderr(&piped);
+    assert!(stderr_text.starts_with(&warning), "{stderr_text:?}");
+    assert_eq!(stderr_text.lines().count(), 1, "{stderr_text:?}");
+    assert!(!stderr_text.contains('\r') && !stderr_text.contains("matches"));
+
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "util-linux `script` is needed in CI"
+        );
+        eprintln!("skipped the terminal half: no util-linux `script`");
+        return;
+    }
+    let out = files.dir.path().join("out.tsv");
+    let inner = format!(
+        "{} hunt --indicators '{}' --events '{}' > '{}'",
+        env!("CARGO_BIN_EXE_vigil"),
+        iocs.display(),
+        events.display(),
+        out.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    assert_eq!(tty.status.code(), Some(0), "{tty:?}");
+    let transcript = String::from_utf8_lossy(&tty.stdout).into_owned();
+    assert!(transcript.contains(&warning), "{transcript:?}");
+    assert!(
+        transcript.contains("20001 lines, 20000 matches"),
+        "{transcript:?}"
+    );
+    assert!(
+        transcript
+            .trim_end_matches(['\r', '\n'])
+            .ends_with("\x1b[2K"),
+        "the progress line is cleared at the end: {transcript:?}"
+    );
+    let matches = std::fs::read_to_string(&out).expect("read the matches");
+    assert_eq!(matches.lines().count(), 20_000);
+}
