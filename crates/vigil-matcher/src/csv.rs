@@ -15,8 +15,8 @@
 use std::fmt;
 
 use vigil_domain::{
-    Confidence, ExternalId, FindingId, IndicatorKind, IndicatorValue, NewIndicator, Source,
-    Timestamp, Tlp,
+    Confidence, ExternalId, FindingId, IndicatorKind, IndicatorValue, NewIndicator, ParseError,
+    Source, Timestamp, Tlp,
 };
 
 /// Why a text is not an indicator CSV at all.
@@ -36,6 +36,47 @@ impl fmt::Display for CsvError {
 }
 
 impl std::error::Error for CsvError {}
+
+/// Why one row is not an indicator. The text (`Display`) is what an import report and
+/// `vigil hunt` show for the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    /// The record itself is malformed: a quoted field never closed.
+    Record(&'static str),
+    /// The `type` cell names no indicator type.
+    Kind { raw: String, error: ParseError },
+    /// A cell does not hold what its column takes.
+    Cell {
+        column: &'static str,
+        raw: String,
+        expected: &'static str,
+    },
+    /// A value does not parse, or the indicator it makes is inconsistent.
+    Invalid(ParseError),
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowError::Record(reason) => f.write_str(reason),
+            RowError::Kind { raw, error } => write!(f, "type {raw:?}: {error}"),
+            RowError::Cell {
+                column,
+                raw,
+                expected,
+            } => write!(f, "{column} {raw:?}: expected {expected}"),
+            RowError::Invalid(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RowError {}
+
+impl From<ParseError> for RowError {
+    fn from(error: ParseError) -> Self {
+        RowError::Invalid(error)
+    }
+}
 
 /// A row that was not read, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +104,10 @@ pub fn parse_indicator_csv(text: &str) -> Result<CsvImport, CsvError> {
     let mut import = CsvImport::default();
     for_each_indicator_row(text, |line, row| match row {
         Ok(indicator) => import.indicators.push(CsvIndicator { line, indicator }),
-        Err(reason) => import.rejected.push(CsvRejected { line, reason }),
+        Err(reason) => import.rejected.push(CsvRejected {
+            line,
+            reason: reason.to_string(),
+        }),
     })?;
     Ok(import)
 }
@@ -72,7 +116,7 @@ pub fn parse_indicator_csv(text: &str) -> Result<CsvImport, CsvError> {
 /// that keep only part of each indicator (a million rows of `NewIndicator` are ~200 MB).
 pub fn for_each_indicator_row(
     text: &str,
-    mut row: impl FnMut(u64, Result<NewIndicator, String>),
+    mut row: impl FnMut(u64, Result<NewIndicator, RowError>),
 ) -> Result<(), CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Records::new(text);
@@ -109,7 +153,7 @@ struct Columns {
 
 impl Columns {
     fn from_header(header: &CsvRecord) -> Result<Self, String> {
-        let names = header.fields.as_ref().map_err(Clone::clone)?;
+        let names = header.fields.map_err(str::to_owned)?;
         let find = |name: &str| {
             names
                 .iter()
@@ -136,56 +180,53 @@ impl Columns {
         })
     }
 
-    fn indicator(&self, record: &CsvRecord) -> Result<NewIndicator, String> {
-        let fields = record.fields.as_ref().map_err(Clone::clone)?;
+    fn indicator(&self, record: &CsvRecord) -> Result<NewIndicator, RowError> {
+        let fields = match &record.fields {
+            Ok(fields) => fields,
+            Err(reason) => return Err(RowError::Record(reason)),
+        };
         let get = |i: usize| fields.get(i).map_or("", |field| field.trim());
         let cell = |column: Option<usize>| column.map(get).filter(|raw| !raw.is_empty());
         let raw_kind = get(self.kind);
-        let kind = IndicatorKind::parse(&raw_kind.to_ascii_lowercase())
-            .map_err(|err| format!("type {raw_kind:?}: {err}"))?;
-        let value = IndicatorValue::parse(kind, get(self.value)).map_err(|err| err.to_string())?;
-        let mut new = NewIndicator::new(value);
-        let flag = |name: &str, raw: &str| {
-            parse_bool(raw).ok_or_else(|| format!("{name} {raw:?}: expected true or false"))
+        let kind = IndicatorKind::parse(&raw_kind.to_ascii_lowercase()).map_err(|error| {
+            RowError::Kind {
+                raw: raw_kind.to_owned(),
+                error,
+            }
+        })?;
+        let mut new = NewIndicator::new(IndicatorValue::parse(kind, get(self.value))?);
+        let flag = |column: &'static str, raw: &str| {
+            parse_bool(raw).ok_or_else(|| RowError::Cell {
+                column,
+                raw: raw.to_owned(),
+                expected: "true or false",
+            })
         };
-        let text = |err: vigil_domain::ParseError| err.to_string();
         if let Some(raw) = cell(self.match_subdomains) {
             new.match_subdomains = flag("match_subdomains", raw)?;
         }
         if let Some(raw) = cell(self.active) {
             new.active = flag("active", raw)?;
         }
-        new.valid_from = cell(self.valid_from)
-            .map(Timestamp::parse)
-            .transpose()
-            .map_err(text)?;
-        new.valid_until = cell(self.valid_until)
-            .map(Timestamp::parse)
-            .transpose()
-            .map_err(text)?;
+        new.valid_from = cell(self.valid_from).map(Timestamp::parse).transpose()?;
+        new.valid_until = cell(self.valid_until).map(Timestamp::parse).transpose()?;
         new.confidence = cell(self.confidence)
             .map(|raw| {
-                raw.parse::<i64>()
-                    .map_err(|_| format!("confidence {raw:?}: expected an integer from 0 to 100"))
-                    .and_then(|n| Confidence::parse(n).map_err(text))
+                let n = raw.parse::<i64>().map_err(|_| RowError::Cell {
+                    column: "confidence",
+                    raw: raw.to_owned(),
+                    expected: "an integer from 0 to 100",
+                })?;
+                Ok::<_, RowError>(Confidence::parse(n)?)
             })
             .transpose()?;
         if let Some(raw) = cell(self.tlp) {
-            new.tlp = Tlp::parse(raw).map_err(text)?;
+            new.tlp = Tlp::parse(raw)?;
         }
-        new.source = cell(self.source)
-            .map(Source::parse)
-            .transpose()
-            .map_err(text)?;
-        new.source_ref = cell(self.source_ref)
-            .map(ExternalId::parse)
-            .transpose()
-            .map_err(text)?;
-        new.finding_id = cell(self.finding_id)
-            .map(FindingId::parse)
-            .transpose()
-            .map_err(text)?;
-        new.validate().map_err(text)?;
+        new.source = cell(self.source).map(Source::parse).transpose()?;
+        new.source_ref = cell(self.source_ref).map(ExternalId::parse).transpose()?;
+        new.finding_id = cell(self.finding_id).map(FindingId::parse).transpose()?;
+        new.validate()?;
         Ok(new)
     }
 }
@@ -201,7 +242,7 @@ fn parse_bool(raw: &str) -> Option<bool> {
 /// One CSV record and the line it starts on (1-based).
 struct CsvRecord<'a> {
     line: u64,
-    fields: Result<&'a csv::StringRecord, String>,
+    fields: Result<&'a csv::StringRecord, &'static str>,
 }
 
 impl CsvRecord<'_> {
@@ -264,11 +305,12 @@ impl<'t> Records<'t> {
         let (begin, line) = self.record_start(reported);
         let fields = match read {
             Ok(false) => return None,
-            Err(err) => Err(err.to_string()),
+            // Only invalid UTF-8 fails a read, and the text is a `str`.
+            Err(_) => Err("not UTF-8"),
             Ok(true) => {
                 let at_end = self.reader.position().byte() >= self.text.len() as u64;
                 if at_end && unterminated(&self.text.as_bytes()[begin..]) {
-                    Err("unterminated quoted field".to_owned())
+                    Err("unterminated quoted field")
                 } else {
                     Ok(&self.record)
                 }
@@ -296,7 +338,8 @@ mod tests {
         while let Some(record) = records.next() {
             let fields = record
                 .fields
-                .map(|fields| fields.iter().map(str::to_owned).collect());
+                .map(|fields| fields.iter().map(str::to_owned).collect())
+                .map_err(str::to_owned);
             read.push((record.line, fields));
         }
         let expected: Vec<(u64, Result<Vec<String>, String>)> = expected
@@ -371,6 +414,55 @@ mod tests {
         assert!(rejected[0].1.contains("ipv4"), "{rejected:?}");
         assert!(rejected[1].1.contains("confidence"), "{rejected:?}");
         assert!(rejected[2].1.contains("match_subdomains"), "{rejected:?}");
+    }
+
+    #[test]
+    fn a_rejected_row_says_which_cell_and_what_it_expected() {
+        let text = "type,value,confidence,active\n\
+                    bogus,x.example,,\n\
+                    ipv4,192.0.2.1,high,\n\
+                    ipv4,192.0.2.1,,maybe\n\
+                    ipv4,192.0.2.300,,\n\
+                    ipv4,192.0.2.1,,\"open\n";
+        let mut errors = Vec::new();
+        for_each_indicator_row(text, |line, row| {
+            if let Err(error) = row {
+                errors.push((line, error));
+            }
+        })
+        .unwrap();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(matches!(&errors[0], (2, RowError::Kind { raw, .. }) if raw == "bogus"));
+        assert_eq!(
+            errors[1],
+            (
+                3,
+                RowError::Cell {
+                    column: "confidence",
+                    raw: "high".into(),
+                    expected: "an integer from 0 to 100"
+                }
+            )
+        );
+        assert_eq!(
+            errors[1].1.to_string(),
+            "confidence \"high\": expected an integer from 0 to 100"
+        );
+        assert!(matches!(
+            &errors[2],
+            (
+                4,
+                RowError::Cell {
+                    column: "active",
+                    ..
+                }
+            )
+        ));
+        assert!(matches!(&errors[3], (5, RowError::Invalid(_))));
+        assert_eq!(
+            errors[4],
+            (6, RowError::Record("unterminated quoted field"))
+        );
     }
 
     #[test]

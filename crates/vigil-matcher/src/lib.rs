@@ -18,7 +18,8 @@ mod stix;
 
 pub use bundle::{BundleObject, STIX_OBJECT_BYTES_MAX, for_each_bundle_object};
 pub use csv::{
-    CsvError, CsvImport, CsvIndicator, CsvRejected, for_each_indicator_row, parse_indicator_csv,
+    CsvError, CsvImport, CsvIndicator, CsvRejected, RowError, for_each_indicator_row,
+    parse_indicator_csv,
 };
 pub use extract::{
     CANDIDATES_PER_EVENT_MAX, Candidate, EVENT_DEPTH_MAX, FIELD_LEN_MAX, KindSet, candidates,

@@ -372,7 +372,7 @@ fn read_csv(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
             (Err(reason), _) => report.reject(ImportRejection {
                 index: Some(line),
                 id: None,
-                reason,
+                reason: reason.to_string(),
             }),
         }
     })
