@@ -182,29 +182,12 @@ async fn sync_deletions(store: &dyn Store, acme: TenantId, globex: TenantId) {
             .len(),
         1
     );
-    let filter = vigil_domain::RiskFilter {
-        status: Some(vigil_domain::RiskStatus::Closed),
-        ..Default::default()
-    };
-    let closed = store
-        .list_risks(acme, &filter, PageRequest::first(10))
-        .await
-        .unwrap();
-    assert!(
-        closed
-            .items
-            .iter()
-            .any(|r| r.source_state == Some(vigil_domain::SourceState::Deleted))
-    );
+    assert!(closed_with(store, acme, SourceState::Deleted).await);
     below_threshold_closes(store, acme, &source).await;
 }
 
 /// A record below its connector's threshold closes its risk but is not gone.
 async fn below_threshold_closes(store: &dyn Store, acme: TenantId, source: &Source) {
-    let filter = vigil_domain::RiskFilter {
-        status: Some(vigil_domain::RiskStatus::Closed),
-        ..Default::default()
-    };
     let below = vec![ExternalId::parse("case-2").unwrap()];
     let changed = store
         .close_upstream(acme, &change(), source, below, SourceState::BelowThreshold)
@@ -217,16 +200,23 @@ async fn below_threshold_closes(store: &dyn Store, acme: TenantId, source: &Sour
         [ExternalId::parse("case-2").unwrap()],
         "below the threshold is not deleted: the deletion reconciliation still sees it"
     );
+    assert!(closed_with(store, acme, SourceState::BelowThreshold).await);
+}
+
+/// Whether some closed risk of the tenant carries `state`.
+async fn closed_with(store: &dyn Store, acme: TenantId, state: SourceState) -> bool {
+    let filter = vigil_domain::RiskFilter {
+        status: Some(vigil_domain::RiskStatus::Closed),
+        ..Default::default()
+    };
     let closed = store
         .list_risks(acme, &filter, PageRequest::first(10))
         .await
         .unwrap();
-    assert!(
-        closed
-            .items
-            .iter()
-            .any(|r| r.source_state == Some(SourceState::BelowThreshold))
-    );
+    closed
+        .items
+        .iter()
+        .any(|risk| risk.source_state == Some(state))
 }
 
 async fn sync_cursors(store: &dyn Store, acme: TenantId, globex: TenantId) {

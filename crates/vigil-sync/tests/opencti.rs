@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use common::{Setup, by_external, cycle, dead_letter_ids, indicators, risks_of};
+use common::{Setup, by_external, cursor_of, cycle, dead_letter_ids, indicators, risks_of};
 use serde_json::{Value, json};
 use vigil_domain::{ConnectorKind, RiskStatus, Severity, SourceState, Timestamp};
 use vigil_sync::OPENCTI_PAGE_SIZE;
@@ -305,12 +305,7 @@ async fn graphql_errors_in_a_200_fail_the_cycle_and_a_wrong_token_is_asked_once(
         risks_of(&setup, "opencti").await.is_empty(),
         "no data from a failed answer"
     );
-    let cursor = setup
-        .services
-        .store()
-        .sync_cursor(setup.connector.tenant_id, &setup.connector.name)
-        .await
-        .unwrap();
+    let cursor = cursor_of(&setup).await;
     assert_eq!(cursor, None, "the cursor does not move");
 
     fake.lock().unwrap().failures.push_back(Failure::Garbage);

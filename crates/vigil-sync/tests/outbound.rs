@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use common::{config, cycle_with, fast_retries, serve, setup};
+use common::{config, cursor_of, cycle_with, fast_retries, serve, setup};
 use serde_json::{Value, json};
 use vigil_domain::{ConnectorKind, Severity};
 use vigil_outbound::{Outbound, OutboundLimits, OutboundPolicy};
@@ -112,12 +112,7 @@ async fn an_answer_past_the_cap_fails_the_cycle_without_moving_the_cursor() {
         "{report:?}"
     );
     assert_eq!(report.created, 0);
-    let cursor = setup
-        .services
-        .store()
-        .sync_cursor(setup.connector.tenant_id, &setup.connector.name)
-        .await
-        .unwrap();
+    let cursor = cursor_of(&setup).await;
     assert_eq!(cursor, None, "nothing committed, the cursor did not move");
 }
 
@@ -140,12 +135,8 @@ async fn an_endless_listing_stops_at_the_page_budget_after_committing_what_it_re
         3 * THEHIVE_PAGE_SIZE as u64,
         "three pages committed"
     );
-    let cursor = setup
-        .services
-        .store()
-        .sync_cursor(setup.connector.tenant_id, &setup.connector.name)
+    let cursor = cursor_of(&setup)
         .await
-        .unwrap()
         .expect("saved after each committed page");
     assert!(
         cursor.contains("1002"),

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Setup, cycle, dead_letter_ids, indicators};
+use common::{Setup, cursor_of, cycle, dead_letter_ids, indicators};
 use serde_json::{Value, json};
 use vigil_domain::{ConnectorKind, Severity, Timestamp, Tlp};
 
@@ -240,13 +240,7 @@ async fn a_medallion_collection_syncs_page_by_page_then_only_what_was_added() {
         dead_letter_ids(&setup).await,
         ["indicator--00000000-0000-4000-8000-000000000902"]
     );
-    let cursor = setup
-        .services
-        .store()
-        .sync_cursor(setup.connector.tenant_id, &setup.connector.name)
-        .await
-        .unwrap()
-        .unwrap();
+    let cursor = cursor_of(&setup).await.unwrap();
     assert!(
         cursor.starts_with("added_after:2024-02-01T00:59:59.999999Z"),
         "{cursor}"

@@ -162,6 +162,16 @@ pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
     all_pages(async |page| store.list_risks(tenant, &filter, page).await.unwrap()).await
 }
 
+/// The connector's stored cursor, as the engine left it.
+pub(crate) async fn cursor_of(setup: &Setup) -> Option<String> {
+    setup
+        .services
+        .store()
+        .sync_cursor(setup.connector.tenant_id, &setup.connector.name)
+        .await
+        .unwrap()
+}
+
 /// Every indicator of the catalogue.
 pub(crate) async fn indicators(setup: &Setup) -> Vec<Indicator> {
     let store = setup.services.store();
