@@ -17,6 +17,7 @@ mod secrets;
 mod services;
 mod sessions;
 mod sync_port;
+mod synced;
 mod throttle;
 mod tokens;
 mod users;

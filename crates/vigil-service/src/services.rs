@@ -96,8 +96,23 @@ impl Services {
             .map_err(|err| ServiceError::Internal(err.to_string()))
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Which store this is (`sqlite`, `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Whether the store answers a trivial query (what `/readyz` asks).
+    pub async fn store_answers(&self) -> ServiceResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// The store's connection pool, for the metrics.
+    pub fn pool_stats(&self) -> vigil_store::PoolStats {
+        self.store.pool_stats()
     }
 }
 

@@ -6,11 +6,10 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 use vigil_domain::{
-    BoundedText, Connector, DESCRIPTION_LEN_MAX, DeadLetter, ExternalId, Level, NewIndicator,
-    RiskStatus, RiskTitle, Severity, Source, SourceState, SyncedRisk, Tags, Tlp,
+    BoundedText, Connector, DESCRIPTION_LEN_MAX, ExternalId, Level, NewIndicator, RiskStatus,
+    RiskTitle, Severity, Source, SourceState, SyncedRisk, Tags, Tlp,
 };
-use vigil_service::{Principal, Services, dedupe_indicators};
-use vigil_store::Change;
+use vigil_service::{Principal, Services};
 
 use crate::CycleError;
 use crate::CycleReport;
@@ -75,8 +74,10 @@ pub(crate) fn items(
         .collect()
 }
 
-pub(crate) fn change() -> Change {
-    Principal::system().because(Some("sync".into())).change()
+/// Vigil acting in the connector's tenant, as the audit trail names it: `system`, because
+/// `sync`.
+pub(crate) fn engine(connector: &Connector) -> Principal {
+    Principal::system_in(connector.tenant_id).because(Some("sync".into()))
 }
 
 pub(crate) fn text(err: impl std::fmt::Display) -> String {
@@ -92,8 +93,7 @@ pub(crate) async fn apply_page(
     items: Vec<Item>,
     report: &mut CycleReport,
 ) -> Result<(), CycleError> {
-    let store = services.store();
-    let tenant = connector.tenant_id;
+    let engine = engine(connector);
     let mut risks = Vec::new();
     let mut below = Vec::new();
     let mut indicators = Vec::new();
@@ -111,21 +111,16 @@ pub(crate) async fn apply_page(
             }
             Err(reason) => {
                 tracing::warn!(component = "sync", connector = %connector.name, record = %item.id, %reason, "record does not map; dead-lettered");
-                let letter = DeadLetter::new(
-                    tenant,
-                    connector.name.clone(),
-                    item.id,
-                    &reason,
-                    item.raw.to_string(),
-                    vigil_domain::Timestamp::now(),
-                );
-                store.record_dead_letter(tenant, letter).await?;
+                let payload = item.raw.to_string();
+                services
+                    .record_dead_letter(&engine, &connector.name, item.id, &reason, payload)
+                    .await?;
                 report.dead_lettered += 1;
             }
         }
     }
     if !risks.is_empty() {
-        let outcomes = store.sync_risks(tenant, &change(), risks).await?;
+        let outcomes = services.store_synced_risks(&engine, risks).await?;
         for outcome in outcomes {
             report.count(outcome);
         }
@@ -133,16 +128,16 @@ pub(crate) async fn apply_page(
     close_below_threshold(services, connector, below, report).await?;
     if !indicators.is_empty() {
         let label = format!("{} connector {}", connector.kind, connector.name);
-        let counts = store
-            .import_indicators(tenant, &change(), dedupe_indicators(indicators), &label)
+        let counts = services
+            .store_synced_indicators(&engine, indicators, &label)
             .await?;
         report.created += counts.created;
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
     }
     if !mapped_ids.is_empty() {
-        store
-            .clear_dead_letters(tenant, &connector.name, mapped_ids)
+        services
+            .clear_dead_letters(&engine, &connector.name, mapped_ids)
             .await?;
     }
     Ok(())
@@ -163,8 +158,7 @@ async fn close_below_threshold(
     let source = Source::parse(connector.kind.as_str())?;
     let state = SourceState::BelowThreshold;
     let closed = services
-        .store()
-        .close_upstream(connector.tenant_id, &change(), &source, below, state)
+        .close_synced(&engine(connector), &source, below, state)
         .await?;
     report.below_threshold += closed;
     report.skipped += n - closed;
@@ -180,11 +174,8 @@ pub(crate) async fn close_gone(
     report: &mut CycleReport,
 ) -> Result<(), CycleError> {
     let source = Source::parse(connector.kind.as_str())?;
-    let tenant = connector.tenant_id;
-    let present = services
-        .store()
-        .present_external_ids(tenant, &source)
-        .await?;
+    let engine = engine(connector);
+    let present = services.tracked_external_ids(&engine, &source).await?;
     let tracked = present.len();
     let listed = present
         .iter()
@@ -208,8 +199,7 @@ pub(crate) async fn close_gone(
         return Ok(());
     }
     report.deleted_upstream += services
-        .store()
-        .close_upstream(tenant, &change(), &source, gone, SourceState::Deleted)
+        .close_synced(&engine, &source, gone, SourceState::Deleted)
         .await?;
     Ok(())
 }
@@ -325,8 +315,7 @@ impl<'a> Cursor<'a> {
         connector: &'a Connector,
     ) -> Result<Self, CycleError> {
         let stored = services
-            .store()
-            .sync_cursor(connector.tenant_id, &connector.name)
+            .sync_cursor(&engine(connector), &connector.name)
             .await?;
         Ok(Self {
             services,
@@ -343,8 +332,7 @@ impl<'a> Cursor<'a> {
     pub(crate) async fn save(&mut self, key: &str, value: &str) -> Result<(), CycleError> {
         let next = cursor_set(self.stored.as_deref(), key, value);
         self.services
-            .store()
-            .set_sync_cursor(self.connector.tenant_id, &self.connector.name, &next)
+            .save_sync_cursor(&engine(self.connector), &self.connector.name, &next)
             .await?;
         self.stored = Some(next);
         Ok(())

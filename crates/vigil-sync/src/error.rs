@@ -3,7 +3,6 @@
 
 use vigil_domain::ParseError;
 use vigil_service::ServiceError;
-use vigil_store::StoreError;
 
 use crate::http::SourceError;
 
@@ -14,12 +13,10 @@ pub(crate) enum CycleError {
     /// Talking to the source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// Reading the connector's credentials or settings failed.
+    /// Reading the connector's credentials or settings, or storing a page, a cursor or a
+    /// dead letter failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
-    /// Storing a page, a cursor or a dead letter failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// A value Vigil builds itself (a source name, a cursor) does not parse.
     #[error(transparent)]
     Parse(#[from] ParseError),

@@ -48,7 +48,7 @@ pub use taxii::TAXII_PAGE_SIZE;
 pub use thehive::{Case, THEHIVE_PAGE_SIZE, transform};
 pub use vigil_outbound::Outbound;
 
-use apply::{Mapped, change};
+use apply::Mapped;
 
 /// How every cycle talks to its source: the outbound client (policy and caps), the retries
 /// and the request budget.
@@ -155,21 +155,21 @@ async fn replay_dead_letter(
     connector: &Connector,
     letter: DeadLetter,
 ) -> ServiceResult<Replayed> {
-    let tenant = connector.tenant_id;
+    let engine = apply::engine(connector);
     let raw: Value = serde_json::from_str(&letter.payload)
         .map_err(|_| ServiceError::Internal("a dead letter's payload is not JSON".into()))?;
     let mapped = match map_record(connector, &raw) {
         Ok(mapped) => mapped,
         Err(reason) => {
-            let again = DeadLetter::new(
-                tenant,
-                letter.connector,
-                letter.external_id,
-                &reason,
-                letter.payload,
-                Timestamp::now(),
-            );
-            services.store().record_dead_letter(tenant, again).await?;
+            services
+                .record_dead_letter(
+                    &engine,
+                    &letter.connector,
+                    letter.external_id,
+                    &reason,
+                    letter.payload,
+                )
+                .await?;
             return Err(ServiceError::invalid("payload", reason));
         }
     };
@@ -179,16 +179,12 @@ async fn replay_dead_letter(
             let source = vigil_domain::Source::parse(connector.kind.as_str())?;
             let state = vigil_domain::SourceState::BelowThreshold;
             services
-                .store()
-                .close_upstream(tenant, &change(), &source, vec![id], state)
+                .close_synced(&engine, &source, vec![id], state)
                 .await?;
             Replayed::Skipped
         }
         Mapped::Risk(risk) => {
-            let outcomes = services
-                .store()
-                .sync_risks(tenant, &change(), vec![risk])
-                .await?;
+            let outcomes = services.store_synced_risks(&engine, vec![risk]).await?;
             match outcomes.first() {
                 Some(SyncOutcome::Created) => Replayed::Created,
                 Some(SyncOutcome::Updated) => Replayed::Updated,
@@ -199,13 +195,7 @@ async fn replay_dead_letter(
         Mapped::Indicators(found) => {
             let label = format!("{} connector {} (replay)", connector.kind, connector.name);
             let counts = services
-                .store()
-                .import_indicators(
-                    tenant,
-                    &change(),
-                    vigil_service::dedupe_indicators(found),
-                    &label,
-                )
+                .store_synced_indicators(&engine, found, &label)
                 .await?;
             if counts.created > 0 {
                 Replayed::Created
@@ -216,10 +206,7 @@ async fn replay_dead_letter(
             }
         }
     };
-    services
-        .store()
-        .delete_dead_letter(tenant, letter.id)
-        .await?;
+    services.delete_dead_letter(&engine, letter.id).await?;
     Ok(outcome)
 }
 

@@ -86,18 +86,15 @@ async fn dead_letters_are_listed_and_replayable_per_tenant() {
     .await;
     let tenant_id = vigil_domain::TenantId::parse(&tenant).unwrap();
     let payload = json!({"_id": "~8", "title": "Kept", "severity": 4, "stage": "New", "tlp": 2, "_createdAt": 1});
-    let letter = vigil_domain::DeadLetter::new(
-        tenant_id,
-        vigil_domain::ConnectorName::parse("hive").unwrap(),
-        "~8".into(),
-        "store unavailable",
-        payload.to_string(),
-        vigil_domain::Timestamp::now(),
-    );
     let letter = edge
         .services
-        .store()
-        .record_dead_letter(tenant_id, letter)
+        .record_dead_letter(
+            &vigil_service::Principal::system_in(tenant_id),
+            &vigil_domain::ConnectorName::parse("hive").unwrap(),
+            "~8".into(),
+            "store unavailable",
+            payload.to_string(),
+        )
         .await
         .unwrap();
     let (_, listed) = edge.get("/api/v1/sync/dead-letters", &admin).await;

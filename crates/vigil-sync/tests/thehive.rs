@@ -394,7 +394,7 @@ async fn a_crash_between_page_commit_and_cursor_save_neither_duplicates_nor_lose
     let setup = setup(&serve(fake.clone()).await).await;
     assert_eq!(cycle(&setup).await.created as usize, n);
     // The pages committed but the cursor saves were lost: the next cycle starts from zero.
-    let store = setup.services.store();
+    let store = &setup.store;
     store
         .set_sync_cursor(
             setup.connector.tenant_id,
@@ -425,7 +425,7 @@ async fn a_case_that_does_not_map_is_dead_lettered_and_the_page_goes_on() {
     let report = cycle(&setup).await;
     assert!(!report.failed(), "{report:?}");
     assert_eq!((report.created, report.dead_lettered), (2, 2), "{report:?}");
-    let store = setup.services.store();
+    let store = &setup.store;
     let tenant = setup.connector.tenant_id;
     let letters = store
         .list_dead_letters(tenant, PageRequest::first(10))
@@ -474,7 +474,7 @@ async fn a_case_that_does_not_map_is_dead_lettered_and_the_page_goes_on() {
 
 /// A record kept after a failure that was not the record's fault replays into the register.
 async fn replay_a_kept_record(setup: &Setup) {
-    let store = setup.services.store();
+    let store = &setup.store;
     let tenant = setup.connector.tenant_id;
     let principal = Principal::cli_in(tenant);
     let fine = vigil_domain::DeadLetter::new(

@@ -163,7 +163,7 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
         Command::Serve => unreachable!("handled above"),
         Command::Hunt(_) => unreachable!("main runs hunt without settings or a store"),
         Command::Migrate => {
-            print(&serde_json::json!({"migrated": true, "store": services.store().backend()}))?
+            print(&serde_json::json!({"migrated": true, "store": services.backend()}))?
         }
         Command::Tenant(command) => tenant(&services, command).await?,
         Command::Apikey(command) => api_key(&services, command).await?,

@@ -19,7 +19,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let services = wired.services;
     setup::apply_file_connectors(&services, &settings.connectors).await?;
     initial_admin_key(&services, &settings).await?;
-    let backend = services.store().backend();
+    let backend = services.backend();
     let mut state = AppState::new(services.clone(), settings.http);
     state.metrics_token = settings.metrics_token.map(std::sync::Arc::new);
     let (stop_sync, sync_stop) = tokio::sync::watch::channel(false);

@@ -42,15 +42,14 @@ pub(crate) async fn healthz() -> Json<StatusOut> {
         (status = 503, description = "the store does not answer", body = StatusOut),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.services.store();
-    match store.ping().await {
+    match state.services.store_answers().await {
         Ok(()) => {
             // A source behind its schedule is counted, not made a reason to take the node out
             // of rotation: the API keeps serving. Which tenant's connector it is stays in the
             // authenticated `/api/v1/sync/status`.
             Json(StatusOut {
                 status: "ready",
-                store: Some(store.backend()),
+                store: Some(state.services.backend()),
                 stale_connectors: Some(state.services.stale_connectors()),
                 detail: None,
             })
@@ -60,7 +59,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             tracing::warn!(component = "health", error = %err, "store is not ready");
             let body = StatusOut {
                 status: "unavailable",
-                store: Some(store.backend()),
+                store: Some(state.services.backend()),
                 stale_connectors: None,
                 detail: Some("store unreachable"),
             };
@@ -107,7 +106,7 @@ fn same_secret(expected: &str, presented: &str) -> bool {
 }
 
 fn metrics_text(state: &AppState) -> Response {
-    let mut text = state.metrics.render(state.services.store().pool_stats());
+    let mut text = state.metrics.render(state.services.pool_stats());
     // The sync engine's families go before the exposition's closing `# EOF`.
     let body_end = text.rfind("# EOF").unwrap_or(text.len());
     text.insert_str(body_end, &state.services.sync_openmetrics());

@@ -442,7 +442,7 @@ both!(
         // Revoke straight in the store, as another node or the CLI would: this process's
         // cache is not told.
         let hash = vigil_domain::Sha256Hex::digest(key.as_bytes());
-        let store = app.state.services.store();
+        let store = &app.store;
         let record = store
             .unchecked_find_api_key_by_hash(&hash)
             .await

@@ -699,7 +699,7 @@ both!(
             json!({"type": "ipv4", "value": "192.0.2.77", "finding_id": fine}),
         )
         .await;
-        let store = Arc::clone(app.state.services.store());
+        let store = Arc::clone(&app.store);
         let app = app.with_reopener(Arc::new(FailingFor {
             finding: FindingId::parse(&broken).unwrap(),
             store,

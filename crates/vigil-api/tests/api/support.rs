@@ -52,6 +52,9 @@ pub(crate) enum Raw {
 
 pub(crate) struct TestApp {
     pub(crate) state: AppState,
+    /// The store under the services, for what a test sets up or changes behind their back
+    /// (as another node or the CLI would).
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) admin_key: String,
     pub(crate) raw: Raw,
     _dir: Option<tempfile::TempDir>,
@@ -131,7 +134,7 @@ impl TestApp {
         dir: Option<tempfile::TempDir>,
         limits: HttpLimits,
     ) -> Self {
-        let services = Services::new(store, JwtKey::generate())
+        let services = Services::new(Arc::clone(&store), JwtKey::generate())
             .with_master_key(vigil_service::MasterKey::generate().unwrap());
         let request = NewApiKeyRequest {
             name: "root".into(),
@@ -145,6 +148,7 @@ impl TestApp {
         let admin_key = created.secret.expose().to_owned();
         Self {
             state: AppState::new(services, limits),
+            store,
             admin_key,
             raw,
             _dir: dir,

@@ -18,6 +18,8 @@ use vigil_sync::{Outbound, Reconcile, RetryPolicy, SyncConfig, run_cycle};
 
 pub(crate) struct Setup {
     pub(crate) services: Services,
+    /// The store under the services, for what a test reads or changes behind their back.
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) _dir: tempfile::TempDir,
     pub(crate) connector: Connector,
 }
@@ -50,8 +52,8 @@ pub(crate) async fn setup(
         )
         .await
         .unwrap();
-    let services =
-        Services::new(store, JwtKey::generate()).with_master_key(MasterKey::generate().unwrap());
+    let services = Services::new(Arc::clone(&store), JwtKey::generate())
+        .with_master_key(MasterKey::generate().unwrap());
     let request = ConnectorRequest {
         name: ConnectorName::parse(kind.as_str()).unwrap(),
         kind,
@@ -68,6 +70,7 @@ pub(crate) async fn setup(
         .unwrap();
     Setup {
         services,
+        store,
         _dir: dir,
         connector,
     }
@@ -157,7 +160,7 @@ pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
         source: Some(Source::parse(source).unwrap()),
         ..RiskFilter::default()
     };
-    let store = setup.services.store();
+    let store = &setup.store;
     let tenant = setup.connector.tenant_id;
     all_pages(async |page| store.list_risks(tenant, &filter, page).await.unwrap()).await
 }
@@ -165,8 +168,7 @@ pub(crate) async fn risks_of(setup: &Setup, source: &str) -> Vec<Risk> {
 /// The connector's stored cursor, as the engine left it.
 pub(crate) async fn cursor_of(setup: &Setup) -> Option<String> {
     setup
-        .services
-        .store()
+        .store
         .sync_cursor(setup.connector.tenant_id, &setup.connector.name)
         .await
         .unwrap()
@@ -174,7 +176,7 @@ pub(crate) async fn cursor_of(setup: &Setup) -> Option<String> {
 
 /// Every indicator of the catalogue.
 pub(crate) async fn indicators(setup: &Setup) -> Vec<Indicator> {
-    let store = setup.services.store();
+    let store = &setup.store;
     let tenant = setup.connector.tenant_id;
     let filter = IndicatorFilter::default();
     all_pages(async |page| store.list_indicators(tenant, &filter, page).await.unwrap()).await
@@ -191,8 +193,7 @@ pub(crate) fn by_external<'a>(risks: &'a [Risk], external_id: &str) -> &'a Risk 
 /// The external ids of the connector's dead letters.
 pub(crate) async fn dead_letter_ids(setup: &Setup) -> Vec<String> {
     setup
-        .services
-        .store()
+        .store
         .list_dead_letters(setup.connector.tenant_id, PageRequest::first(100))
         .await
         .unwrap()
