@@ -10,7 +10,9 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::stix::{STIX_OBJECTS_MAX, StixError, StixIndicator, StixRejected, classify_object};
+use crate::stix::{
+    ObjectError, STIX_OBJECTS_MAX, StixError, StixIndicator, StixRejected, classify_object,
+};
 
 /// Largest single object read, in bytes; a larger one is rejected unread.
 pub const STIX_OBJECT_BYTES_MAX: usize = 1024 * 1024;
@@ -196,7 +198,7 @@ fn object(index: usize, raw: &str) -> BundleObject {
         return BundleObject::Rejected(StixRejected {
             id: None,
             index,
-            reason: format!("an object larger than {STIX_OBJECT_BYTES_MAX} bytes"),
+            reason: ObjectError::TooLarge,
         });
     }
     match serde_json::from_str::<Value>(raw) {
@@ -206,7 +208,7 @@ fn object(index: usize, raw: &str) -> BundleObject {
         Err(_) => BundleObject::Rejected(StixRejected {
             id: None,
             index,
-            reason: "an object nested too deeply".to_owned(),
+            reason: ObjectError::TooDeep,
         }),
     }
 }

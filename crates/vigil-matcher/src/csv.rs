@@ -23,7 +23,10 @@ use vigil_domain::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CsvError {
     Empty,
-    Header(String),
+    /// The header record itself is malformed (a quoted field never closed).
+    Header(&'static str),
+    /// The header lacks `type` or `value`; these are the columns it has.
+    Columns(Vec<String>),
 }
 
 impl fmt::Display for CsvError {
@@ -31,6 +34,10 @@ impl fmt::Display for CsvError {
         match self {
             CsvError::Empty => f.write_str("empty CSV; expected a header row `type,value`"),
             CsvError::Header(reason) => write!(f, "CSV header: {reason}"),
+            CsvError::Columns(found) => write!(
+                f,
+                "CSV header: expected columns `type` and `value`, found {found:?}"
+            ),
         }
     }
 }
@@ -127,7 +134,7 @@ pub fn for_each_indicator_row(
             Some(record) => break record,
         }
     };
-    let columns = Columns::from_header(&header).map_err(CsvError::Header)?;
+    let columns = Columns::from_header(&header)?;
     while let Some(record) = records.next() {
         if !record.is_blank() {
             row(record.line, columns.indicator(&record));
@@ -152,18 +159,15 @@ struct Columns {
 }
 
 impl Columns {
-    fn from_header(header: &CsvRecord) -> Result<Self, String> {
-        let names = header.fields.map_err(str::to_owned)?;
+    fn from_header(header: &CsvRecord) -> Result<Self, CsvError> {
+        let names = header.fields.map_err(CsvError::Header)?;
         let find = |name: &str| {
             names
                 .iter()
                 .position(|column| column.trim().eq_ignore_ascii_case(name))
         };
         let (Some(kind), Some(value)) = (find("type"), find("value")) else {
-            let names: Vec<&str> = names.iter().collect();
-            return Err(format!(
-                "expected columns `type` and `value`, found {names:?}"
-            ));
+            return Err(CsvError::Columns(names.iter().map(str::to_owned).collect()));
         };
         Ok(Self {
             kind,
@@ -469,6 +473,7 @@ mod tests {
     fn a_header_without_type_and_value_is_refused() {
         assert_eq!(parse_indicator_csv(""), Err(CsvError::Empty));
         let err = parse_indicator_csv("kind,ioc\nipv4,192.0.2.1\n").unwrap_err();
+        assert_eq!(err, CsvError::Columns(vec!["kind".into(), "ioc".into()]));
         assert!(err.to_string().contains("`type` and `value`"), "{err}");
     }
 }

@@ -13,6 +13,7 @@ mod extract;
 mod fields;
 mod hash;
 mod index;
+mod pattern;
 mod scan;
 mod stix;
 
@@ -26,9 +27,10 @@ pub use extract::{
 };
 pub use fields::{FIELDS, OBSERVABLE_TYPES, OBSERVABLES_KEY, field_kinds};
 pub use index::{Index, IndexedIndicator};
+pub use pattern::PatternError;
 pub use scan::{ScanError, Scanned, scan_event, scan_from};
 pub use stix::{
-    STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX, STIX_PATTERN_LEN_MAX,
-    StixError, StixImport, StixIndicator, StixRejected, parse_bundle, parse_bundle_text,
-    parse_indicator,
+    ObjectError, STIX_COMPARISONS_MAX, STIX_OBJECTS_MAX, STIX_PATTERN_DEPTH_MAX,
+    STIX_PATTERN_LEN_MAX, StixError, StixImport, StixIndicator, StixRejected, parse_bundle,
+    parse_bundle_text, parse_indicator,
 };

@@ -20,7 +20,8 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::BundleObject;
-use vigil_domain::{IndicatorKind, IndicatorValue};
+use crate::pattern::{PatternError, parse_pattern};
+use vigil_domain::{IndicatorValue, ParseError};
 
 /// Most objects one bundle may hold; a larger bundle is refused as a whole.
 pub const STIX_OBJECTS_MAX: usize = 1_000_000;
@@ -53,7 +54,80 @@ pub struct StixRejected {
     pub id: Option<String>,
     /// The object's position in `objects`.
     pub index: usize,
-    pub reason: String,
+    pub reason: ObjectError,
+}
+
+/// Why one STIX object gives no indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectError {
+    NotAnObject,
+    /// Larger than `STIX_OBJECT_BYTES_MAX` bytes.
+    TooLarge,
+    /// Nested deeper than the JSON reader goes.
+    TooDeep,
+    /// An object of another type, where an indicator was asked for.
+    NotAnIndicator(String),
+    /// No string under this key (`type`, `id`, `pattern`).
+    Missing(&'static str),
+    /// This key holds something else than a string.
+    NotAString(&'static str),
+    /// A `pattern_type` other than `stix` (`sigma`, `yara`, …).
+    PatternType(String),
+    /// `revoked` is not a boolean.
+    Revoked,
+    /// `confidence` is not an integer from 0 to 100.
+    Confidence,
+    /// The pattern is outside the subset Vigil matches.
+    Pattern(PatternError),
+    /// A comparison's string is not a value of the type its object path gives.
+    Value {
+        path: String,
+        error: ParseError,
+    },
+    /// The indicator the object makes is not one the catalogue keeps (its timestamps, its
+    /// confidence, its id).
+    Invalid(ParseError),
+}
+
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectError::NotAnObject => f.write_str("not a JSON object"),
+            ObjectError::TooLarge => write!(
+                f,
+                "an object larger than {} bytes",
+                crate::STIX_OBJECT_BYTES_MAX
+            ),
+            ObjectError::TooDeep => f.write_str("an object nested too deeply"),
+            ObjectError::NotAnIndicator(kind) => write!(f, "a {kind:?} object, not an indicator"),
+            ObjectError::Missing(key) => write!(f, "no string {key:?}"),
+            ObjectError::NotAString(key) => write!(f, "{key:?} is not a string"),
+            ObjectError::PatternType(kind) => {
+                write!(f, "pattern_type {kind:?} is not supported (only \"stix\")")
+            }
+            ObjectError::Revoked => f.write_str("\"revoked\" is not a boolean"),
+            ObjectError::Confidence => {
+                f.write_str("\"confidence\" is not an integer from 0 to 100")
+            }
+            ObjectError::Pattern(error) => write!(f, "pattern: {error}"),
+            ObjectError::Value { path, error } => write!(f, "{path}: {error}"),
+            ObjectError::Invalid(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ObjectError {}
+
+impl From<PatternError> for ObjectError {
+    fn from(error: PatternError) -> Self {
+        ObjectError::Pattern(error)
+    }
+}
+
+impl From<ParseError> for ObjectError {
+    fn from(error: ParseError) -> Self {
+        ObjectError::Invalid(error)
+    }
 }
 
 /// What a bundle gave.
@@ -140,7 +214,7 @@ pub(crate) fn classify_object(index: usize, object: &Value) -> BundleObject {
         return BundleObject::Rejected(StixRejected {
             id: None,
             index,
-            reason: "not a JSON object".to_owned(),
+            reason: ObjectError::NotAnObject,
         });
     };
     let id = object.get("id").and_then(Value::as_str).map(str::to_owned);
@@ -148,7 +222,7 @@ pub(crate) fn classify_object(index: usize, object: &Value) -> BundleObject {
         Some("indicator") => {}
         Some(_) => return BundleObject::Other,
         None => {
-            let reason = "no string \"type\"".to_owned();
+            let reason = ObjectError::Missing("type");
             return BundleObject::Rejected(StixRejected { id, index, reason });
         }
     }
@@ -160,43 +234,41 @@ pub(crate) fn classify_object(index: usize, object: &Value) -> BundleObject {
 
 /// The atomic indicators of one STIX `indicator` object (as a TAXII collection or an
 /// OpenCTI export serves it), or why it is rejected.
-pub fn parse_indicator(object: &Value) -> Result<Vec<StixIndicator>, String> {
-    let object = object.as_object().ok_or("not a JSON object")?;
+pub fn parse_indicator(object: &Value) -> Result<Vec<StixIndicator>, ObjectError> {
+    let object = object.as_object().ok_or(ObjectError::NotAnObject)?;
     match object.get("type").and_then(Value::as_str) {
         Some("indicator") => indicator(object),
-        Some(other) => Err(format!("a {other:?} object, not an indicator")),
-        None => Err("no string \"type\"".to_owned()),
+        Some(other) => Err(ObjectError::NotAnIndicator(other.to_owned())),
+        None => Err(ObjectError::Missing("type")),
     }
 }
 
 /// The atomic indicators of one STIX indicator object, or why it is rejected.
-fn indicator(object: &Map<String, Value>) -> Result<Vec<StixIndicator>, String> {
+fn indicator(object: &Map<String, Value>) -> Result<Vec<StixIndicator>, ObjectError> {
     let source_ref = object
         .get("id")
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
-        .ok_or("no string \"id\"")?
+        .ok_or(ObjectError::Missing("id"))?
         .to_owned();
     match object.get("pattern_type") {
         None => {}
         Some(Value::String(kind)) if kind == "stix" => {}
         Some(Value::String(kind)) => {
-            return Err(format!(
-                "pattern_type {kind:?} is not supported (only \"stix\")"
-            ));
+            return Err(ObjectError::PatternType(kind.clone()));
         }
-        Some(_) => return Err("\"pattern_type\" is not a string".to_owned()),
+        Some(_) => return Err(ObjectError::NotAString("pattern_type")),
     }
     let pattern = object
         .get("pattern")
         .and_then(Value::as_str)
-        .ok_or("no string \"pattern\"")?;
+        .ok_or(ObjectError::Missing("pattern"))?;
     let valid_from = optional_string(object, "valid_from")?;
     let valid_until = optional_string(object, "valid_until")?;
     let revoked = match object.get("revoked") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(revoked)) => *revoked,
-        Some(_) => return Err("\"revoked\" is not a boolean".to_owned()),
+        Some(_) => return Err(ObjectError::Revoked),
     };
     let confidence = match object.get("confidence") {
         None | Some(Value::Null) => None,
@@ -205,10 +277,10 @@ fn indicator(object: &Map<String, Value>) -> Result<Vec<StixIndicator>, String> 
                 .as_u64()
                 .and_then(|n| u8::try_from(n).ok())
                 .filter(|n| *n <= 100)
-                .ok_or("\"confidence\" is not an integer from 0 to 100")?,
+                .ok_or(ObjectError::Confidence)?,
         ),
     };
-    let comparisons = parse_pattern(pattern).map_err(|reason| format!("pattern: {reason}"))?;
+    let comparisons = parse_pattern(pattern)?;
     let mut atoms = Vec::with_capacity(comparisons.len());
     for comparison in comparisons {
         atoms.push(StixIndicator {
@@ -223,434 +295,13 @@ fn indicator(object: &Map<String, Value>) -> Result<Vec<StixIndicator>, String> 
     Ok(atoms)
 }
 
-fn optional_string(object: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+fn optional_string(
+    object: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<String>, ObjectError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(format!("{key:?} is not a string")),
+        Some(_) => Err(ObjectError::NotAString(key)),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Patterns
-
-/// `object:path = 'literal'`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Comparison {
-    object: String,
-    /// Property names, quotes removed.
-    path: Vec<String>,
-    literal: String,
-}
-
-impl Comparison {
-    fn path_text(&self) -> String {
-        format!("{}:{}", self.object, self.path.join("."))
-    }
-
-    fn kind(&self) -> Option<IndicatorKind> {
-        let path: Vec<&str> = self.path.iter().map(String::as_str).collect();
-        let cidr = self.literal.contains('/');
-        Some(match (self.object.as_str(), path.as_slice()) {
-            ("ipv4-addr", ["value"]) if cidr => IndicatorKind::Cidr,
-            ("ipv4-addr", ["value"]) => IndicatorKind::Ipv4,
-            ("ipv6-addr", ["value"]) if cidr => IndicatorKind::Cidr,
-            ("ipv6-addr", ["value"]) => IndicatorKind::Ipv6,
-            ("domain-name", ["value"]) => IndicatorKind::Domain,
-            ("url", ["value"]) => IndicatorKind::Url,
-            ("email-addr", ["value"]) => IndicatorKind::Email,
-            ("file", ["name"]) => IndicatorKind::FileName,
-            ("windows-registry-key", ["key"]) => IndicatorKind::RegistryKey,
-            ("file", ["hashes", hash]) => match hash.to_ascii_uppercase().as_str() {
-                "MD5" => IndicatorKind::Md5,
-                "SHA-1" | "SHA1" => IndicatorKind::Sha1,
-                "SHA-256" | "SHA256" => IndicatorKind::Sha256,
-                _ => return None,
-            },
-            _ => return None,
-        })
-    }
-
-    fn value(&self) -> Result<IndicatorValue, String> {
-        let kind = self.kind().ok_or_else(|| {
-            format!(
-                "pattern: object path {} is not supported (only ipv4-addr:value, \
-                 ipv6-addr:value, domain-name:value, url:value, email-addr:value, \
-                 file:hashes.MD5/'SHA-1'/'SHA-256', file:name, windows-registry-key:key)",
-                self.path_text()
-            )
-        })?;
-        IndicatorValue::parse(kind, &self.literal)
-            .map_err(|err| format!("{}: {err}", self.path_text()))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Open,
-    Close,
-    LParen,
-    RParen,
-    Comma,
-    /// `type:prop.prop`.
-    Path(String, Vec<String>),
-    /// A keyword or any other bare word.
-    Word(String),
-    Op(&'static str),
-    Str(String),
-    /// A literal that is not a plain string: number, `t'…'`, `h'…'`, `b'…'`.
-    OtherLiteral(&'static str),
-}
-
-/// The comparisons of a pattern in the supported subset, or why it is not.
-fn parse_pattern(pattern: &str) -> Result<Vec<Comparison>, String> {
-    if pattern.len() > STIX_PATTERN_LEN_MAX {
-        return Err(format!("longer than {STIX_PATTERN_LEN_MAX} bytes"));
-    }
-    let tokens = lex(pattern)?;
-    let mut parser = Parser {
-        tokens: &tokens,
-        pos: 0,
-        comparisons: Vec::new(),
-    };
-    parser.observations(0)?;
-    if let Some(token) = parser.peek() {
-        return Err(parser.unexpected(token, "after the last observation"));
-    }
-    if parser.comparisons.is_empty() {
-        return Err("no comparison".to_owned());
-    }
-    Ok(parser.comparisons)
-}
-
-fn lex(pattern: &str) -> Result<Vec<Token>, String> {
-    let mut chars = pattern.chars().peekable();
-    let mut tokens = Vec::new();
-    while let Some(&c) = chars.peek() {
-        match c {
-            c if c.is_whitespace() => {
-                chars.next();
-            }
-            '/' => {
-                chars.next();
-                skip_comment(&mut chars)?;
-            }
-            '[' | ']' | '(' | ')' | ',' => {
-                chars.next();
-                tokens.push(match c {
-                    '[' => Token::Open,
-                    ']' => Token::Close,
-                    '(' => Token::LParen,
-                    ')' => Token::RParen,
-                    _ => Token::Comma,
-                });
-            }
-            '\'' => {
-                chars.next();
-                tokens.push(Token::Str(string_literal(&mut chars)?));
-            }
-            '=' | '!' | '<' | '>' => tokens.push(Token::Op(operator(&mut chars)?)),
-            '-' | '+' | '0'..='9' => {
-                while chars
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
-                {
-                    chars.next();
-                }
-                tokens.push(Token::OtherLiteral("a number"));
-            }
-            c if c.is_ascii_alphabetic() || c == '_' => tokens.push(word(&mut chars)?),
-            c => return Err(format!("unexpected character {c:?}")),
-        }
-    }
-    Ok(tokens)
-}
-
-type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
-
-/// After a `/`: a `/* … */` or `// …` comment.
-fn skip_comment(chars: &mut Chars<'_>) -> Result<(), String> {
-    match chars.next() {
-        Some('/') => {
-            for c in chars.by_ref() {
-                if c == '\n' {
-                    break;
-                }
-            }
-            Ok(())
-        }
-        Some('*') => {
-            let mut star = false;
-            for c in chars.by_ref() {
-                if star && c == '/' {
-                    return Ok(());
-                }
-                star = c == '*';
-            }
-            Err("unterminated comment".to_owned())
-        }
-        _ => Err("unexpected character '/'".to_owned()),
-    }
-}
-
-/// After the opening `'`: the literal's text, with `\'` and `\\` unescaped.
-fn string_literal(chars: &mut Chars<'_>) -> Result<String, String> {
-    let mut text = String::new();
-    loop {
-        match chars.next() {
-            None => return Err("unterminated string literal".to_owned()),
-            Some('\'') => return Ok(text),
-            Some('\\') => match chars.next() {
-                Some(c @ ('\'' | '\\')) => text.push(c),
-                Some(c) => return Err(format!("invalid escape \\{c} in a string literal")),
-                None => return Err("unterminated string literal".to_owned()),
-            },
-            Some(c) => text.push(c),
-        }
-    }
-}
-
-fn operator(chars: &mut Chars<'_>) -> Result<&'static str, String> {
-    let first = chars.next();
-    let second = chars.peek().copied();
-    let (op, two) = match (first, second) {
-        (Some('='), Some('=')) => ("=", true),
-        (Some('='), _) => ("=", false),
-        (Some('!'), Some('=')) => ("!=", true),
-        (Some('<'), Some('>')) => ("<>", true),
-        (Some('<'), Some('=')) => ("<=", true),
-        (Some('<'), _) => ("<", false),
-        (Some('>'), Some('=')) => (">=", true),
-        (Some('>'), _) => (">", false),
-        _ => return Err("unexpected character '!'".to_owned()),
-    };
-    if two {
-        chars.next();
-    }
-    Ok(op)
-}
-
-/// A bare word, an object path (`type:prop.'quoted'.prop`) or a typed literal (`t'…'`).
-fn word(chars: &mut Chars<'_>) -> Result<Token, String> {
-    let mut name = String::new();
-    while let Some(&c) = chars.peek() {
-        if !(c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            break;
-        }
-        name.push(c);
-        chars.next();
-    }
-    match chars.peek() {
-        Some('\'') if matches!(name.as_str(), "t" | "h" | "b") => {
-            chars.next();
-            string_literal(chars)?;
-            let what = match name.as_str() {
-                "t" => "a timestamp literal",
-                "h" => "a hex literal",
-                _ => "a binary literal",
-            };
-            Ok(Token::OtherLiteral(what))
-        }
-        Some(':') => {
-            chars.next();
-            Ok(Token::Path(name, property_path(chars)?))
-        }
-        _ => Ok(Token::Word(name)),
-    }
-}
-
-/// After `type:`: property names separated by `.`, each bare or single-quoted.
-fn property_path(chars: &mut Chars<'_>) -> Result<Vec<String>, String> {
-    let mut path = Vec::new();
-    loop {
-        let mut name = String::new();
-        if chars.peek() == Some(&'\'') {
-            chars.next();
-            name = string_literal(chars)?;
-        } else {
-            while let Some(&c) = chars.peek() {
-                if !(c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                    break;
-                }
-                name.push(c);
-                chars.next();
-            }
-        }
-        if name.is_empty() {
-            return Err("empty property name in an object path".to_owned());
-        }
-        path.push(name);
-        match chars.peek() {
-            Some('.') => {
-                chars.next();
-            }
-            Some('[') => return Err("list indexes in object paths are not supported".to_owned()),
-            _ => return Ok(path),
-        }
-    }
-}
-
-struct Parser<'a> {
-    tokens: &'a [Token],
-    pos: usize,
-    comparisons: Vec<Comparison>,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.pos)
-    }
-
-    fn next(&mut self) -> Option<&Token> {
-        let token = self.tokens.get(self.pos);
-        self.pos += 1;
-        token
-    }
-
-    /// `observation (OR observation)*`.
-    fn observations(&mut self, depth: usize) -> Result<(), String> {
-        loop {
-            self.observation(depth)?;
-            self.qualifier_check()?;
-            match self.peek() {
-                Some(Token::Word(word)) if word == "OR" => {
-                    self.pos += 1;
-                }
-                Some(Token::Word(word)) if word == "AND" => {
-                    return Err("AND between observations is not supported (only OR)".to_owned());
-                }
-                Some(Token::Word(word)) if word == "FOLLOWEDBY" => {
-                    return Err("FOLLOWEDBY is not supported (only OR)".to_owned());
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// `[comparisons]` or `(observations)`.
-    fn observation(&mut self, depth: usize) -> Result<(), String> {
-        match self.next().cloned() {
-            Some(Token::Open) => {
-                self.comparisons_or(depth)?;
-                match self.next().cloned() {
-                    Some(Token::Close) => Ok(()),
-                    Some(token) => Err(self.unexpected(&token, "where ']' was expected")),
-                    None => Err("missing ']'".to_owned()),
-                }
-            }
-            Some(Token::LParen) => {
-                let depth = nest(depth)?;
-                self.observations(depth)?;
-                self.close_paren()
-            }
-            Some(token) => Err(self.unexpected(&token, "where '[' was expected")),
-            None => Err("missing observation".to_owned()),
-        }
-    }
-
-    /// Refuses `WITHIN`, `REPEATS`, `START`/`STOP` after an observation.
-    fn qualifier_check(&self) -> Result<(), String> {
-        match self.peek() {
-            Some(Token::Word(word)) if matches!(word.as_str(), "WITHIN" | "REPEATS" | "START") => {
-                Err(format!("qualifier {word} is not supported"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// `comparison (OR comparison)*` inside `[ ]`.
-    fn comparisons_or(&mut self, depth: usize) -> Result<(), String> {
-        loop {
-            self.comparison(depth)?;
-            match self.peek() {
-                Some(Token::Word(word)) if word == "OR" => {
-                    self.pos += 1;
-                }
-                Some(Token::Word(word)) if word == "AND" => {
-                    return Err("AND inside an observation is not supported (only OR)".to_owned());
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// `path = 'string'` or `(comparisons)`.
-    fn comparison(&mut self, depth: usize) -> Result<(), String> {
-        let (object, path) = match self.next().cloned() {
-            Some(Token::LParen) => {
-                let depth = nest(depth)?;
-                self.comparisons_or(depth)?;
-                return self.close_paren();
-            }
-            Some(Token::Path(object, path)) => (object, path),
-            Some(token) => return Err(self.unexpected(&token, "where an object path was expected")),
-            None => return Err("missing comparison".to_owned()),
-        };
-        match self.next().cloned() {
-            Some(Token::Op("=")) => {}
-            Some(Token::Op(op)) => {
-                return Err(format!("operator {op} is not supported (only =)"));
-            }
-            Some(Token::Word(word)) => {
-                return Err(format!("operator {word} is not supported (only =)"));
-            }
-            Some(token) => return Err(self.unexpected(&token, "where '=' was expected")),
-            None => return Err("missing operator".to_owned()),
-        }
-        let literal = match self.next().cloned() {
-            Some(Token::Str(literal)) => literal,
-            Some(Token::OtherLiteral(what)) => {
-                return Err(format!(
-                    "{what} is not supported (only single-quoted strings)"
-                ));
-            }
-            Some(token) => return Err(self.unexpected(&token, "where a string was expected")),
-            None => return Err("missing value".to_owned()),
-        };
-        if self.comparisons.len() >= STIX_COMPARISONS_MAX {
-            return Err(format!("more than {STIX_COMPARISONS_MAX} comparisons"));
-        }
-        self.comparisons.push(Comparison {
-            object,
-            path,
-            literal,
-        });
-        Ok(())
-    }
-
-    fn close_paren(&mut self) -> Result<(), String> {
-        match self.next().cloned() {
-            Some(Token::RParen) => Ok(()),
-            Some(token) => Err(self.unexpected(&token, "where ')' was expected")),
-            None => Err("missing ')'".to_owned()),
-        }
-    }
-
-    fn unexpected(&self, token: &Token, place: &str) -> String {
-        let what = match token {
-            Token::Open => "'['".to_owned(),
-            Token::Close => "']'".to_owned(),
-            Token::LParen => "'('".to_owned(),
-            Token::RParen => "')'".to_owned(),
-            Token::Comma => "','".to_owned(),
-            Token::Path(object, path) => format!("object path {object}:{}", path.join(".")),
-            Token::Word(word) if matches!(word.as_str(), "AND" | "FOLLOWEDBY" | "NOT") => {
-                return format!("{word} is not supported (only OR)");
-            }
-            Token::Word(word) => format!("word {word:?}"),
-            Token::Op(op) => format!("operator {op}"),
-            Token::Str(_) => "a string".to_owned(),
-            Token::OtherLiteral(what) => (*what).to_owned(),
-        };
-        format!("unexpected {what} {place}")
-    }
-}
-
-fn nest(depth: usize) -> Result<usize, String> {
-    if depth >= STIX_PATTERN_DEPTH_MAX {
-        return Err(format!(
-            "parentheses nested deeper than {STIX_PATTERN_DEPTH_MAX}"
-        ));
-    }
-    Ok(depth + 1)
 }

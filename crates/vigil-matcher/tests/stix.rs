@@ -3,7 +3,10 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use vigil_domain::{IndicatorKind, IndicatorValue};
-use vigil_matcher::{STIX_COMPARISONS_MAX, StixError, StixImport, parse_bundle, parse_bundle_text};
+use vigil_matcher::{
+    ObjectError, PatternError, STIX_COMPARISONS_MAX, StixError, StixImport, parse_bundle,
+    parse_bundle_text,
+};
 
 const ID: &str = "indicator--2b05794a-39c6-4b52-8474-52597e531d23";
 const SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -66,6 +69,11 @@ fn accepted(pattern: &str) -> Vec<IndicatorValue> {
 
 /// The one rejection reason for `pattern`, asserting nothing was imported.
 fn rejected(pattern: &str) -> String {
+    rejection(pattern).to_string()
+}
+
+/// The one rejection for `pattern`, as the typed error.
+fn rejection(pattern: &str) -> ObjectError {
     let import = import(pattern);
     assert_eq!(import.indicators, [], "{pattern}");
     assert_eq!(import.rejected.len(), 1, "{pattern}");
@@ -73,6 +81,52 @@ fn rejected(pattern: &str) -> String {
     assert_eq!(rejection.id.as_deref(), Some(ID));
     assert_eq!(rejection.index, 2);
     rejection.reason.clone()
+}
+
+#[test]
+fn a_rejection_says_what_kind_of_problem_it_is() {
+    let unsupported = |what: &str, only: Option<&'static str>| {
+        ObjectError::Pattern(PatternError::Unsupported {
+            what: what.to_owned(),
+            only,
+        })
+    };
+    assert_eq!(
+        rejection("[file:name = 'a' AND file:name = 'b']"),
+        unsupported("AND inside an observation", Some("OR"))
+    );
+    assert_eq!(
+        rejection("[file:size > 10]"),
+        unsupported("operator >", Some("="))
+    );
+    assert_eq!(
+        rejection("[file:name = 'a'] WITHIN 5 SECONDS"),
+        unsupported("qualifier WITHIN", None)
+    );
+    assert_eq!(
+        rejection("[process:pid = '1']"),
+        ObjectError::Pattern(PatternError::ObjectPath("process:pid".into()))
+    );
+    assert_eq!(
+        rejection("[file:name = 'a"),
+        ObjectError::Pattern(PatternError::Unterminated("string literal"))
+    );
+    assert_eq!(
+        rejection("[file:name = 'a'"),
+        ObjectError::Pattern(PatternError::Missing("']'"))
+    );
+    assert!(
+        matches!(
+            rejection("[ipv4-addr:value = '999.1.1.1']"),
+            ObjectError::Value { ref path, .. } if path == "ipv4-addr:value"
+        ),
+        "a value its type refuses names the object path"
+    );
+    let text = rejected("[file:name = 'a' AND file:name = 'b']");
+    assert_eq!(
+        text,
+        "pattern: AND inside an observation is not supported (only OR)"
+    );
 }
 
 #[test]
@@ -259,7 +313,11 @@ fn non_stix_pattern_type_is_rejected() {
     let import = parse_bundle(&bundle(vec![object])).expect("a bundle");
     assert_eq!(import.indicators, []);
     assert_eq!(import.rejected.len(), 1);
-    assert!(import.rejected[0].reason.contains("sigma"));
+    assert_eq!(
+        import.rejected[0].reason,
+        ObjectError::PatternType("sigma".into())
+    );
+    assert!(import.rejected[0].reason.to_string().contains("sigma"));
 }
 
 #[test]
@@ -299,17 +357,26 @@ fn bad_fields_reject_the_object_and_the_rest_is_imported() {
         indicator("[file:name = 'b.exe']"),
     ]))
     .expect("a bundle");
-    let reasons: Vec<(usize, &str)> = import
+    let reasons: Vec<(usize, String)> = import
         .rejected
         .iter()
-        .map(|r| (r.index, r.reason.as_str()))
+        .map(|r| (r.index, r.reason.to_string()))
         .collect();
     assert_eq!(
         reasons,
         [
-            (2, "\"confidence\" is not an integer from 0 to 100"),
-            (3, "not a JSON object"),
-            (4, "no string \"pattern\""),
+            (2, "\"confidence\" is not an integer from 0 to 100".into()),
+            (3, "not a JSON object".into()),
+            (4, "no string \"pattern\"".into()),
+        ]
+    );
+    let kinds: Vec<&ObjectError> = import.rejected.iter().map(|r| &r.reason).collect();
+    assert_eq!(
+        kinds,
+        [
+            &ObjectError::Confidence,
+            &ObjectError::NotAnObject,
+            &ObjectError::Missing("pattern"),
         ]
     );
     assert_eq!(import.rejected[1].id, None);
@@ -482,8 +549,12 @@ fn too_many_objects_stop_the_stream() {
         "x".repeat(vigil_matcher::STIX_OBJECT_BYTES_MAX)
     );
     let import = parse_bundle_text(&huge).expect("a bundle");
+    assert_eq!(import.rejected[0].reason, ObjectError::TooLarge);
     assert!(
-        import.rejected[0].reason.contains("larger than"),
+        import.rejected[0]
+            .reason
+            .to_string()
+            .contains("larger than"),
         "{:?}",
         import.rejected
     );

@@ -7,10 +7,12 @@ use serde_json::Value;
 use vigil_domain::{
     Confidence, ExternalId, Finding, FindingFilter, FindingId, FindingPatch, FindingStatus,
     Indicator, IndicatorFilter, IndicatorId, IndicatorPatch, IocMatch, MatchFilter, NewFinding,
-    NewIndicator, NewSuppression, PageRequest, Permission, Source, Suppression, SuppressionId,
-    Timestamp,
+    NewIndicator, NewSuppression, PageRequest, ParseError, Permission, Source, Suppression,
+    SuppressionId, Timestamp,
 };
-use vigil_matcher::{BundleObject, StixIndicator, for_each_bundle_object, for_each_indicator_row};
+use vigil_matcher::{
+    BundleObject, ObjectError, StixIndicator, for_each_bundle_object, for_each_indicator_row,
+};
 use vigil_store::{ImportCounts, Page};
 
 use crate::{Principal, ServiceError, ServiceResult, Services};
@@ -389,7 +391,7 @@ fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
         BundleObject::Rejected(rejected) => report.reject(ImportRejection {
             index: Some(rejected.index as u64),
             id: rejected.id,
-            reason: rejected.reason,
+            reason: rejected.reason.to_string(),
         }),
         BundleObject::Indicators(found) => {
             for found in found {
@@ -399,7 +401,7 @@ fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
                     Err(reason) => report.reject(ImportRejection {
                         index: None,
                         id: Some(id),
-                        reason,
+                        reason: reason.to_string(),
                     }),
                 }
             }
@@ -411,9 +413,9 @@ fn read_stix(body: &str) -> ServiceResult<(Vec<NewIndicator>, ImportReport)> {
 
 /// A STIX indicator as a catalogue entry: a revoked one is kept but inactive, so a feed that
 /// revokes an indicator switches it off.
-fn stix_indicator(found: StixIndicator, source: &str) -> Result<NewIndicator, String> {
-    let at = |what: &str, raw: Option<String>| {
-        raw.map(|raw| Timestamp::parse(&raw).map_err(|err| format!("{what}: {err}")))
+fn stix_indicator(found: StixIndicator, source: &str) -> Result<NewIndicator, ObjectError> {
+    let at = |what: &'static str, raw: Option<String>| {
+        raw.map(|raw| Timestamp::parse(&raw).map_err(|err| ParseError::new(what, err.reason())))
             .transpose()
     };
     let mut new = NewIndicator::new(found.value);
@@ -422,19 +424,21 @@ fn stix_indicator(found: StixIndicator, source: &str) -> Result<NewIndicator, St
     new.confidence = found
         .confidence
         .map(|c| Confidence::parse(i64::from(c)))
-        .transpose()
-        .map_err(|err| err.to_string())?;
+        .transpose()?;
     new.active = !found.revoked;
-    new.source = Some(Source::parse(source).map_err(|err| err.to_string())?);
-    new.source_ref = Some(ExternalId::parse(&found.source_ref).map_err(|err| err.to_string())?);
-    new.validate().map_err(|err| err.to_string())?;
+    new.source = Some(Source::parse(source)?);
+    new.source_ref = Some(ExternalId::parse(&found.source_ref)?);
+    new.validate()?;
     Ok(new)
 }
 
 /// The catalogue entries of one STIX `indicator` object, filed under `source` (a connector
 /// kind) with the STIX id as `source_ref`; a revoked indicator is kept inactive. All of the
 /// object's comparisons or none: an error names why it does not map.
-pub fn indicators_from_stix(object: &Value, source: &str) -> Result<Vec<NewIndicator>, String> {
+pub fn indicators_from_stix(
+    object: &Value,
+    source: &str,
+) -> Result<Vec<NewIndicator>, ObjectError> {
     vigil_matcher::parse_indicator(object)?
         .into_iter()
         .map(|found| stix_indicator(found, source))

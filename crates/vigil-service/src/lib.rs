@@ -58,3 +58,4 @@ pub use throttle::{
     LOGIN_FAILURES_PER_ADDRESS_BURST, LOGIN_THROTTLE_KEYS_MAX,
 };
 pub use tokens::{AccessClaims, JWT_KEY_LEN_MIN, JwtKey, TokenError};
+pub use vigil_matcher::ObjectError;

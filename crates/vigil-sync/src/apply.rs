@@ -13,6 +13,7 @@ use vigil_service::{Principal, Services};
 
 use crate::CycleError;
 use crate::CycleReport;
+use crate::error::MapError;
 
 /// What one upstream record becomes.
 #[derive(Debug, Clone)]
@@ -29,12 +30,13 @@ pub(crate) enum Mapped {
 }
 
 /// What `incident_risk` gave, as a mapping: the risk, or below the threshold.
-pub(crate) fn risk_or_below(risk: Option<SyncedRisk>, external_id: &str) -> Result<Mapped, String> {
+pub(crate) fn risk_or_below(
+    risk: Option<SyncedRisk>,
+    external_id: &str,
+) -> Result<Mapped, MapError> {
     match risk {
         Some(risk) => Ok(Mapped::Risk(risk)),
-        None => Ok(Mapped::BelowThreshold(
-            ExternalId::parse(external_id).map_err(text)?,
-        )),
+        None => Ok(Mapped::BelowThreshold(ExternalId::parse(external_id)?)),
     }
 }
 
@@ -52,14 +54,14 @@ pub const SHORT_LISTING_TRACKED_MIN: usize = 10;
 pub(crate) struct Item {
     pub(crate) id: String,
     pub(crate) raw: Value,
-    pub(crate) mapped: Result<Mapped, String>,
+    pub(crate) mapped: Result<Mapped, MapError>,
 }
 
 /// A page's records as items, each named by its `id_key` field.
 pub(crate) fn items(
     records: Vec<Value>,
     id_key: &str,
-    map: impl Fn(&Value) -> Result<Mapped, String>,
+    map: impl Fn(&Value) -> Result<Mapped, MapError>,
 ) -> Vec<Item> {
     records
         .into_iter()
@@ -78,10 +80,6 @@ pub(crate) fn items(
 /// `sync`.
 pub(crate) fn engine(connector: &Connector) -> Principal {
     Principal::system_in(connector.tenant_id).because(Some("sync".into()))
-}
-
-pub(crate) fn text(err: impl std::fmt::Display) -> String {
-    err.to_string()
 }
 
 /// Stores a page: its risks in one transaction, its indicators in another, a dead letter
@@ -109,7 +107,8 @@ pub(crate) async fn apply_page(
                     Mapped::Skipped => report.skipped += 1,
                 }
             }
-            Err(reason) => {
+            Err(error) => {
+                let reason = error.to_string();
                 tracing::warn!(component = "sync", connector = %connector.name, record = %item.id, %reason, "record does not map; dead-lettered");
                 let payload = item.raw.to_string();
                 services
@@ -250,7 +249,7 @@ fn weight(severity: Severity) -> (&'static str, u8) {
 pub(crate) fn incident_risk(
     incident: Incident<'_>,
     threshold: Severity,
-) -> Result<Option<SyncedRisk>, String> {
+) -> Result<Option<SyncedRisk>, MapError> {
     if incident.severity < threshold {
         return Ok(None);
     }
@@ -268,14 +267,14 @@ pub(crate) fn incident_risk(
     let mut tags = vec![incident.kind_tag, "AUTOMATED", label];
     tags.extend(incident.extra_tag);
     Ok(Some(SyncedRisk {
-        source: Source::parse(incident.source).map_err(text)?,
-        external_id: ExternalId::parse(incident.external_id).map_err(text)?,
-        title: RiskTitle::parse(&title).map_err(text)?,
-        description: Some(BoundedText::description(&description).map_err(text)?),
-        impact: Level::parse("impact", level.into()).map_err(text)?,
-        probability: Level::parse("probability", level.into()).map_err(text)?,
+        source: Source::parse(incident.source)?,
+        external_id: ExternalId::parse(incident.external_id)?,
+        title: RiskTitle::parse(&title)?,
+        description: Some(BoundedText::description(&description)?),
+        impact: Level::parse("impact", level.into())?,
+        probability: Level::parse("probability", level.into())?,
         status: incident.status,
-        tags: Tags::parse(tags).map_err(text)?,
+        tags: Tags::parse(tags)?,
         tlp: incident.tlp,
         source_state: SourceState::Present,
     }))

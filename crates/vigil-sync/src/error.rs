@@ -1,8 +1,9 @@
-//! Why a cycle failed. A record that does not map is not a cycle failure: it becomes a
-//! dead letter with its reason (a `String`, stored) and the cycle goes on.
+//! Why a cycle failed, and why a record does not map. A record that does not map is not a
+//! cycle failure: it becomes a dead letter with its `MapError`'s text as the reason, and the
+//! cycle goes on.
 
 use vigil_domain::ParseError;
-use vigil_service::ServiceError;
+use vigil_service::{ObjectError, ServiceError};
 
 use crate::http::SourceError;
 
@@ -24,4 +25,47 @@ pub(crate) enum CycleError {
     /// collection that is not there, a missing option).
     #[error("{0}")]
     Config(String),
+}
+
+/// Why one upstream record does not map to a risk or an indicator.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("not a JSON object")]
+    NotAnObject,
+    /// Not of the shape the source's API documents (serde's message).
+    #[error("not a {what}: {detail}")]
+    Shape { what: &'static str, detail: String },
+    /// A field the mapping needs is not there (or not a string).
+    #[error("no {0}")]
+    Missing(&'static str),
+    /// A field holds a value the mapping table has no row for.
+    #[error("{field} {value} is not {expected}")]
+    Value {
+        field: &'static str,
+        /// The value as found, or `none`.
+        value: String,
+        expected: &'static str,
+    },
+    /// The STIX indicator the record stands for does not map.
+    #[error(transparent)]
+    Stix(#[from] ObjectError),
+    /// A value built from the record does not parse (its id, its title, its tags).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+impl MapError {
+    /// `field` holds `value` (shown as JSON, `none` when absent), which is not `expected`.
+    pub(crate) fn value(
+        field: &'static str,
+        value: Option<impl serde::Serialize>,
+        expected: &'static str,
+    ) -> Self {
+        let shown = value.and_then(|v| serde_json::to_string(&v).ok());
+        MapError::Value {
+            field,
+            value: shown.unwrap_or_else(|| "none".to_owned()),
+            expected,
+        }
+    }
 }

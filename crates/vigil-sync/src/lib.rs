@@ -38,6 +38,7 @@ pub use engine::{
     BREAKER_COOLDOWN, BREAKER_FAILURES_MAX, ENGINE_RESCAN_INTERVAL, RECONCILE_EVERY_CYCLES,
     SyncStatus, run_engine,
 };
+pub use error::MapError;
 pub use http::{
     PAGES_PER_CYCLE_MAX_DEFAULT, RETRY_ATTEMPTS_MAX_DEFAULT, RETRY_CAP_DEFAULT,
     RETRY_INITIAL_DEFAULT, RetryPolicy, SourceError,
@@ -138,7 +139,7 @@ async fn cycle(
 }
 
 /// What a raw upstream record (a dead letter's payload) maps to with `connector`'s settings.
-fn map_record(connector: &Connector, raw: &Value) -> Result<Mapped, String> {
+fn map_record(connector: &Connector, raw: &Value) -> Result<Mapped, MapError> {
     match connector.kind {
         ConnectorKind::TheHive => thehive::map(connector, raw),
         ConnectorKind::OpenCti => opencti::map(connector, raw),
@@ -160,7 +161,8 @@ async fn replay_dead_letter(
         .map_err(|_| ServiceError::Internal("a dead letter's payload is not JSON".into()))?;
     let mapped = match map_record(connector, &raw) {
         Ok(mapped) => mapped,
-        Err(reason) => {
+        Err(error) => {
+            let reason = error.to_string();
             services
                 .record_dead_letter(
                     &engine,

@@ -30,6 +30,7 @@ use crate::apply::{
     Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below,
     tlp_of_markings,
 };
+use crate::error::MapError;
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
 
@@ -262,14 +263,16 @@ async fn read_pass(
 }
 
 /// What an OpenCTI node maps to, by its `entity_type`.
-pub(crate) fn map(connector: &Connector, node: &Value) -> Result<Mapped, String> {
-    let node = node.as_object().ok_or("not a JSON object")?;
+pub(crate) fn map(connector: &Connector, node: &Value) -> Result<Mapped, MapError> {
+    let node = node.as_object().ok_or(MapError::NotAnObject)?;
     match node.get("entity_type").and_then(Value::as_str) {
         Some("Incident") => incident(connector.threshold, node, "incident"),
         Some("Case-Incident") => incident(connector.threshold, node, "case-incident"),
         Some("Indicator") => indicator(node),
-        other => Err(format!(
-            "entity_type {other:?} is not Incident, Case-Incident or Indicator"
+        other => Err(MapError::value(
+            "entity_type",
+            other,
+            "Incident, Case-Incident or Indicator",
         )),
     }
 }
@@ -288,8 +291,12 @@ fn markings(node: &Map<String, Value>) -> vigil_domain::Tlp {
     tlp_of_markings(definitions)
 }
 
-fn incident(threshold: Severity, node: &Map<String, Value>, what: &str) -> Result<Mapped, String> {
-    let id = string(node, "standard_id").ok_or("no standard_id")?;
+fn incident(
+    threshold: Severity,
+    node: &Map<String, Value>,
+    what: &str,
+) -> Result<Mapped, MapError> {
+    let id = string(node, "standard_id").ok_or(MapError::Missing("standard_id"))?;
     let severity = match string(node, "severity")
         .map(str::to_ascii_lowercase)
         .as_deref()
@@ -299,9 +306,10 @@ fn incident(threshold: Severity, node: &Map<String, Value>, what: &str) -> Resul
         Some("high") => Severity::High,
         Some("critical") => Severity::Critical,
         _ => {
-            return Err(format!(
-                "severity {:?} is not low, medium, high or critical",
-                node.get("severity").unwrap_or(&Value::Null)
+            return Err(MapError::value(
+                "severity",
+                node.get("severity"),
+                "low, medium, high or critical",
             ));
         }
     };
@@ -339,8 +347,8 @@ fn incident(threshold: Severity, node: &Map<String, Value>, what: &str) -> Resul
 }
 
 /// An OpenCTI indicator as the STIX object it stands for, then as catalogue entries.
-fn indicator(node: &Map<String, Value>) -> Result<Mapped, String> {
-    let id = string(node, "standard_id").ok_or("no standard_id")?;
+fn indicator(node: &Map<String, Value>) -> Result<Mapped, MapError> {
+    let id = string(node, "standard_id").ok_or(MapError::Missing("standard_id"))?;
     let pattern_type = string(node, "pattern_type").unwrap_or("stix");
     if !pattern_type.eq_ignore_ascii_case("stix") {
         return Ok(Mapped::Skipped);
@@ -412,7 +420,14 @@ mod tests {
         assert_eq!(revoked.status, RiskStatus::Closed, "revoked closes");
         low.insert("severity".into(), "sev-9".into());
         let err = incident(Severity::Low, &low, "incident").unwrap_err();
-        assert!(err.contains("sev-9"), "{err}");
+        assert!(
+            matches!(&err, MapError::Value { field: "severity", value, .. } if value.contains("sev-9")),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "severity \"sev-9\" is not low, medium, high or critical"
+        );
         low.remove("severity");
         assert!(
             incident(Severity::Low, &low, "incident").is_err(),

@@ -23,6 +23,7 @@ use vigil_domain::{Connector, RiskStatus, Severity, Tlp};
 
 use crate::CycleError;
 use crate::apply::{Incident, Item, Mapped, apply_page, close_gone, incident_risk, risk_or_below};
+use crate::error::MapError;
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
@@ -168,23 +169,31 @@ fn key(row: &Value) -> Option<String> {
 }
 
 /// What one report row maps to.
-pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, String> {
-    let row = raw.as_object().ok_or("not a JSON object")?;
-    let artifact = string(row, "artifactId").ok_or("no artifactId")?;
-    let vulnid = string(row, "vulnid").ok_or("no vulnid")?;
+pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, MapError> {
+    let row = raw.as_object().ok_or(MapError::NotAnObject)?;
+    let artifact = string(row, "artifactId").ok_or(MapError::Missing("artifactId"))?;
+    let vulnid = string(row, "vulnid").ok_or(MapError::Missing("vulnid"))?;
     let effective = string(row, "severityOverride").or_else(|| string(row, "severity"));
     let (severity, category) = match effective.map(str::to_ascii_lowercase).as_deref() {
         Some("high") => (Severity::High, "CAT I"),
         Some("medium") => (Severity::Medium, "CAT II"),
         Some("low") => (Severity::Low, "CAT III"),
-        _ => return Err(format!("severity {effective:?} is not high, medium or low")),
+        _ => {
+            return Err(MapError::value(
+                "severity",
+                effective,
+                "high, medium or low",
+            ));
+        }
     };
     let status = match string(row, "status") {
         Some("Open") => RiskStatus::Open,
         Some("NotAFinding" | "Not_Applicable" | "Not_Reviewed") => RiskStatus::Closed,
         other => {
-            return Err(format!(
-                "status {other:?} is not Open, NotAFinding, Not_Applicable or Not_Reviewed"
+            return Err(MapError::value(
+                "status",
+                other,
+                "Open, NotAFinding, Not_Applicable or Not_Reviewed",
             ));
         }
     };

@@ -28,6 +28,7 @@ use vigil_domain::{Timestamp, Tlp};
 
 use crate::CycleError;
 use crate::apply::{Cursor, Mapped, apply_page, items};
+use crate::error::MapError;
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport};
 
@@ -430,7 +431,7 @@ fn following(
 }
 
 /// What one object of the collection maps to.
-pub(crate) fn map(object: &Value) -> Result<Mapped, String> {
+pub(crate) fn map(object: &Value) -> Result<Mapped, MapError> {
     if object.get("type").and_then(Value::as_str) != Some("indicator") {
         return Ok(Mapped::Skipped);
     }

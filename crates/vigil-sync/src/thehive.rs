@@ -22,6 +22,7 @@ use crate::CycleError;
 use crate::apply::{
     Cursor, Incident, Mapped, apply_page, close_gone, incident_risk, items, risk_or_below,
 };
+use crate::error::MapError;
 use crate::http::{Http, SourceError};
 use crate::{Ctx, CycleReport, Reconcile};
 
@@ -160,19 +161,25 @@ pub fn transform(
     case: &Case,
     threshold: Severity,
     legacy_tlp: bool,
-) -> Result<Option<SyncedRisk>, String> {
+) -> Result<Option<SyncedRisk>, MapError> {
     let severity = match case.severity {
         Some(1) => Severity::Low,
         Some(2) => Severity::Medium,
         Some(3) => Severity::High,
         Some(4) => Severity::Critical,
-        other => return Err(format!("severity {other:?} is not 1 to 4")),
+        other => return Err(MapError::value("severity", other, "1 to 4")),
     };
     let status = match case.stage.as_deref() {
         Some("New") | None => RiskStatus::Open,
         Some("InProgress") => RiskStatus::Mitigating,
         Some("Closed") => RiskStatus::Closed,
-        Some(other) => return Err(format!("stage {other:?} is not New, InProgress or Closed")),
+        Some(other) => {
+            return Err(MapError::value(
+                "stage",
+                Some(other),
+                "New, InProgress or Closed",
+            ));
+        }
     };
     let tlp = match (case.tlp, legacy_tlp) {
         (None | Some(2), _) => Tlp::Amber,
@@ -180,7 +187,7 @@ pub fn transform(
         (Some(1), _) => Tlp::Green,
         (Some(3), true) | (Some(4), false) => Tlp::Red,
         (Some(3), false) => Tlp::AmberStrict,
-        (Some(other), _) => return Err(format!("tlp {other} is not 0 to 4")),
+        (other, _) => return Err(MapError::value("tlp", other, "0 to 4")),
     };
     let incident = Incident {
         source: SOURCE_NAME,
@@ -199,9 +206,11 @@ pub fn transform(
 }
 
 /// A raw case as what it maps to.
-pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, String> {
-    let case: Case =
-        serde_json::from_value(raw.clone()).map_err(|err| format!("not a case: {err}"))?;
+pub(crate) fn map(connector: &Connector, raw: &Value) -> Result<Mapped, MapError> {
+    let case: Case = serde_json::from_value(raw.clone()).map_err(|err| MapError::Shape {
+        what: "case",
+        detail: err.to_string(),
+    })?;
     let legacy_tlp = connector.options.get("tlp_numbering") == Some("legacy");
     risk_or_below(transform(&case, connector.threshold, legacy_tlp)?, &case.id)
 }
