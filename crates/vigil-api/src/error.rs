@@ -14,6 +14,11 @@ pub(crate) struct FieldError {
     pub(crate) reason: String,
 }
 
+/// What still depends on what a refused delete would remove (boxed: rare, and it keeps
+/// `ApiError` small).
+#[derive(Debug)]
+struct Dependants(Vec<String>);
+
 /// An error on its way to becoming a problem+json response.
 #[derive(Debug)]
 pub struct ApiError {
@@ -21,6 +26,8 @@ pub struct ApiError {
     kind: &'static str,
     detail: String,
     errors: Vec<FieldError>,
+    /// What still depends on what a refused delete would remove.
+    dependants: Option<Box<Dependants>>,
     /// Logged, never sent.
     internal: Option<String>,
     /// Seconds for `Retry-After` (429, 503).
@@ -36,6 +43,8 @@ struct Problem<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    dependants: &'a [String],
 }
 
 impl ApiError {
@@ -45,6 +54,7 @@ impl ApiError {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
+            dependants: None,
             internal: None,
             retry_after_s: None,
         }
@@ -102,6 +112,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(reason) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", reason)
             }
+            err @ ServiceError::InUse { .. } => {
+                let detail = err.to_string();
+                let ServiceError::InUse { dependants, .. } = err else {
+                    unreachable!()
+                };
+                let mut api = ApiError::new(StatusCode::CONFLICT, "in-use", detail);
+                api.dependants = Some(Box::new(Dependants(dependants)));
+                api
+            }
             ServiceError::TooLarge(reason) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
             }
@@ -144,6 +163,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: &self.detail,
             errors: &self.errors,
+            dependants: self.dependants.as_ref().map_or(&[], |d| d.0.as_slice()),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();

@@ -32,6 +32,7 @@ fn shared_schemas() -> Value {
         "Problem": {"type": "object", "properties": {
             "type": text, "title": text, "status": {"type": "integer"}, "detail": text, "request_id": text,
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "reason": text}}},
+            "dependants": {"type": "array", "items": text, "description": "What still depends on what a refused delete would remove"},
         }},
         "RiskStatus": {"type": "string", "enum": ["open", "mitigating", "accepted", "closed"]},
         "FindingStatus": {"type": "string", "enum": ["open", "in_progress", "resolved", "closed"],

@@ -20,6 +20,12 @@ pub enum ServiceError {
     Invalid { field: String, reason: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A delete refused while something else depends on it; `dependants` names what.
+    #[error("{what} is in use by {}", dependants.join(", "))]
+    InUse {
+        what: String,
+        dependants: Vec<String>,
+    },
     /// The request carries more than a named limit allows.
     #[error("too large: {0}")]
     TooLarge(String),
@@ -57,6 +63,7 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::NotFound => ServiceError::NotFound,
             StoreError::Conflict(reason) => ServiceError::Conflict(reason),
+            StoreError::InUse { what, dependants } => ServiceError::InUse { what, dependants },
             StoreError::Invalid(err) => err.into(),
             StoreError::Unavailable(reason) => ServiceError::Unavailable(reason),
             other @ (StoreError::Corrupt { .. } | StoreError::Backend(_)) => {

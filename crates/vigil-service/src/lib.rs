@@ -3,6 +3,7 @@
 //! the rule that the tenant comes from the credential. Knows nothing of HTTP or SQL dialects:
 //! it talks to storage only through the `vigil-store` traits.
 
+mod apps;
 mod audit;
 mod catalogue;
 mod connectors;
@@ -22,6 +23,7 @@ mod throttle;
 mod tokens;
 mod users;
 
+pub use apps::{SECRET_MASK, VerifiedTask};
 pub use audit::AuditVerification;
 pub use catalogue::{
     IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,

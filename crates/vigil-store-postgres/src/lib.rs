@@ -30,6 +30,7 @@ macro_rules! scope_of_row {
 }
 
 mod audit;
+mod automation;
 mod catalogue;
 mod connectors;
 mod credentials;
@@ -76,6 +77,9 @@ pub const PLATFORM_SETTING: &str = "vigil.platform";
 pub(crate) const LOCK_CLASS_MIGRATIONS: i32 = 0x5647_0001;
 /// See `LOCK_CLASS_MIGRATIONS`; the second key is the hash of the chain id.
 pub(crate) const LOCK_CLASS_CHAINS: i32 = 0x5647_0002;
+/// See `LOCK_CLASS_MIGRATIONS`; the second key is the hash of the tenant id: held by writes
+/// that change the tenant's task dependency graph.
+pub(crate) const LOCK_CLASS_TASK_GRAPH: i32 = 0x5647_0003;
 
 /// The PostgreSQL store. Cloning shares the pool.
 #[derive(Clone)]

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user_lifecycle",
         include_str!("../migrations/0007_user_lifecycle.sql"),
     ),
+    (
+        8,
+        "automation",
+        include_str!("../migrations/0008_automation.sql"),
+    ),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

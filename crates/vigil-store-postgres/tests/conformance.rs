@@ -48,7 +48,7 @@ async fn nodes_starting_together_migrate_once() {
         // race to migrate the empty schema again.
         let mut conn = PgConnection::connect_with(&fresh.options).await.unwrap();
         conn.execute(
-            "DROP TABLE vigil_migrations, sync_dead_letters, sync_cursors, connectors, ioc_matches, telemetry_events, catalogue_versions,
+            "DROP TABLE task_deps, tasks, apps, vigil_migrations, sync_dead_letters, sync_cursors, connectors, ioc_matches, telemetry_events, catalogue_versions,
                 suppressions, indicators, findings, audit_heads, audit_events, risks, sessions,
                 users, api_keys, tenants",
         )

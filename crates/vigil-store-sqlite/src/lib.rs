@@ -9,6 +9,7 @@
 //! own connections and run alongside (WAL).
 
 mod audit;
+mod automation;
 mod catalogue;
 mod connectors;
 mod credentials;

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user_lifecycle",
         include_str!("../migrations/0006_user_lifecycle.sql"),
     ),
+    (
+        7,
+        "automation",
+        include_str!("../migrations/0007_automation.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -235,6 +235,34 @@ impl AuditDraft {
         Self::new(action, "connector", id, before.map(connector_json), after)
     }
 
+    /// An app's definition, before and after.
+    pub fn app(
+        action: &'static str,
+        before: Option<&crate::App>,
+        after: Option<&crate::App>,
+    ) -> Self {
+        let id = after
+            .or(before)
+            .map(|a| a.name.to_string())
+            .unwrap_or_default();
+        let json = |app: &crate::App| json!({"name": app.name.as_str(), "definition": app.definition, "logo_type": app.logo_type});
+        Self::new(action, "app", id, before.map(json), after.map(json))
+    }
+
+    /// A task's definition, before and after; its id is `app/task`.
+    pub fn task(
+        action: &'static str,
+        before: Option<&crate::Task>,
+        after: Option<&crate::Task>,
+    ) -> Self {
+        let id = after
+            .or(before)
+            .map(|t| t.task_ref().to_string())
+            .unwrap_or_default();
+        let json = |task: &crate::Task| json!({"definition": task.definition});
+        Self::new(action, "task", id, before.map(json), after.map(json))
+    }
+
     fn new(
         action: &'static str,
         entity_type: &'static str,

@@ -24,6 +24,7 @@ pub async fn story(store: &dyn Store) {
     risks(store, acme, globex).await;
     audit(store, acme, globex).await;
     crate::conformance_ioc::story(store, acme, globex).await;
+    crate::conformance_automation::story(store, acme, globex).await;
 }
 
 fn change() -> Change {

@@ -12,6 +12,12 @@ pub enum StoreError {
     /// A uniqueness rule or a precondition (such as an expected refresh hash) did not hold.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Something else still depends on what a delete would remove; `dependants` names it.
+    #[error("{what} is in use by {}", dependants.join(", "))]
+    InUse {
+        what: String,
+        dependants: Vec<String>,
+    },
     /// The change breaks a rule checked inside the store's transaction: an illegal status
     /// transition, a reference to something the tenant does not have.
     #[error("{0}")]

@@ -7,6 +7,7 @@
 //! writes its audit event in the same transaction, which is why mutations take a `Change`.
 
 mod audit;
+mod automation;
 mod error;
 mod ioc_rows;
 mod model;
@@ -14,6 +15,8 @@ mod rows;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+mod conformance_automation;
 #[cfg(feature = "conformance")]
 mod conformance_ioc;
 
@@ -28,6 +31,7 @@ use vigil_domain::{
 };
 
 pub use audit::{ACCESS_ENTITY_TYPES, AuditDraft, AuditFilter, Change, seal};
+pub use automation::{App, AutomationRepo, Task, cycle_with};
 pub use error::{StoreError, StoreResult};
 pub use ioc_rows::{
     ConnectorRow, DeadLetterRow, EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow,
@@ -456,6 +460,7 @@ pub trait Store:
     + TelemetryRepo
     + ConnectorRepo
     + SyncRepo
+    + AutomationRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

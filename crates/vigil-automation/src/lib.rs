@@ -1,0 +1,28 @@
+//! vigil-automation: what an app and its tasks are, pure and bounded. An app is an
+//! integration definition (a config schema whose `writeOnly` fields are secrets); a task is
+//! one request it can make: an input schema, a request template, the outputs read from the
+//! answer by JSONPath, the tasks it depends on, and how it is retried. Everything a
+//! definition holds is checked here before it is saved — schemas against the JSON Schema
+//! meta-schema, templates parsed and every name they use resolved, paths parsed, the
+//! dependency graph acyclic — so that nothing invalid reaches the store. No I/O.
+
+mod dag;
+mod definition;
+mod error;
+mod names;
+mod schema;
+mod template;
+
+pub use dag::{DependencyGraph, find_cycle};
+pub use definition::{
+    AppDefinition, DEPENDS_ON_MAX, HEADERS_MAX, HttpMethod, Names, OUTPUTS_MAX, Output, OutputKind,
+    OutputType, RETRY_ATTEMPTS_MAX, RenderedRequest, RequestTemplate, RetryPolicy,
+    TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MAX, TaskDefinition, TaskRefs,
+};
+pub use error::DefinitionError;
+pub use names::{AppName, TaskName, TaskRef};
+pub use schema::{CompiledSchema, SCHEMA_BYTES_MAX, SchemaProblem};
+pub use template::{
+    RENDERED_LEN_MAX, RenderContext, TEMPLATE_FUEL_MAX, TEMPLATE_LEN_MAX, TEMPLATES_PER_TASK_MAX,
+    Template,
+};

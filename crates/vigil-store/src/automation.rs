@@ -1,0 +1,107 @@
+//! What the store keeps of the automation layer: apps and their tasks, by name. Definitions
+//! arrive checked (vigil-automation); inside its transaction the store checks what only it
+//! can: that every dependency exists in the tenant and that the tenant's dependency graph
+//! stays acyclic, and it refuses deletes that would leave a dependant dangling.
+
+use async_trait::async_trait;
+use vigil_automation::{AppDefinition, AppName, TaskDefinition, TaskName, TaskRef};
+use vigil_domain::{PageRequest, TenantId, Timestamp};
+
+use crate::{Change, Page, StoreResult};
+
+/// An app as stored. `id` orders the list and nothing else: apps are referred to by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub id: uuid::Uuid,
+    pub name: AppName,
+    pub definition: AppDefinition,
+    /// The logo's media type, when it has one.
+    pub logo_type: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A task as stored, with its dependencies resolved to `app/task`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub app: AppName,
+    pub name: TaskName,
+    pub definition: TaskDefinition,
+    pub depends_on: Vec<TaskRef>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Task {
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef::new(self.app.clone(), self.name.clone())
+    }
+}
+
+#[async_trait]
+pub trait AutomationRepo: Send + Sync {
+    /// Creates the app or replaces its definition (its tasks stay). Answers the stored app
+    /// and whether it was created.
+    async fn put_app(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        name: &AppName,
+        definition: AppDefinition,
+    ) -> StoreResult<(App, bool)>;
+    async fn get_app(&self, tenant: TenantId, name: &AppName) -> StoreResult<App>;
+    /// Newest first.
+    async fn list_apps(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<App>>;
+    /// Removes the app and its tasks. `InUse` naming the dependants while a task of another
+    /// app depends on one of its tasks.
+    async fn delete_app(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        name: &AppName,
+    ) -> StoreResult<()>;
+    /// Creates the task or replaces its definition. `Invalid` (`depends_on`) when a
+    /// dependency does not exist or the tenant's graph would close a cycle (named in order);
+    /// `NotFound` when the app does not exist.
+    async fn put_task(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        app: &AppName,
+        name: &TaskName,
+        definition: TaskDefinition,
+        depends_on: Vec<TaskRef>,
+    ) -> StoreResult<(Task, bool)>;
+    async fn get_task(&self, tenant: TenantId, task: &TaskRef) -> StoreResult<Task>;
+    /// The app's tasks, by name.
+    async fn list_tasks(&self, tenant: TenantId, app: &AppName) -> StoreResult<Vec<Task>>;
+    /// `InUse` naming the dependants while another task depends on it.
+    async fn delete_task(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        task: &TaskRef,
+    ) -> StoreResult<()>;
+    /// The tasks that depend on `task` directly.
+    async fn task_dependants(&self, tenant: TenantId, task: &TaskRef) -> StoreResult<Vec<TaskRef>>;
+    /// Every dependency edge of the tenant: (task, what it depends on).
+    async fn task_edges(&self, tenant: TenantId) -> StoreResult<Vec<(TaskRef, TaskRef)>>;
+}
+
+/// Whether the graph of `edges` with `task` depending on `depends_on` stays acyclic: the
+/// cycle's text (`a/x → a/y → a/x`) when it does not.
+pub fn cycle_with(
+    edges: Vec<(TaskRef, TaskRef)>,
+    task: &TaskRef,
+    depends_on: &[TaskRef],
+) -> Option<String> {
+    let graph =
+        vigil_automation::DependencyGraph::new(edges).with_task(task.clone(), depends_on.to_vec());
+    vigil_automation::find_cycle(&graph).map(|cycle| {
+        cycle
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" → ")
+    })
+}

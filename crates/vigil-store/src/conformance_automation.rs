@@ -1,0 +1,229 @@
+//! The automation part of the conformance story: apps and tasks by name, the dependency
+//! graph the store guards, tenant isolation, and the audit trail of each change.
+
+use serde_json::json;
+use vigil_automation::{AppDefinition, AppName, TaskDefinition, TaskName, TaskRef};
+use vigil_domain::{PageRequest, TenantId};
+
+use crate::{AuditFilter, Change, Store, StoreError};
+
+fn change() -> Change {
+    Change::by("conformance").because(Some("automation".into()))
+}
+
+fn app_definition(version: &str) -> AppDefinition {
+    AppDefinition {
+        version: version.into(),
+        description: Some("lookups".into()),
+        category: Some("intel".into()),
+        config_schema: json!({"type": "object", "properties": {"key": {"type": "string", "writeOnly": true}}}),
+        base_url_required: true,
+    }
+}
+
+fn task_definition() -> TaskDefinition {
+    serde_json::from_value(json!({
+        "input_schema": {"type": "object"},
+        "request": {"method": "GET", "path": "/x"},
+        "outputs": [{"name": "v", "path": "$.v", "kind": "scalar", "type": "any"}],
+        "timeout_ms": 1000,
+    }))
+    .unwrap()
+}
+
+fn r(raw: &str) -> TaskRef {
+    let (app, task) = raw.split_once('/').unwrap();
+    TaskRef::new(AppName::parse(app).unwrap(), TaskName::parse(task).unwrap())
+}
+
+async fn put(
+    store: &dyn Store,
+    tenant: TenantId,
+    task: &str,
+    deps: &[&str],
+) -> Result<(), StoreError> {
+    let task = r(task);
+    store
+        .put_task(
+            tenant,
+            &change(),
+            &task.app,
+            &task.task,
+            task_definition(),
+            deps.iter().map(|d| r(d)).collect(),
+        )
+        .await
+        .map(drop)
+}
+
+pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    apps(store, acme, globex).await;
+    graph(store, acme, globex).await;
+    deletes(store, acme).await;
+    trail(store, acme).await;
+}
+
+async fn apps(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let abuse = AppName::parse("abuse").unwrap();
+    let dns = AppName::parse("dns").unwrap();
+    let (created, new) = store
+        .put_app(acme, &change(), &abuse, app_definition("1.0.0"))
+        .await
+        .unwrap();
+    assert!(new, "a new app is created");
+    let (updated, new) = store
+        .put_app(acme, &change(), &abuse, app_definition("1.1.0"))
+        .await
+        .unwrap();
+    assert!(!new, "the same name updates");
+    assert_eq!(
+        (updated.id, updated.created_at),
+        (created.id, created.created_at)
+    );
+    assert_eq!(updated.definition.version, "1.1.0");
+    assert_eq!(store.get_app(acme, &abuse).await.unwrap(), updated);
+    assert!(
+        matches!(
+            store.get_app(globex, &abuse).await,
+            Err(StoreError::NotFound)
+        ),
+        "another tenant's app is not found"
+    );
+    store
+        .put_app(acme, &change(), &dns, app_definition("2.0.0"))
+        .await
+        .unwrap();
+    let first = store.list_apps(acme, PageRequest::first(1)).await.unwrap();
+    assert_eq!(first.items[0].name, dns, "newest first");
+    let rest = store
+        .list_apps(acme, PageRequest::new(Some(1), first.next_cursor))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].name, abuse);
+    assert_eq!(rest.next_cursor, None);
+    assert!(
+        store
+            .list_apps(globex, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// Tasks and the graph: dns/resolve ← abuse/lookup ← abuse/report.
+async fn graph(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let abuse = AppName::parse("abuse").unwrap();
+    put(store, acme, "dns/resolve", &[]).await.unwrap();
+    put(store, acme, "abuse/lookup", &["dns/resolve"])
+        .await
+        .unwrap();
+    put(store, acme, "abuse/report", &["abuse/lookup"])
+        .await
+        .unwrap();
+    let missing = put(store, acme, "abuse/other", &["dns/nope"]).await;
+    assert!(
+        matches!(&missing, Err(StoreError::Invalid(e)) if e.what() == "depends_on"),
+        "a missing dependency is refused: {missing:?}"
+    );
+    let cycle = put(store, acme, "dns/resolve", &["abuse/report"]).await;
+    match &cycle {
+        Err(StoreError::Invalid(e)) => assert!(
+            e.reason()
+                .contains("dns/resolve → abuse/report → abuse/lookup → dns/resolve"),
+            "the cycle is named in order: {e}"
+        ),
+        other => panic!("a cycle is refused: {other:?}"),
+    }
+    let unknown_app = put(store, acme, "nope/x", &[]).await;
+    assert!(
+        matches!(unknown_app, Err(StoreError::NotFound)),
+        "{unknown_app:?}"
+    );
+    assert!(
+        matches!(
+            put(store, globex, "dns/resolve", &[]).await,
+            Err(StoreError::NotFound)
+        ),
+        "another tenant's app takes no task"
+    );
+    let lookup = store.get_task(acme, &r("abuse/lookup")).await.unwrap();
+    assert_eq!(lookup.depends_on, [r("dns/resolve")]);
+    assert_eq!(lookup.definition, task_definition());
+    let listed = store.list_tasks(acme, &abuse).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["lookup", "report"]);
+    assert_eq!(
+        store
+            .task_dependants(acme, &r("dns/resolve"))
+            .await
+            .unwrap(),
+        [r("abuse/lookup")]
+    );
+    let mut edges = store.task_edges(acme).await.unwrap();
+    edges.sort();
+    assert_eq!(edges.len(), 2);
+    assert!(store.task_edges(globex).await.unwrap().is_empty());
+}
+
+/// Deletes that would leave a dependant dangling are refused with the dependants.
+async fn deletes(store: &dyn Store, acme: TenantId) {
+    let abuse = AppName::parse("abuse").unwrap();
+    let dns = AppName::parse("dns").unwrap();
+    match store.delete_task(acme, &change(), &r("abuse/lookup")).await {
+        Err(StoreError::InUse { dependants, .. }) => assert_eq!(dependants, ["abuse/report"]),
+        other => panic!("a task others depend on stays: {other:?}"),
+    }
+    match store.delete_app(acme, &change(), &dns).await {
+        Err(StoreError::InUse { dependants, .. }) => assert_eq!(dependants, ["abuse/lookup"]),
+        other => panic!("an app another app depends on stays: {other:?}"),
+    }
+    // An app's own internal links do not hold it: abuse goes with both its tasks.
+    store.delete_app(acme, &change(), &abuse).await.unwrap();
+    assert!(matches!(
+        store.get_app(acme, &abuse).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.get_task(acme, &r("abuse/lookup")).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .task_dependants(acme, &r("dns/resolve"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .delete_task(acme, &change(), &r("dns/resolve"))
+        .await
+        .unwrap();
+    store.delete_app(acme, &change(), &dns).await.unwrap();
+}
+
+async fn trail(store: &dyn Store, acme: TenantId) {
+    let trail = store
+        .list_audit(acme, &AuditFilter::default(), PageRequest::first(100))
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail
+        .items
+        .iter()
+        .filter(|e| matches!(e.fields.entity_type.as_str(), "app" | "task"))
+        .map(|e| e.fields.action.as_str())
+        .collect();
+    for expected in [
+        "app.create",
+        "app.update",
+        "task.create",
+        "task.delete",
+        "app.delete",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} is audited: {actions:?}"
+        );
+    }
+}
