@@ -81,6 +81,12 @@ pub(crate) fn document() -> Value {
             document["components"]["schemas"][name] = schema.clone();
         }
     }
+    // An empty page is both a page of apps and a page of names: any of, not one of.
+    if let Some(list) = document["components"]["schemas"]["AppList"].as_object_mut() {
+        if let Some(one_of) = list.remove("oneOf") {
+            list.insert("anyOf".into(), one_of);
+        }
+    }
     // What a struct-level derive cannot say: `external_id` needs a `source`.
     for name in ["RiskIn", "FindingIn"] {
         let schema = &mut document["components"]["schemas"][name];

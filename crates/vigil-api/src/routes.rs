@@ -11,7 +11,7 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
-    audit, auth, connectors, findings, health, indicators, keys, risks, telemetry, tenants,
+    apps, audit, auth, connectors, findings, health, indicators, keys, risks, telemetry, tenants,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -20,6 +20,24 @@ use crate::{ApiError, AppState, middleware, openapi};
 
 /// The routes declared on their handlers, with their part of the OpenAPI document.
 fn derived() -> OpenApiRouter<AppState> {
+    core().merge(automation())
+}
+
+/// Apps and tasks.
+fn automation() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(apps::list_apps))
+        .routes(routes!(apps::get_app, apps::put_app, apps::delete_app))
+        .routes(routes!(apps::list_tasks))
+        .routes(routes!(apps::get_task, apps::put_task, apps::delete_task))
+        .routes(routes!(apps::input_schema))
+        .routes(routes!(apps::outputs))
+        .routes(routes!(apps::dependants))
+        .routes(routes!(apps::verify))
+}
+
+/// The foundation, the catalogue, sync and audit.
+fn core() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

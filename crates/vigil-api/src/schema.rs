@@ -388,3 +388,53 @@ pub(crate) fn replayed() -> RefOr<Schema> {
 pub(crate) fn breaker() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "enum": ["closed", "open", "half_open"]}))
 }
+
+/// An app or task name: 1 to 64 of a-z, 0-9, `-` and `_`, starting with a letter or digit.
+pub(crate) fn automation_name() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}))
+}
+
+/// A semantic version (semver.org 2.0.0).
+pub(crate) fn semver() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "maxLength": 128,
+        "pattern": "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$"}))
+}
+
+/// A JSON Schema (2020-12 unless `$schema` says otherwise): an object or a boolean; null
+/// (or absent) is the default, `{"type": "object"}`.
+pub(crate) fn json_schema() -> RefOr<Schema> {
+    to_schema(json!({"type": ["object", "boolean", "null"],
+        "description": "JSON Schema 2020-12; checked against the meta-schema; a `$ref` outside it is never fetched"}))
+}
+
+pub(crate) fn http_method() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]}))
+}
+
+pub(crate) fn output_kind() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["scalar", "array"]}))
+}
+
+pub(crate) fn output_type() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "string", "enum": ["string", "number", "integer", "boolean", "object", "array", "any"]}),
+    )
+}
+
+/// A request path template: starts with `/`.
+pub(crate) fn request_path() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "string", "pattern": "^/", "maxLength": vigil_automation::TEMPLATE_LEN_MAX}),
+    )
+}
+
+/// A deadline per attempt in milliseconds; null (or absent) is the default.
+pub(crate) fn timeout_ms() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": ["integer", "null"], "minimum": 1, "maximum": vigil_automation::TIMEOUT_MS_MAX}),
+    )
+}
+
+pub(crate) fn apps_fields() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["name"]}))
+}

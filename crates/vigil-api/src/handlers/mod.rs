@@ -1,5 +1,6 @@
 //! Handlers: parse the request into domain values, call one use case, shape the answer.
 
+pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod connectors;

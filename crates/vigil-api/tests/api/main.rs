@@ -1,6 +1,7 @@
 //! The HTTP API, end to end through the real router and a real store. Every suite that
 //! touches data runs on SQLite always and on PostgreSQL when `VIGIL_TEST_PG_URL` is set.
 
+mod apps;
 mod audit;
 mod auth;
 mod edge;
