@@ -11,7 +11,8 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
-    apps, audit, auth, connectors, findings, health, indicators, keys, risks, telemetry, tenants,
+    apps, audit, auth, connectors, findings, health, indicators, instances, keys, risks, telemetry,
+    tenants,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -34,6 +35,12 @@ fn automation() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::outputs))
         .routes(routes!(apps::dependants))
         .routes(routes!(apps::verify))
+        .routes(routes!(instances::list, instances::create))
+        .routes(routes!(
+            instances::get,
+            instances::update,
+            instances::delete
+        ))
 }
 
 /// The foundation, the catalogue, sync and audit.

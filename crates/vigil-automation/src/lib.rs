@@ -9,6 +9,7 @@
 mod dag;
 mod definition;
 mod error;
+mod instance;
 mod names;
 mod schema;
 mod template;
@@ -20,6 +21,10 @@ pub use definition::{
     TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MAX, TaskDefinition, TaskRefs,
 };
 pub use error::DefinitionError;
+pub use instance::{
+    Health, INSTANCE_CONCURRENCY_DEFAULT, INSTANCE_CONCURRENCY_MAX, INSTANCE_RATE_PER_MINUTE_MAX,
+    INSTANCES_PER_TENANT_MAX, Instance, InstanceName,
+};
 pub use names::{AppName, TaskName, TaskRef};
 pub use schema::{CompiledSchema, SCHEMA_BYTES_MAX, SchemaProblem};
 pub use template::{

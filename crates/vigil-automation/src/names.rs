@@ -5,7 +5,7 @@ use vigil_domain::ParseError;
 /// Longest app or task name.
 const NAME_LEN_MAX: usize = 64;
 
-fn name(what: &'static str, raw: &str) -> Result<String, ParseError> {
+pub(crate) fn name(what: &'static str, raw: &str) -> Result<String, ParseError> {
     let valid = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
     let first_ok = raw
         .bytes()

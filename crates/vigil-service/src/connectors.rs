@@ -159,7 +159,7 @@ fn keep_refusal(stored: &Connector, request: &ConnectorRequest) -> Option<String
 }
 
 impl Services {
-    fn master_key(&self) -> ServiceResult<&crate::MasterKey> {
+    pub(crate) fn master_key(&self) -> ServiceResult<&crate::MasterKey> {
         self.master_key.as_deref().ok_or_else(|| {
             ServiceError::Unavailable(
                 "no master key is configured for connector credentials".into(),

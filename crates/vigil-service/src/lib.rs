@@ -9,6 +9,7 @@ mod catalogue;
 mod connectors;
 mod correlate;
 mod error;
+mod instances;
 mod key_cache;
 mod keys;
 mod principal;
@@ -38,6 +39,7 @@ pub use correlate::{
     TELEMETRY_BATCH_EVENTS_MAX,
 };
 pub use error::{ServiceError, ServiceResult};
+pub use instances::{InstancePatch, InstanceRequest};
 pub use key_cache::{API_KEY_CACHE_MAX, API_KEY_CACHE_TTL};
 pub use keys::{API_KEY_NAME_LEN_MAX, CreatedApiKey, KeyOwner, NewApiKeyRequest};
 pub use principal::{Credential, Principal};

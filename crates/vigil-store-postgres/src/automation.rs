@@ -482,4 +482,68 @@ impl AutomationRepo for PostgresStore {
         tx.commit().await.map_err(map_err)?;
         Ok(found)
     }
+
+    async fn create_instance(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        instance: vigil_automation::Instance,
+        sealed: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<vigil_automation::Instance> {
+        self.create_instance_in(tenant, change, instance, sealed)
+            .await
+    }
+
+    async fn get_instance(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> StoreResult<vigil_automation::Instance> {
+        self.get_instance_in(tenant, id).await
+    }
+
+    async fn list_instances(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<vigil_automation::Instance>> {
+        self.list_instances_in(tenant, page).await
+    }
+
+    async fn update_instance(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        instance: vigil_automation::Instance,
+        sealed: Option<std::collections::BTreeMap<String, Vec<u8>>>,
+    ) -> StoreResult<vigil_automation::Instance> {
+        self.update_instance_in(tenant, change, instance, sealed)
+            .await
+    }
+
+    async fn delete_instance(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: uuid::Uuid,
+    ) -> StoreResult<()> {
+        self.delete_instance_in(tenant, change, id).await
+    }
+
+    async fn instance_secrets(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> StoreResult<std::collections::BTreeMap<String, Vec<u8>>> {
+        self.instance_secrets_in(tenant, id).await
+    }
+
+    async fn set_instance_health(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        health: vigil_automation::Health,
+    ) -> StoreResult<()> {
+        self.set_instance_health_in(tenant, id, health).await
+    }
 }

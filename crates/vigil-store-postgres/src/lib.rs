@@ -35,6 +35,7 @@ mod catalogue;
 mod connectors;
 mod credentials;
 mod findings;
+mod instances;
 mod migrate;
 mod risks;
 mod row;

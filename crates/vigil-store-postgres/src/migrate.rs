@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automation",
         include_str!("../migrations/0008_automation.sql"),
     ),
+    (
+        9,
+        "instances",
+        include_str!("../migrations/0009_instances.sql"),
+    ),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

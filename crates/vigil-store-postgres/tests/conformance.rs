@@ -48,9 +48,11 @@ async fn nodes_starting_together_migrate_once() {
         // race to migrate the empty schema again.
         let mut conn = PgConnection::connect_with(&fresh.options).await.unwrap();
         conn.execute(
-            "DROP TABLE task_deps, tasks, apps, vigil_migrations, sync_dead_letters, sync_cursors, connectors, ioc_matches, telemetry_events, catalogue_versions,
-                suppressions, indicators, findings, audit_heads, audit_events, risks, sessions,
-                users, api_keys, tenants",
+            "DO $$ DECLARE t text; BEGIN
+                 FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+                     EXECUTE format('DROP TABLE %I CASCADE', t);
+                 END LOOP;
+             END $$",
         )
         .await
         .unwrap();

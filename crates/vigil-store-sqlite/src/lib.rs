@@ -14,6 +14,7 @@ mod catalogue;
 mod connectors;
 mod credentials;
 mod findings;
+mod instances;
 mod migrate;
 mod pool;
 mod risks;

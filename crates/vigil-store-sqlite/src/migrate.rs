@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automation",
         include_str!("../migrations/0007_automation.sql"),
     ),
+    (
+        8,
+        "instances",
+        include_str!("../migrations/0008_instances.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

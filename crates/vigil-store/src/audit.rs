@@ -249,6 +249,31 @@ impl AuditDraft {
         Self::new(action, "app", id, before.map(json), after.map(json))
     }
 
+    /// An instance's settings, before and after; its secrets only as their names, and whether
+    /// this change replaced them.
+    pub fn instance(
+        action: &'static str,
+        before: Option<&vigil_automation::Instance>,
+        after: Option<&vigil_automation::Instance>,
+        secrets_changed: bool,
+    ) -> Self {
+        let id = after
+            .or(before)
+            .map(|i| i.id.to_string())
+            .unwrap_or_default();
+        let json = |i: &vigil_automation::Instance| {
+            json!({"app": i.app.as_str(), "name": i.name.as_str(),
+                "base_url": i.base_url.as_ref().map(|u| u.as_str()), "config": i.config,
+                "secret_fields": i.secret_fields, "rate_limit_per_minute": i.rate_limit_per_minute,
+                "concurrency_max": i.concurrency_max, "enabled": i.enabled})
+        };
+        let mut after = after.map(json);
+        if let Some(after) = after.as_mut() {
+            after["secrets_changed"] = json!(secrets_changed);
+        }
+        Self::new(action, "instance", id, before.map(json), after)
+    }
+
     /// A task's definition, before and after; its id is `app/task`.
     pub fn task(
         action: &'static str,

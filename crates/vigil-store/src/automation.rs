@@ -3,8 +3,12 @@
 //! can: that every dependency exists in the tenant and that the tenant's dependency graph
 //! stays acyclic, and it refuses deletes that would leave a dependant dangling.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
-use vigil_automation::{AppDefinition, AppName, TaskDefinition, TaskName, TaskRef};
+use vigil_automation::{
+    AppDefinition, AppName, Health, Instance, TaskDefinition, TaskName, TaskRef,
+};
 use vigil_domain::{PageRequest, TenantId, Timestamp};
 
 use crate::{Change, Page, StoreResult};
@@ -86,6 +90,51 @@ pub trait AutomationRepo: Send + Sync {
     async fn task_dependants(&self, tenant: TenantId, task: &TaskRef) -> StoreResult<Vec<TaskRef>>;
     /// Every dependency edge of the tenant: (task, what it depends on).
     async fn task_edges(&self, tenant: TenantId) -> StoreResult<Vec<(TaskRef, TaskRef)>>;
+
+    /// Keeps a new instance with its sealed secrets (one per field). `Conflict` when the app
+    /// has an instance of that name or the tenant has `INSTANCES_PER_TENANT_MAX`.
+    async fn create_instance(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        instance: Instance,
+        sealed: BTreeMap<String, Vec<u8>>,
+    ) -> StoreResult<Instance>;
+    async fn get_instance(&self, tenant: TenantId, id: uuid::Uuid) -> StoreResult<Instance>;
+    /// Newest first.
+    async fn list_instances(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Instance>>;
+    /// Replaces the instance's settings; `sealed` `Some` replaces all of its secrets, `None`
+    /// keeps them.
+    async fn update_instance(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        instance: Instance,
+        sealed: Option<BTreeMap<String, Vec<u8>>>,
+    ) -> StoreResult<Instance>;
+    async fn delete_instance(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        id: uuid::Uuid,
+    ) -> StoreResult<()>;
+    /// The sealed secrets, by field, for whoever opens them (the service).
+    async fn instance_secrets(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> StoreResult<BTreeMap<String, Vec<u8>>>;
+    /// Records what a check of the instance found.
+    async fn set_instance_health(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        health: Health,
+    ) -> StoreResult<()>;
 }
 
 /// Whether the graph of `edges` with `task` depending on `depends_on` stays acyclic: the

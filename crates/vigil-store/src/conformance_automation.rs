@@ -58,6 +58,7 @@ async fn put(
 
 pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
     apps(store, acme, globex).await;
+    instances(store, acme, globex).await;
     graph(store, acme, globex).await;
     deletes(store, acme).await;
     trail(store, acme).await;
@@ -110,6 +111,148 @@ async fn apps(store: &dyn Store, acme: TenantId, globex: TenantId) {
             .items
             .is_empty()
     );
+}
+
+fn instance(app: &AppName, name: &str) -> vigil_automation::Instance {
+    let now = vigil_domain::Timestamp::now();
+    vigil_automation::Instance {
+        id: uuid::Uuid::now_v7(),
+        app: app.clone(),
+        name: vigil_automation::InstanceName::parse(name).unwrap(),
+        base_url: Some(vigil_domain::SourceUrl::parse("https://api.example.com").unwrap()),
+        config: json!({"region": "eu"}).as_object().unwrap().clone(),
+        secret_fields: std::collections::BTreeSet::new(),
+        rate_limit_per_minute: Some(60),
+        concurrency_max: 2,
+        enabled: true,
+        health: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Instances: several per app, secrets sealed elsewhere and kept as bytes, per tenant.
+async fn instances(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let abuse = AppName::parse("abuse").unwrap();
+    let sealed = std::collections::BTreeMap::from([("key".to_owned(), vec![1u8, 2, 3])]);
+    let first = store
+        .create_instance(
+            acme,
+            &change(),
+            instance(&abuse, "client-a"),
+            sealed.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.secret_fields.iter().collect::<Vec<_>>(), ["key"]);
+    let second = store
+        .create_instance(
+            acme,
+            &change(),
+            instance(&abuse, "client-b"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let twice = store
+        .create_instance(
+            acme,
+            &change(),
+            instance(&abuse, "client-a"),
+            Default::default(),
+        )
+        .await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    let read = store.get_instance(acme, first.id).await.unwrap();
+    assert_eq!(read, first);
+    assert!(matches!(
+        store.get_instance(globex, first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.instance_secrets(acme, first.id).await.unwrap(),
+        sealed
+    );
+    assert!(matches!(
+        store.instance_secrets(globex, first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let page = store
+        .list_instances(acme, PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].id, second.id, "newest first");
+    assert!(page.next_cursor.is_some());
+    assert!(
+        store
+            .list_instances(globex, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    instance_updates(store, acme, globex, first, second).await;
+}
+
+/// Updates keep or replace the secrets; health is recorded; deletes are per tenant.
+async fn instance_updates(
+    store: &dyn Store,
+    acme: TenantId,
+    globex: TenantId,
+    first: vigil_automation::Instance,
+    second: vigil_automation::Instance,
+) {
+    let sealed = store.instance_secrets(acme, first.id).await.unwrap();
+    let mut changed = first.clone();
+    changed.enabled = false;
+    let kept = store
+        .update_instance(acme, &change(), changed.clone(), None)
+        .await
+        .unwrap();
+    assert!(!kept.enabled);
+    assert_eq!(
+        store.instance_secrets(acme, first.id).await.unwrap(),
+        sealed,
+        "kept"
+    );
+    let none = std::collections::BTreeMap::new();
+    let cleared = store
+        .update_instance(acme, &change(), changed, Some(none))
+        .await
+        .unwrap();
+    assert!(cleared.secret_fields.is_empty());
+    assert!(
+        store
+            .instance_secrets(acme, first.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let health = vigil_automation::Health {
+        ok: false,
+        checked_at: vigil_domain::Timestamp::now(),
+        last_ok_at: None,
+        error: Some("HTTP 503".into()),
+    };
+    store
+        .set_instance_health(acme, first.id, health.clone())
+        .await
+        .unwrap();
+    let checked = store.get_instance(acme, first.id).await.unwrap();
+    assert_eq!(checked.health.and_then(|h| h.error), health.error.clone());
+    assert!(matches!(
+        store.set_instance_health(globex, first.id, health).await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .delete_instance(acme, &change(), second.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_instance(acme, second.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // `first` goes with its app (in `deletes`).
 }
 
 /// Tasks and the graph: dns/resolve ← abuse/lookup ← abuse/report.
@@ -180,11 +323,25 @@ async fn deletes(store: &dyn Store, acme: TenantId) {
         other => panic!("an app another app depends on stays: {other:?}"),
     }
     // An app's own internal links do not hold it: abuse goes with both its tasks.
+    let left = store
+        .list_instances(acme, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
     store.delete_app(acme, &change(), &abuse).await.unwrap();
     assert!(matches!(
         store.get_app(acme, &abuse).await,
         Err(StoreError::NotFound)
     ));
+    assert!(
+        store
+            .list_instances(acme, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "an app's instances go with it"
+    );
     assert!(matches!(
         store.get_task(acme, &r("abuse/lookup")).await,
         Err(StoreError::NotFound)

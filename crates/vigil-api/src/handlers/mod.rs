@@ -7,6 +7,7 @@ pub(crate) mod connectors;
 pub(crate) mod findings;
 pub(crate) mod health;
 pub(crate) mod indicators;
+pub(crate) mod instances;
 pub(crate) mod keys;
 pub(crate) mod risks;
 pub(crate) mod telemetry;

@@ -5,6 +5,7 @@ mod apps;
 mod audit;
 mod auth;
 mod edge;
+mod instances;
 mod ioc;
 mod isolation;
 mod logs;
