@@ -86,11 +86,16 @@ async fn secrets_never_reach_the_logs() {
     .await;
 
     let connector_key = put_a_connector(&app, &key).await;
+    let instance_secret = put_an_instance(&app, &key).await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         !logs.contains(connector_key),
         "a connector credential reached the logs"
+    );
+    assert!(
+        !logs.contains(instance_secret),
+        "an instance secret reached the logs"
     );
     assert!(
         logs.contains("\"request_id\""),
@@ -105,12 +110,59 @@ async fn secrets_never_reach_the_logs() {
     assert!(!logs.contains(secret_part));
 }
 
+/// An app with a secret field and an instance of it, created, refused once (a secret that
+/// does not fit) and moved with its secret sent again; answers the secret.
+async fn put_an_instance(app: &TestApp, key: &str) -> &'static str {
+    let secret = "instance-secret-Zp4Kq7Lm";
+    let definition = json!({"version": "1.0.0", "config_schema": {"type": "object", "properties": {
+        "api_key": {"type": "string", "writeOnly": true, "maxLength": 10}}}});
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/apps/abuse",
+            Some(key),
+            Some(definition),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let too_long = json!({"app": "abuse", "name": "a", "base_url": "https://a.example",
+        "secrets": {"api_key": secret}});
+    let refused = app.post("/api/v1/instances", key, too_long).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !refused.body.to_string().contains(secret),
+        "{:?}",
+        refused.body
+    );
+    let fits = json!({"app": "abuse", "name": "a", "base_url": "https://a.example",
+        "secrets": {"api_key": &secret[..10]}});
+    let created = app.post("/api/v1/instances", key, fits).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    &secret[..10]
+}
+
 #[test]
 fn debug_output_redacts_secrets() {
     let secret = vigil_service::ApiKeySecret::generate();
     assert!(!format!("{secret:?}").contains(secret.expose()));
     let jwt = vigil_service::JwtKey::generate();
     assert_eq!(format!("{jwt:?}"), "JwtKey([REDACTED])");
+    let secrets = serde_json::json!({"api_key": "instance-secret-in-debug"});
+    let request = vigil_service::InstanceRequest {
+        app: vigil_automation::AppName::parse("a").unwrap(),
+        name: vigil_automation::InstanceName::parse("b").unwrap(),
+        base_url: None,
+        config: serde_json::Map::new(),
+        secrets: secrets.as_object().unwrap().clone(),
+        rate_limit_per_minute: None,
+        concurrency_max: None,
+        enabled: None,
+    };
+    let shown = format!("{request:?}");
+    assert!(
+        shown.contains("api_key") && !shown.contains("instance-secret-in-debug"),
+        "{shown}"
+    );
 }
 
 /// Configures a connector; answers its credential. Credentials on their way in are covered
