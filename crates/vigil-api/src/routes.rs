@@ -29,6 +29,7 @@ fn automation() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(apps::list_apps))
         .routes(routes!(apps::get_app, apps::put_app, apps::delete_app))
+        .routes(routes!(apps::logo))
         .routes(routes!(apps::list_tasks))
         .routes(routes!(apps::get_task, apps::put_task, apps::delete_task))
         .routes(routes!(apps::input_schema))

@@ -10,6 +10,7 @@ mod dag;
 mod definition;
 mod error;
 mod instance;
+mod logo;
 mod names;
 mod schema;
 mod template;
@@ -25,6 +26,7 @@ pub use instance::{
     Health, INSTANCE_CONCURRENCY_DEFAULT, INSTANCE_CONCURRENCY_MAX, INSTANCE_RATE_PER_MINUTE_MAX,
     INSTANCES_PER_TENANT_MAX, Instance, InstanceName,
 };
+pub use logo::{APP_LOGO_BYTES_MAX, AppLogo};
 pub use names::{AppName, TaskName, TaskRef};
 pub use schema::{CompiledSchema, SCHEMA_BYTES_MAX, SchemaProblem};
 pub use template::{

@@ -38,14 +38,38 @@ impl Services {
         principal: &Principal,
         name: AppName,
         definition: AppDefinition,
+        logo: Option<Vec<u8>>,
     ) -> ServiceResult<(App, bool)> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
         definition.validate()?;
+        let logo = match logo {
+            Some(bytes) if bytes.len() > vigil_automation::APP_LOGO_BYTES_MAX => {
+                return Err(ServiceError::TooLarge(format!(
+                    "a logo is at most {} bytes",
+                    vigil_automation::APP_LOGO_BYTES_MAX
+                )));
+            }
+            Some(bytes) => Some(vigil_automation::AppLogo::sniff(bytes)?),
+            None => None,
+        };
         let change = principal.change();
         Ok(self
             .store
-            .put_app(tenant, &change, &name, definition)
+            .put_app(tenant, &change, &name, definition, logo)
             .await?)
+    }
+
+    /// The app's logo; `NotFound` when it has none.
+    pub async fn app_logo(
+        &self,
+        principal: &Principal,
+        name: &AppName,
+    ) -> ServiceResult<vigil_automation::AppLogo> {
+        let tenant = principal.require_tenant(Permission::ReadData)?;
+        self.store
+            .app_logo(tenant, name)
+            .await?
+            .ok_or(ServiceError::NotFound)
     }
 
     pub async fn get_app(&self, principal: &Principal, name: &AppName) -> ServiceResult<App> {

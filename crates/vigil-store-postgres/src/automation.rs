@@ -239,6 +239,7 @@ impl AutomationRepo for PostgresStore {
         change: &Change,
         name: &AppName,
         definition: AppDefinition,
+        logo: Option<vigil_automation::AppLogo>,
     ) -> StoreResult<(App, bool)> {
         let now = Timestamp::now();
         let mut tx = self.begin_scoped(tenant).await?;
@@ -258,7 +259,10 @@ impl AutomationRepo for PostgresStore {
             id: before.as_ref().map_or_else(uuid::Uuid::now_v7, |b| b.id),
             name: name.clone(),
             definition,
-            logo_type: before.as_ref().and_then(|b| b.logo_type.clone()),
+            logo_type: logo.as_ref().map_or_else(
+                || before.as_ref().and_then(|b| b.logo_type.clone()),
+                |l| Some(l.media_type.to_owned()),
+            ),
             created_at: before.as_ref().map_or(now, |b| b.created_at),
             updated_at: now,
         };
@@ -277,6 +281,18 @@ impl AutomationRepo for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        if let Some(logo) = &logo {
+            sqlx::query(
+                "UPDATE apps SET logo = $3, logo_type = $4 WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(name.as_str())
+            .bind(&logo.bytes)
+            .bind(logo.media_type)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
         let action = if before.is_some() {
             "app.update"
         } else {
@@ -286,6 +302,29 @@ impl AutomationRepo for PostgresStore {
         append(&mut tx, tenant, change, draft, now).await?;
         tx.commit().await.map_err(map_err)?;
         Ok((stored, before.is_none()))
+    }
+
+    async fn app_logo(
+        &self,
+        tenant: TenantId,
+        name: &AppName,
+    ) -> StoreResult<Option<vigil_automation::AppLogo>> {
+        let row =
+            sqlx::query("SELECT logo_type, logo FROM apps WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant.as_uuid())
+                .bind(name.as_str());
+        let row = self
+            .fetch_optional_scoped(tenant, row)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let kind: Option<String> = get(&row, "logo_type")?;
+        let bytes: Option<Vec<u8>> = get(&row, "logo")?;
+        match (kind, bytes) {
+            (Some(kind), Some(bytes)) => vigil_automation::AppLogo::stored(&kind, bytes)
+                .map(Some)
+                .ok_or_else(|| corrupt("apps", "unknown logo type")),
+            _ => Ok(None),
+        }
     }
 
     async fn get_app(&self, tenant: TenantId, name: &AppName) -> StoreResult<App> {

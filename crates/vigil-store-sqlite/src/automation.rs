@@ -212,6 +212,7 @@ impl AutomationRepo for SqliteStore {
         change: &Change,
         name: &AppName,
         definition: AppDefinition,
+        logo: Option<vigil_automation::AppLogo>,
     ) -> StoreResult<(App, bool)> {
         let now = Timestamp::now();
         let change = change.clone();
@@ -222,7 +223,10 @@ impl AutomationRepo for SqliteStore {
                 id: before.as_ref().map_or_else(uuid::Uuid::now_v7, |b| b.id),
                 name: name.clone(),
                 definition,
-                logo_type: before.as_ref().and_then(|b| b.logo_type.clone()),
+                logo_type: logo.as_ref().map_or_else(
+                    || before.as_ref().and_then(|b| b.logo_type.clone()),
+                    |l| Some(l.media_type.to_owned()),
+                ),
                 created_at: before.as_ref().map_or(now, |b| b.created_at),
                 updated_at: now,
             };
@@ -243,6 +247,18 @@ impl AutomationRepo for SqliteStore {
                     now.unix_micros(),
                 ],
             )?;
+            if let Some(logo) = &logo {
+                exec(
+                    tx,
+                    "UPDATE apps SET logo = ?3, logo_type = ?4 WHERE tenant_id = ?1 AND name = ?2",
+                    params![
+                        tenant.to_string(),
+                        name.as_str(),
+                        logo.bytes,
+                        logo.media_type
+                    ],
+                )?;
+            }
             let action = if before.is_some() {
                 "app.update"
             } else {
@@ -256,6 +272,31 @@ impl AutomationRepo for SqliteStore {
                 now,
             )?;
             Ok((stored, before.is_none()))
+        })
+        .await
+    }
+
+    async fn app_logo(
+        &self,
+        tenant: TenantId,
+        name: &AppName,
+    ) -> StoreResult<Option<vigil_automation::AppLogo>> {
+        let name = name.clone();
+        self.read(move |conn| {
+            app_in(conn, tenant, &name)?.ok_or(StoreError::NotFound)?;
+            let (kind, bytes): (Option<String>, Option<Vec<u8>>) = conn
+                .query_row(
+                    "SELECT logo_type, logo FROM apps WHERE tenant_id = ?1 AND name = ?2",
+                    params![tenant.to_string(), name.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(map_err)?;
+            match (kind, bytes) {
+                (Some(kind), Some(bytes)) => vigil_automation::AppLogo::stored(&kind, bytes)
+                    .map(Some)
+                    .ok_or_else(|| corrupt("apps", "unknown logo type")),
+                _ => Ok(None),
+            }
         })
         .await
     }

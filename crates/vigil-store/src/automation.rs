@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use vigil_automation::{
-    AppDefinition, AppName, Health, Instance, TaskDefinition, TaskName, TaskRef,
+    AppDefinition, AppLogo, AppName, Health, Instance, TaskDefinition, TaskName, TaskRef,
 };
 use vigil_domain::{PageRequest, TenantId, Timestamp};
 
@@ -44,15 +44,18 @@ impl Task {
 
 #[async_trait]
 pub trait AutomationRepo: Send + Sync {
-    /// Creates the app or replaces its definition (its tasks stay). Answers the stored app
-    /// and whether it was created.
+    /// Creates the app or replaces its definition (its tasks stay), and its logo when one
+    /// comes (`None` keeps the stored one). Answers the stored app and whether it was created.
     async fn put_app(
         &self,
         tenant: TenantId,
         change: &Change,
         name: &AppName,
         definition: AppDefinition,
+        logo: Option<AppLogo>,
     ) -> StoreResult<(App, bool)>;
+    /// The app's logo, if it has one.
+    async fn app_logo(&self, tenant: TenantId, name: &AppName) -> StoreResult<Option<AppLogo>>;
     async fn get_app(&self, tenant: TenantId, name: &AppName) -> StoreResult<App>;
     /// Newest first.
     async fn list_apps(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<App>>;

@@ -64,16 +64,43 @@ pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
     trail(store, acme).await;
 }
 
+/// A logo comes with a definition, and stays when the next one comes without.
+async fn logos(store: &dyn Store, acme: TenantId, globex: TenantId, dns: &AppName) {
+    assert_eq!(store.app_logo(acme, dns).await.unwrap(), None);
+    let png = b"\x89PNG\r\n\x1a\n-logo".to_vec();
+    let logo = vigil_automation::AppLogo::sniff(png).unwrap();
+    let (with_logo, _) = store
+        .put_app(
+            acme,
+            &change(),
+            dns,
+            app_definition("2.0.1"),
+            Some(logo.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_logo.logo_type.as_deref(), Some("image/png"));
+    store
+        .put_app(acme, &change(), dns, app_definition("2.0.2"), None)
+        .await
+        .unwrap();
+    assert_eq!(store.app_logo(acme, dns).await.unwrap(), Some(logo), "kept");
+    assert!(matches!(
+        store.app_logo(globex, dns).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 async fn apps(store: &dyn Store, acme: TenantId, globex: TenantId) {
     let abuse = AppName::parse("abuse").unwrap();
     let dns = AppName::parse("dns").unwrap();
     let (created, new) = store
-        .put_app(acme, &change(), &abuse, app_definition("1.0.0"))
+        .put_app(acme, &change(), &abuse, app_definition("1.0.0"), None)
         .await
         .unwrap();
     assert!(new, "a new app is created");
     let (updated, new) = store
-        .put_app(acme, &change(), &abuse, app_definition("1.1.0"))
+        .put_app(acme, &change(), &abuse, app_definition("1.1.0"), None)
         .await
         .unwrap();
     assert!(!new, "the same name updates");
@@ -91,9 +118,10 @@ async fn apps(store: &dyn Store, acme: TenantId, globex: TenantId) {
         "another tenant's app is not found"
     );
     store
-        .put_app(acme, &change(), &dns, app_definition("2.0.0"))
+        .put_app(acme, &change(), &dns, app_definition("2.0.0"), None)
         .await
         .unwrap();
+    logos(store, acme, globex, &dns).await;
     let first = store.list_apps(acme, PageRequest::first(1)).await.unwrap();
     assert_eq!(first.items[0].name, dns, "newest first");
     let rest = store

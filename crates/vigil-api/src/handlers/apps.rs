@@ -304,16 +304,91 @@ fn task_ref(app: &str, task: &str) -> Result<TaskRef, ApiError> {
     ))
 }
 
-/// Create (201) or replace (200) an app; its tasks stay.
+/// An app with its logo: `definition` is the app's JSON, `logo` a PNG, JPEG or SVG file
+/// (its type is read from its bytes, at most 256 KiB).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only describes the form
+pub(crate) struct AppForm {
+    #[schema(content_media_type = "application/json")]
+    definition: String,
+    #[schema(value_type = Option<String>, format = Binary, content_media_type = "application/octet-stream")]
+    logo: Option<Vec<u8>>,
+}
+
+/// `PUT /apps/{name}`'s body: the app's JSON, or a form with its JSON and a logo.
+pub(crate) struct AppBody {
+    definition: AppIn,
+    logo: Option<Vec<u8>>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for AppBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if !multipart {
+            let ApiJson(definition) = ApiJson::<AppIn>::from_request(req, state).await?;
+            return Ok(Self {
+                definition,
+                logo: None,
+            });
+        }
+        let mut form = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|err| {
+                ApiError::bad_request(format!("not a multipart form: {}", err.body_text()))
+            })?;
+        let (mut definition, mut logo) = (None, None);
+        while let Some(field) = form.next_field().await.map_err(|err| {
+            ApiError::bad_request(format!("a broken form part: {}", err.body_text()))
+        })? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(|err| {
+                ApiError::bad_request(format!("a broken form part: {}", err.body_text()))
+            })?;
+            match name.as_str() {
+                "definition" => definition = Some(crate::extract::parse_json::<AppIn>(&bytes)?),
+                "logo" => logo = Some(bytes.to_vec()),
+                other => {
+                    return Err(ApiError::invalid(
+                        other.to_owned(),
+                        "unknown form part; expected `definition` and `logo`",
+                    ));
+                }
+            }
+        }
+        let definition = definition
+            .ok_or_else(|| ApiError::invalid("definition", "the form needs a `definition` part"))?;
+        Ok(Self { definition, logo })
+    }
+}
+
+/// Create (201) or replace (200) an app; its tasks stay. As a form, a `logo` part replaces
+/// its logo (without one, the stored logo stays).
 #[utoipa::path(put, path = "/api/v1/apps/{name}", tag = "automation", operation_id = "putApp",
-    params(AppPath, ReasonHeader), request_body = AppIn,
+    params(AppPath, ReasonHeader),
+    request_body(content(
+        (AppIn = "application/json"),
+        (AppForm = "multipart/form-data"),
+    )),
     responses((status = 200, description = "replaced", body = AppOut),
         (status = 201, description = "created", body = AppOut)))]
 pub(crate) async fn put_app(
     State(state): State<AppState>,
     Authorized(principal, _): Authorized<WriteData>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<AppIn>,
+    AppBody {
+        definition: body,
+        logo,
+    }: AppBody,
 ) -> Result<Response, ApiError> {
     let name = AppName::parse(&name)?;
     let definition = AppDefinition {
@@ -325,8 +400,45 @@ pub(crate) async fn put_app(
             .unwrap_or_else(|| json!({"type": "object"})),
         base_url_required: body.base_url_required.unwrap_or(true),
     };
-    let (app, created) = state.services.put_app(&principal, name, definition).await?;
+    let (app, created) = state
+        .services
+        .put_app(&principal, name, definition, logo)
+        .await?;
     Ok((created_or_ok(created), Json(app_out(&app))).into_response())
+}
+
+/// The app's logo, as its bytes showed it to be; an SVG is served sandboxed (no script, no
+/// fetch) and nothing is sniffed.
+#[utoipa::path(get, path = "/api/v1/apps/{name}/logo", tag = "automation", operation_id = "getAppLogo",
+    params(AppPath), responses((status = 200, description = "the logo",
+        content(("image/png"), ("image/jpeg"), ("image/svg+xml")))))]
+pub(crate) async fn logo(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    use axum::http::{HeaderValue, header};
+    let name = path_id(&name, AppName::parse)?;
+    let logo = state.services.app_logo(&principal, &name).await?;
+    let mut response = logo.bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(logo.media_type),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("inline; filename=\"logo\""),
+    );
+    Ok(response)
 }
 
 /// Read an app.

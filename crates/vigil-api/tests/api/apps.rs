@@ -433,3 +433,173 @@ both!(roles_and_tenants_hold_for_apps, |app: TestApp| async move {
         "1.0.0"
     );
 });
+
+/// A `multipart/form-data` body with a JSON `definition` part and, when given, a `logo` file
+/// part under `file_name`.
+fn form(definition: &Value, logo: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "vigil-test-boundary-7f3a";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"definition\"\r\nContent-Type: application/json\r\n\r\n{definition}\r\n"
+    )
+    .into_bytes();
+    if let Some((file_name, bytes)) = logo {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"{file_name}\"\r\nContent-Type: image/png\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn put_form(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    form: (String, Vec<u8>),
+) -> crate::support::Response {
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", form.0)
+        .body(axum::body::Body::from(form.1))
+        .unwrap();
+    app.request(request).await
+}
+
+async fn raw_logo(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = vigil_api::app(app.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, bytes)
+}
+
+both!(
+    a_logo_is_typed_by_its_bytes_and_an_svg_is_served_sandboxed,
+    |app: TestApp| async move {
+        let (_, key) = app.tenant("acme").await;
+        let path = "/api/v1/apps/abuseipdb";
+        let logo_path = "/api/v1/apps/abuseipdb/logo";
+        put(&app, &key, path, abuse_app()).await;
+        assert_eq!(
+            raw_logo(&app, &key, logo_path).await.0,
+            StatusCode::NOT_FOUND,
+            "no logo yet"
+        );
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-pixels".to_vec();
+        let saved = put_form(
+            &app,
+            &key,
+            path,
+            form(&abuse_app(), Some(("logo.svg", &png))),
+        )
+        .await;
+        assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+        assert_eq!(saved.body["has_logo"], true);
+        let (status, headers, bytes) = raw_logo(&app, &key, logo_path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers["content-type"], "image/png",
+            "the bytes decide, not the name"
+        );
+        assert_eq!(bytes, png);
+
+        let html = b"<html><script>alert(1)</script></html>".to_vec();
+        let refused = put_form(
+            &app,
+            &key,
+            path,
+            form(&abuse_app(), Some(("logo.png", &html))),
+        )
+        .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            refused.body
+        );
+        assert_eq!(refused.body["errors"][0]["field"], "logo");
+        let huge = [png.clone(), vec![0; vigil_automation::APP_LOGO_BYTES_MAX]].concat();
+        let too_big = put_form(
+            &app,
+            &key,
+            path,
+            form(&abuse_app(), Some(("logo.png", &huge))),
+        )
+        .await;
+        assert_eq!(
+            too_big.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{:?}",
+            too_big.body
+        );
+        assert_eq!(
+            raw_logo(&app, &key, logo_path).await.2,
+            png,
+            "the stored logo stayed"
+        );
+
+        let svg = br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+        let as_svg = put_form(&app, &key, path, form(&abuse_app(), Some(("x.png", svg)))).await;
+        assert_eq!(as_svg.status, StatusCode::OK, "{:?}", as_svg.body);
+        let (_, headers, _) = raw_logo(&app, &key, logo_path).await;
+        assert_eq!(headers["content-type"], "image/svg+xml");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("sandbox") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+
+        let no_logo = put_form(&app, &key, path, form(&abuse_app(), None)).await;
+        assert_eq!(no_logo.status, StatusCode::OK);
+        assert_eq!(
+            raw_logo(&app, &key, logo_path).await.1["content-type"],
+            "image/svg+xml",
+            "kept"
+        );
+        let no_definition = put_form(
+            &app,
+            &key,
+            path,
+            (
+                "multipart/form-data; boundary=b".into(),
+                b"--b--\r\n".to_vec(),
+            ),
+        )
+        .await;
+        assert_eq!(
+            no_definition.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            no_definition.body
+        );
+        let (_, other) = app.tenant("globex").await;
+        assert_eq!(
+            raw_logo(&app, &other, logo_path).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+);
