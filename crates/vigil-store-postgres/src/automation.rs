@@ -15,14 +15,15 @@ const APP_COLUMNS: &str =
     "id, name, definition::text AS definition_text, logo_type, created_at, updated_at";
 const TASK_COLUMNS: &str = "app, name, definition::text AS definition_text, created_at, updated_at";
 
-fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> StoreError {
+/// A stored row that no longer reads as what it should be.
+pub(crate) fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         table,
-        source: ParseError::new("definition", reason.to_string()),
+        source: ParseError::new("row", reason.to_string()),
     }
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
     row: &'r PgRow,
     column: &str,
 ) -> StoreResult<T> {
@@ -76,24 +77,39 @@ async fn app_in(
     row.as_ref().map(app_row).transpose()
 }
 
-async fn deps_of(
+/// Which way a task's dependency links are read.
+#[derive(Clone, Copy)]
+enum Links {
+    /// What the task depends on.
+    DependsOn,
+    /// What depends on the task.
+    Dependants,
+}
+
+async fn links(
     conn: &mut PgConnection,
     tenant: TenantId,
     task: &TaskRef,
+    which: Links,
 ) -> StoreResult<Vec<TaskRef>> {
-    let rows = sqlx::query(
-        "SELECT dep_app, dep_task FROM task_deps WHERE tenant_id = $1 AND app = $2 AND task = $3
-         ORDER BY dep_app, dep_task",
-    )
-    .bind(tenant.as_uuid())
-    .bind(task.app.as_str())
-    .bind(task.task.as_str())
-    .fetch_all(conn)
-    .await
-    .map_err(map_err)?;
-    rows.iter()
-        .map(|r| task_ref(r, "dep_app", "dep_task"))
-        .collect()
+    let sql = match which {
+        Links::DependsOn => {
+            "SELECT dep_app AS a, dep_task AS t FROM task_deps
+             WHERE tenant_id = $1 AND app = $2 AND task = $3 ORDER BY 1, 2"
+        }
+        Links::Dependants => {
+            "SELECT app AS a, task AS t FROM task_deps
+             WHERE tenant_id = $1 AND dep_app = $2 AND dep_task = $3 ORDER BY 1, 2"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(tenant.as_uuid())
+        .bind(task.app.as_str())
+        .bind(task.task.as_str())
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)?;
+    rows.iter().map(|r| task_ref(r, "a", "t")).collect()
 }
 
 async fn tasks_where(
@@ -127,7 +143,7 @@ async fn tasks_where(
             created_at: Timestamp::from_datetime(get(row, "created_at")?),
             updated_at: Timestamp::from_datetime(get(row, "updated_at")?),
         };
-        task.depends_on = deps_of(conn, tenant, &task.task_ref()).await?;
+        task.depends_on = links(conn, tenant, &task.task_ref(), Links::DependsOn).await?;
         out.push(task);
     }
     Ok(out)
@@ -142,24 +158,6 @@ async fn task_in(
         .await?
         .into_iter()
         .next())
-}
-
-async fn dependants(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    task: &TaskRef,
-) -> StoreResult<Vec<TaskRef>> {
-    let rows = sqlx::query(
-        "SELECT app, task FROM task_deps WHERE tenant_id = $1 AND dep_app = $2 AND dep_task = $3
-         ORDER BY app, task",
-    )
-    .bind(tenant.as_uuid())
-    .bind(task.app.as_str())
-    .bind(task.task.as_str())
-    .fetch_all(conn)
-    .await
-    .map_err(map_err)?;
-    rows.iter().map(|r| task_ref(r, "app", "task")).collect()
 }
 
 async fn edges(conn: &mut PgConnection, tenant: TenantId) -> StoreResult<Vec<(TaskRef, TaskRef)>> {
@@ -478,7 +476,7 @@ impl AutomationRepo for PostgresStore {
         let before = task_in(&mut tx, tenant, task)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let by: Vec<TaskRef> = dependants(&mut tx, tenant, task)
+        let by: Vec<TaskRef> = links(&mut tx, tenant, task, Links::Dependants)
             .await?
             .into_iter()
             .filter(|d| d != task)
@@ -510,7 +508,7 @@ impl AutomationRepo for PostgresStore {
         task_in(&mut tx, tenant, task)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let found = dependants(&mut tx, tenant, task).await?;
+        let found = links(&mut tx, tenant, task, Links::Dependants).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(found)
     }

@@ -2,14 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
 use vigil_automation::{AppName, Health, INSTANCES_PER_TENANT_MAX, Instance, InstanceName};
-use vigil_domain::{PageRequest, ParseError, SourceUrl, TenantId, Timestamp};
+use vigil_domain::{PageRequest, SourceUrl, TenantId, Timestamp};
 use vigil_store::{AuditDraft, Change, Page, StoreError, StoreResult};
 
 use crate::PostgresStore;
 use crate::audit::append;
+use crate::automation::get;
 use crate::row::map_err;
 
 const COLUMNS: &str = "id, app, name, base_url, config::text AS config_text, rate_per_minute, \
@@ -17,17 +18,7 @@ const COLUMNS: &str = "id, app, name, base_url, config::text AS config_text, rat
                        health_error, created_at, updated_at";
 
 fn corrupt(reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        table: "instances",
-        source: ParseError::new("instance", reason.to_string()),
-    }
-}
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
-    row: &'r PgRow,
-    column: &str,
-) -> StoreResult<T> {
-    row.try_get(column).map_err(map_err)
+    crate::automation::corrupt("instances", reason)
 }
 
 fn at(value: Option<time::OffsetDateTime>) -> Option<Timestamp> {
