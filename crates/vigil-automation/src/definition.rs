@@ -23,6 +23,10 @@ pub const TIMEOUT_MS_DEFAULT: u32 = 10_000;
 pub const TIMEOUT_MS_MAX: u32 = 300_000;
 /// Longest description or category, in characters.
 const TEXT_LEN_MAX: usize = 2_000;
+/// Longest app version, in bytes.
+pub const VERSION_LEN_MAX: usize = 128;
+/// Longest output JSONPath, in bytes.
+pub const OUTPUT_PATH_LEN_MAX: usize = 1_024;
 /// Deepest JSON body template.
 const BODY_DEPTH_MAX: usize = 16;
 
@@ -41,6 +45,12 @@ pub struct AppDefinition {
 impl AppDefinition {
     /// Checks the version (semver), the texts and the config schema.
     pub fn validate(&self) -> Result<(), DefinitionError> {
+        if self.version.len() > VERSION_LEN_MAX {
+            return Err(DefinitionError::new(
+                "version",
+                format!("longer than {VERSION_LEN_MAX} bytes"),
+            ));
+        }
         semver::Version::parse(&self.version).map_err(|err| {
             DefinitionError::new("version", format!("not a semantic version (1.2.3): {err}"))
         })?;
@@ -442,6 +452,12 @@ impl TaskDefinition {
                     format!("{} is declared twice", output.name),
                 ));
             }
+            if output.path.len() > OUTPUT_PATH_LEN_MAX {
+                return Err(DefinitionError::new(
+                    format!("{field}/path"),
+                    format!("longer than {OUTPUT_PATH_LEN_MAX} bytes"),
+                ));
+            }
             serde_json_path::JsonPath::parse(&output.path).map_err(|err| {
                 DefinitionError::new(
                     format!("{field}/path"),
@@ -709,6 +725,12 @@ mod tests {
         bad_path.outputs[0].path = "$.data[".into();
         let err = bad_path.validate(&names(&app)).unwrap_err();
         assert_eq!(err.field, "outputs/0/path");
+        bad_path.outputs[0].path = format!("$.{}", "a".repeat(OUTPUT_PATH_LEN_MAX));
+        let long = bad_path.validate(&names(&app)).unwrap_err();
+        assert!(long.reason.contains("longer than"), "{long}");
+        let mut long_version = app.clone();
+        long_version.version = format!("1.0.0-{}", "a".repeat(VERSION_LEN_MAX));
+        assert_eq!(long_version.validate().unwrap_err().field, "version");
         let mut bad_schema = task(json!({"method": "GET", "path": "/x"}));
         bad_schema.input_schema = json!({"type": 7});
         assert_eq!(

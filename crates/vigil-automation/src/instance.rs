@@ -17,6 +17,8 @@ pub const INSTANCE_CONCURRENCY_MAX: u32 = 64;
 pub const INSTANCE_RATE_PER_MINUTE_MAX: u32 = 60_000;
 /// Most instances one tenant keeps.
 pub const INSTANCES_PER_TENANT_MAX: usize = 1_000;
+/// Largest config plus secrets of one instance, as JSON text.
+pub const INSTANCE_CONFIG_BYTES_MAX: usize = 64 * 1024;
 
 /// An instance's name, unique per app in its tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,6 +103,14 @@ impl AppDefinition {
             return Err(DefinitionError::new(
                 "base_url",
                 "this app's instances need a base URL",
+            ));
+        }
+        let size =
+            |map: &Map<String, Value>| serde_json::to_string(map).map_or(usize::MAX, |t| t.len());
+        if size(config).saturating_add(size(secrets)) > INSTANCE_CONFIG_BYTES_MAX {
+            return Err(DefinitionError::new(
+                "config",
+                format!("config and secrets hold more than {INSTANCE_CONFIG_BYTES_MAX} bytes"),
             ));
         }
         let secret_fields = self.secret_fields();
@@ -214,5 +224,10 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(no_url.field, "base_url");
+        let big = map(json!({"region": "x".repeat(INSTANCE_CONFIG_BYTES_MAX)}));
+        let err = app()
+            .check_instance(Some(&url), &big, &Map::new())
+            .unwrap_err();
+        assert!(err.reason.contains("more than"), "{err}");
     }
 }

@@ -17,14 +17,15 @@ mod template;
 
 pub use dag::{DependencyGraph, find_cycle};
 pub use definition::{
-    AppDefinition, DEPENDS_ON_MAX, HEADERS_MAX, HttpMethod, Names, OUTPUTS_MAX, Output, OutputKind,
-    OutputType, RETRY_ATTEMPTS_MAX, RenderedRequest, RequestTemplate, RetryPolicy,
-    TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MAX, TaskDefinition, TaskRefs,
+    AppDefinition, DEPENDS_ON_MAX, HEADERS_MAX, HttpMethod, Names, OUTPUT_PATH_LEN_MAX,
+    OUTPUTS_MAX, Output, OutputKind, OutputType, RETRY_ATTEMPTS_MAX, RenderedRequest,
+    RequestTemplate, RetryPolicy, TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MAX, TaskDefinition, TaskRefs,
+    VERSION_LEN_MAX,
 };
 pub use error::DefinitionError;
 pub use instance::{
-    Health, INSTANCE_CONCURRENCY_DEFAULT, INSTANCE_CONCURRENCY_MAX, INSTANCE_RATE_PER_MINUTE_MAX,
-    INSTANCES_PER_TENANT_MAX, Instance, InstanceName,
+    Health, INSTANCE_CONCURRENCY_DEFAULT, INSTANCE_CONCURRENCY_MAX, INSTANCE_CONFIG_BYTES_MAX,
+    INSTANCE_RATE_PER_MINUTE_MAX, INSTANCES_PER_TENANT_MAX, Instance, InstanceName,
 };
 pub use logo::{APP_LOGO_BYTES_MAX, AppLogo};
 pub use names::{AppName, TaskName, TaskRef};
