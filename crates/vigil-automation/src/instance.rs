@@ -130,37 +130,60 @@ impl AppDefinition {
         whole.extend(secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
         let whole = Value::Object(whole);
         let schema = CompiledSchema::compile("config_schema", &self.config_schema)?;
-        let problems = schema.problems(&whole, false);
-        let Some(problem) = problems.into_iter().next() else {
-            return Ok(());
-        };
-        let top = problem
-            .pointer
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if secret_fields.contains(&top) {
-            // The value may be in the message: say only which rule failed.
-            let redacted = schema.problems(&whole, true);
-            let reason = redacted
-                .into_iter()
-                .find(|p| p.pointer == problem.pointer)
-                .map_or_else(|| "does not fit the config schema".to_owned(), |p| p.reason);
-            return Err(DefinitionError::new(
-                format!("secrets{}", problem.pointer),
-                reason,
-            ));
+        match schema.problems(&whole, false).into_iter().next() {
+            None => Ok(()),
+            Some(problem) => Err(schema_error(
+                &schema,
+                &whole,
+                &secret_fields,
+                secrets,
+                problem,
+            )),
         }
-        if top.is_empty() {
-            return Err(DefinitionError::new("config", problem.reason));
-        }
-        Err(DefinitionError::new(
-            format!("config{}", problem.pointer),
-            problem.reason,
-        ))
     }
+}
+
+/// The error for the first place the instance does not fit, naming `config/…` or
+/// `secrets/…`; a message that could quote a secret is replaced by the rule that failed.
+fn schema_error(
+    schema: &CompiledSchema,
+    whole: &Value,
+    secret_fields: &BTreeSet<String>,
+    secrets: &Map<String, Value>,
+    problem: crate::SchemaProblem,
+) -> DefinitionError {
+    let top = problem
+        .pointer
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    // A message about a secret, or about the whole object, may quote a secret's value:
+    // then say only which rule failed.
+    let redacted = || {
+        schema
+            .problems(whole, true)
+            .into_iter()
+            .find(|p| p.pointer == problem.pointer)
+            .map_or_else(|| "does not fit the config schema".to_owned(), |p| p.reason)
+    };
+    if secret_fields.contains(&top) {
+        return DefinitionError::new(format!("secrets{}", problem.pointer), redacted());
+    }
+    if top.is_empty() {
+        let quotes_a_secret = secrets.values().any(|v| {
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            !text.is_empty() && problem.reason.contains(&text)
+        });
+        let reason = if quotes_a_secret {
+            redacted()
+        } else {
+            problem.reason.clone()
+        };
+        return DefinitionError::new("config", reason);
+    }
+    DefinitionError::new(format!("config{}", problem.pointer), problem.reason)
 }
 
 #[cfg(test)]
@@ -224,6 +247,27 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(no_url.field, "base_url");
+        let mut strict = app();
+        strict.config_schema["not"] = json!({"required": ["region"]});
+        let whole = strict
+            .check_instance(
+                Some(&url),
+                &map(json!({"region": "eu"})),
+                &map(json!({"api_key": "k-0123456789ab"})),
+            )
+            .unwrap_err();
+        assert_eq!(whole.field, "config");
+        let raw = CompiledSchema::compile("config_schema", &strict.config_schema)
+            .unwrap()
+            .problems(&json!({"region": "eu", "api_key": "k-0123456789ab"}), false);
+        assert!(
+            raw[0].reason.contains("k-0123456789ab"),
+            "the engine's own message would quote it: {raw:?}"
+        );
+        assert!(
+            !whole.reason.contains("k-0123456789ab"),
+            "a message about the whole object does not quote a secret: {whole}"
+        );
         let big = map(json!({"region": "x".repeat(INSTANCE_CONFIG_BYTES_MAX)}));
         let err = app()
             .check_instance(Some(&url), &big, &Map::new())
