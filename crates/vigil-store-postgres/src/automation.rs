@@ -379,6 +379,9 @@ impl AutomationRepo for PostgresStore {
         if !outside.is_empty() {
             return Err(in_use(format!("app {name}"), &outside));
         }
+        // The app's own links go first: PostgreSQL checks the dependency side's NO ACTION
+        // reference before the cascade from `tasks` has removed them (the migration's
+        // comment says otherwise; the conformance story fails without this).
         sqlx::query("DELETE FROM task_deps WHERE tenant_id = $1 AND app = $2")
             .bind(tenant.as_uuid())
             .bind(name.as_str())
