@@ -12,6 +12,7 @@ mod error;
 mod instance;
 mod logo;
 mod names;
+mod run;
 mod schema;
 mod template;
 
@@ -29,6 +30,11 @@ pub use instance::{
 };
 pub use logo::{APP_LOGO_BYTES_MAX, AppLogo};
 pub use names::{AppName, TaskName, TaskRef};
+pub use run::{
+    Attempt, AttemptOutcome, DEADLINE_PASSED, INTERRUPTED, RUN_DEADLINE_MAX, RUN_ERROR_LEN_MAX,
+    RUN_INPUT_BYTES_MAX, RUN_QUEUE_GRACE, Redactor, Run, RunFilter, RunStatus, RunTrigger, Step,
+    backoff, bounded_error, is_retryable, step_budget,
+};
 pub use schema::{CompiledSchema, SCHEMA_BYTES_MAX, SchemaProblem};
 pub use template::{
     RENDERED_LEN_MAX, RenderContext, TEMPLATE_FUEL_MAX, TEMPLATE_LEN_MAX, TEMPLATES_PER_TASK_MAX,

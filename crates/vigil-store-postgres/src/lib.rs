@@ -39,6 +39,7 @@ mod instances;
 mod migrate;
 mod risks;
 mod row;
+mod runs;
 mod sync;
 mod telemetry;
 mod tenants;

@@ -19,6 +19,7 @@ mod migrate;
 mod pool;
 mod risks;
 mod row;
+mod runs;
 mod sync;
 mod telemetry;
 mod tenants;

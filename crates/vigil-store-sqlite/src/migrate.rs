@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instances",
         include_str!("../migrations/0008_instances.sql"),
     ),
+    (9, "runs", include_str!("../migrations/0009_runs.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -288,6 +288,15 @@ impl AuditDraft {
         Self::new(action, "task", id, before.map(json), after.map(json))
     }
 
+    /// A run asked for or canceled: its task, instance, trigger and status, never its input
+    /// (which the run's history keeps, for those who may read runs).
+    pub fn run(action: &'static str, run: &vigil_automation::Run) -> Self {
+        let after = json!({"task": run.task.to_string(), "instance": run.instance.to_string(),
+            "trigger": run.trigger.as_str(), "status": run.status.as_str(),
+            "rerun_of": run.rerun_of.map(|id| id.to_string())});
+        Self::new(action, "run", run.id.to_string(), None, Some(after))
+    }
+
     fn new(
         action: &'static str,
         entity_type: &'static str,

@@ -25,6 +25,7 @@ pub async fn story(store: &dyn Store) {
     audit(store, acme, globex).await;
     crate::conformance_ioc::story(store, acme, globex).await;
     crate::conformance_automation::story(store, acme, globex).await;
+    crate::conformance_runs::story(store, acme, globex).await;
 }
 
 fn change() -> Change {

@@ -12,6 +12,7 @@ mod error;
 mod ioc_rows;
 mod model;
 mod rows;
+mod runs;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -19,6 +20,8 @@ pub mod conformance;
 mod conformance_automation;
 #[cfg(feature = "conformance")]
 mod conformance_ioc;
+#[cfg(feature = "conformance")]
+mod conformance_runs;
 
 use async_trait::async_trait;
 use vigil_domain::{
@@ -44,6 +47,7 @@ pub use model::{
 pub use rows::{
     ApiKeyRow, AuditRow, RiskRow, SessionRow, TenantRow, UserRow, contains_pattern, tags_json,
 };
+pub use runs::{RunRepo, attempts_from, attempts_text, corrupt as runs_corrupt, outputs_from};
 
 #[async_trait]
 pub trait TenantRepo: Send + Sync {
@@ -461,6 +465,7 @@ pub trait Store:
     + ConnectorRepo
     + SyncRepo
     + AutomationRepo
+    + RunRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
