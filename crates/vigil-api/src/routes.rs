@@ -11,8 +11,8 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
-    apps, audit, auth, connectors, findings, health, indicators, instances, keys, risks, telemetry,
-    tenants,
+    apps, audit, auth, connectors, findings, health, indicators, instances, keys, risks, runs,
+    telemetry, tenants,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -42,6 +42,12 @@ fn automation() -> OpenApiRouter<AppState> {
             instances::update,
             instances::delete
         ))
+        .routes(routes!(instances::test))
+        .routes(routes!(runs::start))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::rerun))
 }
 
 /// The foundation, the catalogue, sync and audit.

@@ -394,6 +394,26 @@ pub(crate) fn automation_name() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}))
 }
 
+/// A run's (or a step's) status.
+pub(crate) fn run_status() -> RefOr<Schema> {
+    let names: Vec<&str> = vigil_automation::RunStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    to_schema(json!({"type": "string", "enum": names}))
+}
+
+/// `app/task`.
+pub(crate) fn task_ref() -> RefOr<Schema> {
+    to_schema(json!({"type": "string",
+        "pattern": "^[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}$"}))
+}
+
+/// An automation name, or null.
+pub(crate) fn automation_name_nullable() -> RefOr<Schema> {
+    to_schema(json!({"type": ["string", "null"], "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}))
+}
+
 /// A semantic version (semver.org 2.0.0).
 pub(crate) fn semver() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "maxLength": 128,

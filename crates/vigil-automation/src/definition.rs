@@ -40,6 +40,10 @@ pub struct AppDefinition {
     pub category: Option<String>,
     pub config_schema: Value,
     pub base_url_required: bool,
+    /// The task (of this app, taking `{}` as input) that checks an instance: what
+    /// `POST /instances/{id}/test` runs. Without one, the test is a GET of the base URL.
+    #[serde(default)]
+    pub health_task: Option<String>,
 }
 
 impl AppDefinition {
@@ -57,6 +61,10 @@ impl AppDefinition {
         bounded_text("description", self.description.as_deref())?;
         bounded_text("category", self.category.as_deref())?;
         CompiledSchema::compile("config_schema", &self.config_schema)?;
+        if let Some(task) = &self.health_task {
+            crate::TaskName::parse(task)
+                .map_err(|err| DefinitionError::new("health_task", err.reason().to_owned()))?;
+        }
         Ok(())
     }
 

@@ -201,6 +201,7 @@ mod tests {
                 "region": {"type": "string", "enum": ["eu", "us"]},
                 "api_key": {"type": "string", "writeOnly": true, "minLength": 12}}}),
             base_url_required: true,
+            health_task: None,
         }
     }
 

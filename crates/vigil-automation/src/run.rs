@@ -266,13 +266,13 @@ pub fn is_retryable(method: HttpMethod, outcome: AttemptOutcome) -> bool {
 }
 
 /// The wait before attempt `next` (2 for the first retry): a `Retry-After` the answer gave,
-/// else a uniformly random duration up to the attempt's exponential bound ("full jitter"),
-/// `random` being a uniform fraction in [0, 1). Never longer than the policy's maximum.
+/// else `jitter` of the attempt's exponential bound (the runner draws a uniformly random
+/// duration up to it: "full jitter"). Never longer than the policy's maximum.
 pub fn backoff(
     policy: &RetryPolicy,
     next: u32,
     retry_after: Option<Duration>,
-    random: f64,
+    jitter: impl FnOnce(Duration) -> Duration,
 ) -> Duration {
     let max = Duration::from_millis(u64::from(policy.max_backoff_ms));
     if let Some(wait) = retry_after {
@@ -282,7 +282,7 @@ pub fn backoff(
     let bound = u64::from(policy.initial_backoff_ms)
         .saturating_mul(1 << doublings)
         .min(u64::from(policy.max_backoff_ms));
-    Duration::from_millis((bound as f64 * random.clamp(0.0, 1.0)) as u64)
+    jitter(Duration::from_millis(bound)).min(max)
 }
 
 /// Keeps secrets out of what a run records: every occurrence of a secret's text (and of its
@@ -406,15 +406,18 @@ mod tests {
             initial_backoff_ms: 100,
             max_backoff_ms: 1_000,
         };
-        let almost_one = 0.999_999;
-        assert_eq!(backoff(&policy, 2, None, almost_one).as_millis(), 99);
-        assert_eq!(backoff(&policy, 3, None, almost_one).as_millis(), 199);
-        assert_eq!(backoff(&policy, 9, None, almost_one).as_millis(), 999);
-        assert_eq!(backoff(&policy, 2, None, 0.0), Duration::ZERO);
+        let whole = |bound: Duration| bound;
+        assert_eq!(backoff(&policy, 2, None, whole).as_millis(), 100);
+        assert_eq!(backoff(&policy, 3, None, whole).as_millis(), 200);
+        assert_eq!(backoff(&policy, 9, None, whole).as_millis(), 1_000);
+        assert_eq!(
+            backoff(&policy, 2, None, |_| Duration::ZERO),
+            Duration::ZERO
+        );
         let asked = Some(Duration::from_millis(300));
-        assert_eq!(backoff(&policy, 2, asked, 0.5).as_millis(), 300);
+        assert_eq!(backoff(&policy, 2, asked, whole).as_millis(), 300);
         let too_long = Some(Duration::from_secs(3_600));
-        assert_eq!(backoff(&policy, 2, too_long, 0.5).as_millis(), 1_000);
+        assert_eq!(backoff(&policy, 2, too_long, whole).as_millis(), 1_000);
     }
 
     #[test]

@@ -166,6 +166,31 @@ impl Outbound {
     }
 }
 
+/// The wait an answer asks for in `Retry-After`, when it gives one in seconds.
+pub fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?;
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// A uniformly random duration up to `bound` ("full jitter", for backoffs). The randomness
+/// is the standard library's: each `RandomState` is freshly keyed, so hashing nothing gives
+/// a new value.
+pub fn jitter(bound: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    let random = std::collections::hash_map::RandomState::new().hash_one(());
+    Duration::from_nanos(random % nanos)
+}
+
 fn check_url(policy: &OutboundPolicy, url: &Url) -> Result<(), OutboundError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(OutboundError::BadUrl("must be http or https"));

@@ -14,6 +14,7 @@ mod key_cache;
 mod keys;
 mod principal;
 mod risks;
+mod runs;
 mod seal;
 mod secrets;
 mod services;
@@ -43,6 +44,7 @@ pub use instances::{InstancePatch, InstanceRequest};
 pub use key_cache::{API_KEY_CACHE_MAX, API_KEY_CACHE_TTL};
 pub use keys::{API_KEY_NAME_LEN_MAX, CreatedApiKey, KeyOwner, NewApiKeyRequest};
 pub use principal::{Credential, Principal};
+pub use runs::{PlannedStep, RunPlan, TaskRunner};
 pub use seal::{MASTER_KEY_LEN, MasterKey};
 pub use secrets::{
     API_KEY_PREFIX, ApiKeySecret, PASSWORD_LEN_MAX, PASSWORD_LEN_MIN, hash_password, random_token,

@@ -28,6 +28,7 @@ pub struct Services {
     pub(crate) reopener: Arc<dyn crate::Reopener>,
     pub(crate) master_key: Option<Arc<crate::MasterKey>>,
     pub(crate) sync_engine: Option<Arc<dyn crate::SyncEngine>>,
+    pub(crate) task_runner: Option<Arc<dyn crate::TaskRunner>>,
     pub(crate) throttle: Arc<crate::throttle::LoginThrottle>,
     password_waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -44,6 +45,7 @@ impl Services {
             catalogues: Arc::default(),
             master_key: None,
             sync_engine: None,
+            task_runner: None,
             throttle: Arc::default(),
             password_waiting: Arc::default(),
         }

@@ -18,6 +18,7 @@ fn app_definition(version: &str) -> AppDefinition {
         category: Some("intel".into()),
         config_schema: json!({"type": "object", "properties": {"key": {"type": "string", "writeOnly": true}}}),
         base_url_required: true,
+        health_task: None,
     }
 }
 

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use vigil_outbound::{Outbound, OutboundError, RequestBuilder, StatusCode, header::HeaderMap};
+use vigil_outbound::{
+    Outbound, OutboundError, RequestBuilder, StatusCode, header::HeaderMap, jitter, retry_after,
+};
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, Copy)]
@@ -184,27 +186,4 @@ impl Http {
             last,
         })
     }
-}
-
-/// A uniformly random duration up to `bound` ("full jitter"). The randomness is the standard
-/// library's: each `RandomState` is freshly keyed, so hashing nothing gives a new value.
-fn jitter(bound: Duration) -> Duration {
-    use std::hash::BuildHasher;
-    let nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    let random = std::collections::hash_map::RandomState::new().hash_one(());
-    Duration::from_nanos(random % nanos)
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(vigil_outbound::header::RETRY_AFTER)?;
-    value
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }

@@ -92,6 +92,13 @@ pub(crate) struct SettingsArgs {
         value_name = "SECONDS"
     )]
     initial_admin_key_ttl_seconds: Option<u64>,
+    /// This node's name in the runs it executes; at start, runs it left running are marked
+    /// failed (interrupted). Give each node of a cluster its own [default: the host name].
+    #[arg(long, global = true, env = "VIGIL_NODE_ID", value_name = "NAME")]
+    node_id: Option<String>,
+    /// Task runs executing at once on this node [default: 32].
+    #[arg(long, global = true, env = "VIGIL_RUN_WORKERS", value_name = "N")]
+    run_workers: Option<usize>,
 }
 
 #[derive(Default, Deserialize)]
@@ -109,6 +116,8 @@ struct FileSettings {
     metrics_listen: Option<SocketAddr>,
     metrics_token: Option<String>,
     initial_admin_key_ttl_seconds: Option<u64>,
+    node_id: Option<String>,
+    run_workers: Option<usize>,
     #[serde(default)]
     connectors: Vec<FileConnector>,
 }
@@ -169,6 +178,8 @@ pub(crate) struct Settings {
     pub(crate) metrics_listen: Option<SocketAddr>,
     pub(crate) metrics_token: Option<SecretString>,
     pub(crate) initial_admin_key_ttl_seconds: u64,
+    pub(crate) node_id: String,
+    pub(crate) run_workers: usize,
     /// From the TOML file's `[[connectors]]`.
     pub(crate) connectors: Vec<FileConnector>,
 }
@@ -259,7 +270,23 @@ impl SettingsArgs {
                 .or(file.initial_admin_key_ttl_seconds)
                 .unwrap_or(crate::setup::INITIAL_ADMIN_KEY_TTL_DEFAULT_SECONDS),
         )?;
+        let node_id = match self.node_id.or(file.node_id) {
+            Some(name) if name.trim().is_empty() || name.len() > NODE_ID_LEN_MAX => {
+                bail!("VIGIL_NODE_ID (node_id) must be 1 to {NODE_ID_LEN_MAX} bytes")
+            }
+            Some(name) => name,
+            None => host_name(),
+        };
+        let run_workers = self
+            .run_workers
+            .or(file.run_workers)
+            .unwrap_or(vigil_runner::RUN_WORKERS_DEFAULT);
+        if run_workers == 0 {
+            bail!("VIGIL_RUN_WORKERS (run_workers) must be at least 1");
+        }
         Ok(Settings {
+            node_id,
+            run_workers,
             initial_admin_key_ttl_seconds,
             outbound,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
@@ -279,6 +306,18 @@ impl SettingsArgs {
             connectors: file.connectors,
         })
     }
+}
+
+/// Longest `VIGIL_NODE_ID`.
+pub(crate) const NODE_ID_LEN_MAX: usize = 128;
+
+/// The machine's host name (Linux), else `vigil`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && name.len() <= NODE_ID_LEN_MAX)
+        .unwrap_or_else(|| "vigil".to_owned())
 }
 
 /// A secret from the environment variable `var`, else the file's `key`, at least `len_min`

@@ -29,6 +29,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         wired.sync,
         sync_stop,
     ));
+    let runner = tokio::spawn(wired.runner.run(stop_sync.subscribe()));
     if let Some(address) = settings.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -60,6 +61,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = stop.send(());
     // A cycle in flight is abandoned; its cursor covers only committed pages.
     let _ = stop_sync.send(true);
+    // Runs still executing end as interrupted (each writes its own end).
+    if tokio::time::timeout(SHUTDOWN_GRACE, runner).await.is_err() {
+        tracing::warn!(
+            component = "runner",
+            "runs were still ending after the grace period; the next start marks them interrupted"
+        );
+    }
     if tokio::time::timeout(SHUTDOWN_GRACE, engine).await.is_err() {
         tracing::warn!(
             component = "sync",

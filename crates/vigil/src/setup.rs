@@ -204,6 +204,8 @@ pub(crate) struct Wired {
     pub(crate) engine_services: Services,
     pub(crate) sync: vigil_sync::SyncConfig,
     pub(crate) sync_status: Arc<vigil_sync::SyncStatus>,
+    /// The task runner, to be run (`Runner::run`) by whoever serves.
+    pub(crate) runner: vigil_runner::Runner,
 }
 
 pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Wired> {
@@ -221,11 +223,19 @@ pub(crate) async fn services(settings: &Settings) -> anyhow::Result<Wired> {
         sync.clone(),
         Arc::clone(&sync_status),
     );
+    let mut runner_config =
+        vigil_runner::RunnerConfig::new(settings.outbound.clone(), settings.node_id.clone());
+    runner_config.workers = settings.run_workers;
+    let runner = vigil_runner::Runner::new(engine_services.clone(), runner_config);
     Ok(Wired {
-        services: engine_services.clone().with_sync_engine(Arc::new(engine)),
+        services: engine_services
+            .clone()
+            .with_sync_engine(Arc::new(engine))
+            .with_task_runner(Arc::new(runner.clone())),
         engine_services,
         sync,
         sync_status,
+        runner,
     })
 }
 

@@ -34,6 +34,10 @@ pub(crate) struct AppIn {
     config_schema: Option<Value>,
     /// Whether an instance must name a base URL (default true).
     base_url_required: Option<bool>,
+    /// The task of this app (taking `{}` as input) that `POST /instances/{id}/test` runs;
+    /// without one the test is a GET of the instance's base URL.
+    #[schema(schema_with = crate::schema::automation_name_nullable)]
+    health_task: Option<String>,
 }
 
 /// An app as stored.
@@ -46,6 +50,7 @@ pub(crate) struct AppOut {
     category: Option<String>,
     config_schema: Value,
     base_url_required: bool,
+    health_task: Option<String>,
     /// The `writeOnly` fields of `config_schema`: what `secrets.<name>` may read.
     secret_fields: Vec<String>,
     has_logo: bool,
@@ -62,6 +67,7 @@ fn app_out(app: &App) -> AppOut {
         category: d.category.clone(),
         config_schema: d.config_schema.clone(),
         base_url_required: d.base_url_required,
+        health_task: d.health_task.clone(),
         secret_fields: d.secret_fields().into_iter().collect(),
         has_logo: app.logo_type.is_some(),
         created_at: app.created_at.to_string(),
@@ -399,6 +405,7 @@ pub(crate) async fn put_app(
             .config_schema
             .unwrap_or_else(|| json!({"type": "object"})),
         base_url_required: body.base_url_required.unwrap_or(true),
+        health_task: body.health_task,
     };
     let (app, created) = state
         .services

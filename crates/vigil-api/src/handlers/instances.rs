@@ -206,3 +206,19 @@ pub(crate) async fn delete(
     state.services.delete_instance(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Check an instance (analysts and up): its app's health task runs (trigger `test`), or,
+/// without one, its base URL is fetched; the result is stored as the instance's `health`.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/test", tag = "automation", operation_id = "testInstance",
+    params(IdPath), responses((status = 200, description = "the instance with what the check found", body = InstanceOut)))]
+pub(crate) async fn test(
+    State(state): State<AppState>,
+    Authorized(principal, _): Authorized<crate::extract::WriteData>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let instance = state
+        .services
+        .test_instance(&principal, instance_id(&id)?)
+        .await?;
+    Ok(Json(instance_out(&instance)).into_response())
+}
