@@ -673,6 +673,7 @@ mod tests {
                 "region": {"type": "string"},
                 "api_key": {"type": "string", "writeOnly": true}}}),
             base_url_required: true,
+            health_task: None,
         }
     }
 

@@ -270,13 +270,7 @@ impl SettingsArgs {
                 .or(file.initial_admin_key_ttl_seconds)
                 .unwrap_or(crate::setup::INITIAL_ADMIN_KEY_TTL_DEFAULT_SECONDS),
         )?;
-        let node_id = match self.node_id.or(file.node_id) {
-            Some(name) if name.trim().is_empty() || name.len() > NODE_ID_LEN_MAX => {
-                bail!("VIGIL_NODE_ID (node_id) must be 1 to {NODE_ID_LEN_MAX} bytes")
-            }
-            Some(name) => name,
-            None => host_name(),
-        };
+        let node_id = node_id(self.node_id.or(file.node_id))?;
         let run_workers = self
             .run_workers
             .or(file.run_workers)
@@ -310,6 +304,17 @@ impl SettingsArgs {
 
 /// Longest `VIGIL_NODE_ID`.
 pub(crate) const NODE_ID_LEN_MAX: usize = 128;
+
+/// The node's name as set, else the host name.
+fn node_id(set: Option<String>) -> anyhow::Result<String> {
+    match set {
+        Some(name) if name.trim().is_empty() || name.len() > NODE_ID_LEN_MAX => {
+            bail!("VIGIL_NODE_ID (node_id) must be 1 to {NODE_ID_LEN_MAX} bytes")
+        }
+        Some(name) => Ok(name),
+        None => Ok(host_name()),
+    }
+}
 
 /// The machine's host name (Linux), else `vigil`.
 fn host_name() -> String {
