@@ -1,0 +1,105 @@
+//! An instance's rate limit and concurrency hold across every run that uses it, against a
+//! local server that records when each request arrived and how many were in flight.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Harness, both};
+use serde_json::json;
+
+#[derive(Default)]
+struct Seen {
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    arrivals: std::sync::Mutex<Vec<Instant>>,
+}
+
+/// Serves `GET /work`: holds each request `hold`, counting how many are in flight.
+async fn server(hold: Duration) -> (String, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let state = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/work",
+        axum::routing::get(move || {
+            let seen = Arc::clone(&state);
+            async move {
+                seen.arrivals.lock().unwrap().push(Instant::now());
+                let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                seen.most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(hold).await;
+                seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!({"ok": true}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}"), seen)
+}
+
+async fn work_app(h: &Harness) {
+    h.app("local", json!({"type": "object"})).await;
+    h.task(
+        "local",
+        "work",
+        json!({"input_schema": {"type": "object"},
+        "request": {"method": "GET", "path": "/work"},
+        "outputs": [{"name": "ok", "path": "$.ok", "kind": "scalar", "type": "boolean"}],
+        "timeout_ms": 5000}),
+    )
+    .await;
+}
+
+both!(concurrency_holds_across_runs, |h: Harness| async move {
+    let (base, seen) = server(Duration::from_millis(150)).await;
+    work_app(&h).await;
+    let instance = h
+        .instance(json!({"app": "local", "name": "two", "base_url": base, "concurrency_max": 2}))
+        .await;
+    let mut runs = Vec::new();
+    for _ in 0..6 {
+        runs.push(h.run("local", "work", &instance, json!({})).await);
+    }
+    for run in &runs {
+        let done = h.finished(run, Duration::from_secs(20)).await;
+        assert_eq!(done.body["status"], "succeeded", "{}", done.text);
+    }
+    assert_eq!(seen.arrivals.lock().unwrap().len(), 6);
+    assert_eq!(
+        seen.most.load(Ordering::SeqCst),
+        2,
+        "six runs at once, never more than two requests in flight"
+    );
+});
+
+both!(
+    the_rate_limit_spaces_requests_across_runs,
+    |h: Harness| async move {
+        let (base, seen) = server(Duration::ZERO).await;
+        work_app(&h).await;
+        // 600 a minute: one request every 100 ms.
+        let instance = h
+            .instance(json!({"app": "local", "name": "slow", "base_url": base,
+            "rate_limit_per_minute": 600, "concurrency_max": 8}))
+            .await;
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            runs.push(h.run("local", "work", &instance, json!({})).await);
+        }
+        for run in &runs {
+            let done = h.finished(run, Duration::from_secs(20)).await;
+            assert_eq!(done.body["status"], "succeeded", "{}", done.text);
+        }
+        let mut arrivals = seen.arrivals.lock().unwrap().clone();
+        arrivals.sort();
+        assert_eq!(arrivals.len(), 5);
+        for pair in arrivals.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= Duration::from_millis(90), "requests {gap:?} apart");
+        }
+    }
+);
