@@ -74,14 +74,8 @@ async fn hanging() -> String {
     format!("http://{address}")
 }
 
-#[tokio::test]
-async fn a_run_killed_mid_request_is_failed_as_interrupted_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("serve-1.log");
-    let mut child = start(dir.path(), &log);
-    let base = listening(&log).await;
-    let admin = std::fs::read_to_string(dir.path().join("initial-admin-key")).unwrap();
-    let admin = admin.trim();
+/// A tenant key, and the URL of a run that is running (its request hanging) on `base`.
+async fn hanging_run(base: &str, admin: &str) -> (String, String) {
     use reqwest::Method;
     let tenant = call(
         Method::POST,
@@ -135,6 +129,19 @@ async fn a_run_killed_mid_request_is_failed_as_interrupted_after_a_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    (key.to_owned(), run_url)
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_request_is_failed_as_interrupted_after_a_restart() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve-1.log");
+    let mut child = start(dir.path(), &log);
+    let base = listening(&log).await;
+    let admin = std::fs::read_to_string(dir.path().join("initial-admin-key")).unwrap();
+    let (key, run_url) = hanging_run(&base, admin.trim()).await;
+    let key = key.as_str();
     child.kill().unwrap();
     child.wait().unwrap();
     let log = dir.path().join("serve-2.log");
