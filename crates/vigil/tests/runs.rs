@@ -8,7 +8,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn start(dir: &Path, log: &Path) -> Child {
+/// `vigil serve`, killed when dropped (a failing test leaves no server behind).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, log: &Path) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("VIGIL_") {
@@ -25,6 +35,7 @@ fn start(dir: &Path, log: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(File::create(log).expect("create the log file"))
         .spawn()
+        .map(Server)
         .expect("start vigil serve")
 }
 
@@ -137,15 +148,15 @@ async fn a_run_killed_mid_request_is_failed_as_interrupted_after_a_restart() {
     use reqwest::Method;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve-1.log");
-    let mut child = start(dir.path(), &log);
+    let child = start(dir.path(), &log);
     let base = listening(&log).await;
     let admin = std::fs::read_to_string(dir.path().join("initial-admin-key")).unwrap();
     let (key, run_url) = hanging_run(&base, admin.trim()).await;
     let key = key.as_str();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGKILL: no drain, no chance to write the run's end.
+    drop(child);
     let log = dir.path().join("serve-2.log");
-    let mut child = start(dir.path(), &log);
+    let child = start(dir.path(), &log);
     let base = listening(&log).await;
     let run_url = run_url.replace(run_url.split("/api/").next().unwrap(), &base);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -164,6 +175,5 @@ async fn a_run_killed_mid_request_is_failed_as_interrupted_after_a_restart() {
     assert_eq!(read["error"], "interrupted: the process running it stopped");
     assert_eq!(read["steps"][0]["status"], "failed");
     assert!(read["finished_at"].is_string());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }

@@ -124,7 +124,7 @@ fn run_out(run: &Run) -> RunOut {
     }
 }
 
-/// The runs list's filters; an empty value is the same as none.
+/// The runs list's filters.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -145,12 +145,10 @@ pub(crate) struct RunQuery {
     cursor: Option<String>,
 }
 
-fn present(value: Option<&str>) -> Option<&str> {
-    value.filter(|v| !v.is_empty())
-}
-
 fn filter(query: &RunQuery) -> Result<RunFilter, ApiError> {
-    let task = present(query.task.as_deref())
+    let task = query
+        .task
+        .as_deref()
         .map(|raw| -> Result<TaskRef, ApiError> {
             let (app, task) = raw
                 .split_once('/')
@@ -158,14 +156,14 @@ fn filter(query: &RunQuery) -> Result<RunFilter, ApiError> {
             Ok(TaskRef::new(AppName::parse(app)?, TaskName::parse(task)?))
         })
         .transpose()?;
-    let instance = present(query.instance.as_deref())
+    let instance = query
+        .instance
+        .as_deref()
         .map(|raw| {
             uuid::Uuid::try_parse(raw).map_err(|_| ApiError::invalid("instance", "not a UUID"))
         })
         .transpose()?;
-    let status = present(query.status.as_deref())
-        .map(RunStatus::parse)
-        .transpose()?;
+    let status = query.status.as_deref().map(RunStatus::parse).transpose()?;
     Ok(RunFilter {
         task,
         instance,
