@@ -491,6 +491,80 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_plan_debug_prints_secret_names_only() {
+        use serde_json::json;
+        use vigil_automation::{AppDefinition, AppName, InstanceName, TaskName};
+        let now = Timestamp::now();
+        let app = AppName::parse("echo").unwrap();
+        let task: vigil_automation::TaskDefinition = serde_json::from_value(json!({
+            "input_schema": {"type": "object"},
+            "request": {"method": "GET", "path": "/x"}, "timeout_ms": 1000}))
+        .unwrap();
+        let task = Task {
+            app: app.clone(),
+            name: TaskName::parse("ok").unwrap(),
+            definition: task,
+            depends_on: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let definition = AppDefinition {
+            version: "1.0.0".into(),
+            description: None,
+            category: None,
+            config_schema: json!({"type": "object"}),
+            base_url_required: false,
+            health_task: None,
+        };
+        let instance = Instance {
+            id: uuid::Uuid::now_v7(),
+            app: app.clone(),
+            name: InstanceName::parse("e").unwrap(),
+            base_url: None,
+            config: Map::new(),
+            secret_fields: ["key".to_owned()].into(),
+            rate_limit_per_minute: None,
+            concurrency_max: 1,
+            enabled: true,
+            health: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut secrets = Map::new();
+        secrets.insert("key".into(), json!("plan-secret-Xy7"));
+        let run = Run::queued(
+            task.task_ref(),
+            instance.id,
+            json!({}),
+            RunTrigger::Manual,
+            "t".into(),
+            &[&task.definition],
+        );
+        let plan = RunPlan {
+            run,
+            steps: vec![PlannedStep {
+                app: App {
+                    id: uuid::Uuid::now_v7(),
+                    name: app,
+                    definition,
+                    logo_type: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+                task,
+                instance,
+                secrets,
+            }],
+        };
+        let shown = format!("{plan:?}");
+        assert!(
+            shown.contains("secrets: [") && shown.contains("key"),
+            "{shown}"
+        );
+        assert!(!shown.contains("plan-secret-Xy7"), "{shown}");
+    }
+
+    #[test]
     fn only_the_runner_in_a_tenant_writes_what_a_run_did() {
         let tenant = TenantId::generate();
         assert_eq!(

@@ -21,6 +21,7 @@ use vigil_store::Store;
 
 /// Runs an async test body once per backend: `both!(name, body)` makes `name::sqlite` and
 /// `name::postgres`.
+#[allow(unused_macros)] // the logs binary runs on SQLite only
 macro_rules! both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -43,6 +44,7 @@ macro_rules! both {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use both;
 
 pub(crate) struct Harness {
@@ -50,8 +52,12 @@ pub(crate) struct Harness {
     pub(crate) store: Arc<dyn Store>,
     /// A tenant admin's key in tenant `acme`.
     pub(crate) key: String,
+    pub(crate) tenant: vigil_domain::TenantId,
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
+    /// The runner's pool, until `stop` is sent.
     pub(crate) runner: tokio::task::JoinHandle<()>,
+    /// The runner itself (its port), for what a test hands it directly.
+    pub(crate) handle: vigil_runner::Runner,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -115,6 +121,7 @@ impl Harness {
         let runner = vigil_runner::Runner::new(services.clone(), config);
         let wired = services.with_task_runner(Arc::new(runner.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let handle = runner.clone();
         let runner = tokio::spawn(runner.run(stopped));
         let admin = wired
             .create_api_key(
@@ -132,8 +139,10 @@ impl Harness {
             state: AppState::new(wired, HttpLimits::default()),
             store,
             key: String::new(),
+            tenant: vigil_domain::TenantId::PLATFORM_CHAIN,
             stop,
             runner,
+            handle,
             _dir: dir,
         };
         let admin = admin.secret.expose().to_owned();
@@ -147,6 +156,7 @@ impl Harness {
             .await;
         assert_eq!(tenant.status, StatusCode::CREATED, "{}", tenant.text);
         let id = tenant.body["id"].as_str().unwrap();
+        harness.tenant = vigil_domain::TenantId::from_uuid(uuid::Uuid::try_parse(id).unwrap());
         let key = harness
             .call(
                 Method::POST,
@@ -258,6 +268,19 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A server that accepts connections and never answers.
+pub(crate) async fn hanging() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{address}")
 }
 
 /// httpbin on a free local port, stopped when dropped.
