@@ -14,7 +14,8 @@ mod call;
 mod execute;
 mod gate;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,6 +93,11 @@ pub(crate) struct Inner {
     jobs: Mutex<Option<mpsc::Receiver<Job>>>,
     /// Runs executing here, each with the channel that stops it.
     stops: Mutex<HashMap<uuid::Uuid, watch::Sender<Stop>>>,
+    /// Runs in the queue, not yet taken: a run is queued once however often it is submitted
+    /// (the reaper submits what the store says is queued).
+    pending: Mutex<HashSet<uuid::Uuid>>,
+    /// Set when the pool stops: a run that starts after it stops at once.
+    stopping: AtomicBool,
     workers: usize,
 }
 
@@ -124,6 +130,8 @@ impl Runner {
                 queue,
                 jobs: Mutex::new(Some(jobs)),
                 stops: Mutex::default(),
+                pending: Mutex::default(),
+                stopping: AtomicBool::new(false),
                 workers: config.workers.max(1),
             }),
         }
@@ -138,33 +146,36 @@ impl Runner {
 
     /// Executes queued runs until `stop` turns true: first ends what this node's previous
     /// life left running and picks up what was queued, then takes runs from the queue on a
-    /// pool of `workers`, and reaps late runs every `REAP_INTERVAL`. On stop, runs still
-    /// executing end as interrupted.
+    /// pool of `workers`, while a reaper ends late runs every `REAP_INTERVAL`. On stop, runs
+    /// still executing end as interrupted; runs still queued stay queued for the next start.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let Some(mut jobs) = self.inner.jobs.lock().ok().and_then(|mut j| j.take()) else {
             tracing::error!(component = "runner", "the runner was started twice");
             return;
         };
-        self.reap(Some(self.inner.node.as_str()), RECOVER_PER_TENANT_MAX)
-            .await;
+        self.reap(Some(self.inner.node.as_str())).await;
+        let reaper = tokio::spawn(self.clone().reaper(stop.clone()));
         let pool = Arc::new(Semaphore::new(self.inner.workers));
-        let mut reap = tokio::time::interval(REAP_INTERVAL);
-        reap.tick().await;
         loop {
-            tokio::select! {
+            let permit = tokio::select! {
                 _ = stop.changed() => break,
-                _ = reap.tick() => self.reap(None, RECOVER_PER_TENANT_MAX).await,
-                job = jobs.recv() => {
-                    let Some(job) = job else { break };
-                    let Ok(permit) = Arc::clone(&pool).acquire_owned().await else { break };
-                    let runner = self.clone();
-                    tokio::spawn(async move {
-                        runner.execute(job.tenant, job.run).await;
-                        drop(permit);
-                    });
-                }
-            }
+                permit = Arc::clone(&pool).acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { break };
+            let job = tokio::select! {
+                _ = stop.changed() => break,
+                job = jobs.recv() => job,
+            };
+            let Some(job) = job else { break };
+            self.pending().remove(&job.run);
+            let runner = self.clone();
+            tokio::spawn(async move {
+                runner.execute(job.tenant, job.run).await;
+                drop(permit);
+            });
         }
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        reaper.abort();
         for sender in self.stops().values() {
             let _ = sender.send(Stop::Shutdown);
         }
@@ -172,8 +183,27 @@ impl Runner {
         let _ = pool.acquire_many(self.inner.workers as u32).await;
     }
 
+    async fn reaper(self, mut stop: watch::Receiver<bool>) {
+        let mut every = tokio::time::interval(REAP_INTERVAL);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = every.tick() => self.reap(None).await,
+            }
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<uuid::Uuid>> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Ends what nobody will finish, in every tenant, and queues what waits.
-    async fn reap(&self, node: Option<&str>, queued_max: u32) {
+    async fn reap(&self, node: Option<&str>) {
+        let queued_max = RECOVER_PER_TENANT_MAX;
         let services = &self.inner.services;
         let mut page = PageRequest::first(vigil_domain::PAGE_SIZE_MAX);
         loop {
@@ -211,7 +241,12 @@ impl Runner {
 
     /// Registers the run as executing here; the receiver says when to stop.
     pub(crate) fn watch(&self, run: uuid::Uuid) -> watch::Receiver<Stop> {
-        let (sender, receiver) = watch::channel(Stop::Go);
+        let first = if self.inner.stopping.load(Ordering::SeqCst) {
+            Stop::Shutdown
+        } else {
+            Stop::Go
+        };
+        let (sender, receiver) = watch::channel(first);
         self.stops().insert(run, sender);
         receiver
     }
@@ -232,10 +267,13 @@ impl TaskRunner for Runner {
     }
 
     fn submit(&self, tenant: TenantId, run: uuid::Uuid) -> ServiceResult<()> {
-        self.inner
-            .queue
-            .try_send(Job { tenant, run })
-            .map_err(|_| ServiceError::Overloaded("too many runs are queued; retry shortly"))
+        if !self.pending().insert(run) {
+            return Ok(());
+        }
+        self.inner.queue.try_send(Job { tenant, run }).map_err(|_| {
+            self.pending().remove(&run);
+            ServiceError::Overloaded("too many runs are queued; retry shortly")
+        })
     }
 
     fn cancel(&self, run: uuid::Uuid) {

@@ -165,7 +165,7 @@ impl Services {
         let run = self
             .new_run(tenant, principal, task, instance, input, RunTrigger::Manual)
             .await?;
-        self.queue(tenant, run).await
+        self.queue(tenant, &principal.change(), run).await
     }
 
     async fn new_run(
@@ -220,15 +220,19 @@ impl Services {
     }
 
     /// Stores the run and hands it to the runner; refused (503) when the queue is full.
-    async fn queue(&self, tenant: TenantId, run: Run) -> ServiceResult<Run> {
+    async fn queue(
+        &self,
+        tenant: TenantId,
+        change: &vigil_store::Change,
+        run: Run,
+    ) -> ServiceResult<Run> {
         let runner = self.task_runner()?;
         if !runner.has_room() {
             return Err(ServiceError::Overloaded(
                 "too many runs are queued; retry shortly",
             ));
         }
-        let change = vigil_store::Change::by(run.requested_by.clone());
-        self.store.create_run(tenant, &change, &run).await?;
+        self.store.create_run(tenant, change, &run).await?;
         if let Err(err) = runner.submit(tenant, run.id) {
             let error = Some("the run queue was full");
             self.store
@@ -292,7 +296,7 @@ impl Services {
             )
             .await?;
         run.rerun_of = Some(earlier.id);
-        self.queue(tenant, run).await
+        self.queue(tenant, &principal.change(), run).await
     }
 
     /// Checks the instance — its app's health task as a run (trigger `test`), or a GET of
@@ -362,7 +366,7 @@ impl Services {
                 RunTrigger::Test,
             )
             .await?;
-        let run = self.queue(tenant, run).await?;
+        let run = self.queue(tenant, &principal.change(), run).await?;
         let deadline = tokio::time::Instant::now()
             + Duration::from_micros(
                 u64::try_from(run.deadline.unix_micros() - run.created_at.unix_micros())
