@@ -103,3 +103,53 @@ both!(
         }
     }
 );
+
+both!(
+    a_retry_waits_as_long_as_retry_after_says,
+    |h: Harness| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let app = axum::Router::new().route(
+            "/work",
+            axum::routing::post(move || {
+                let calls = Arc::clone(&counted);
+                async move {
+                    use axum::response::IntoResponse;
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let mut busy = axum::http::StatusCode::TOO_MANY_REQUESTS.into_response();
+                        busy.headers_mut()
+                            .insert("retry-after", "1".parse().unwrap());
+                        busy
+                    } else {
+                        axum::Json(json!({"ok": true})).into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        h.app("local", json!({"type": "object"})).await;
+        h.task(
+            "local",
+            "work",
+            json!({"input_schema": {"type": "object"},
+        "request": {"method": "POST", "path": "/work"},
+        "retry": {"max_attempts": 3, "initial_backoff_ms": 1, "max_backoff_ms": 5000},
+        "timeout_ms": 5000}),
+        )
+        .await;
+        let instance = h
+            .instance(json!({"app": "local", "name": "busy", "base_url": base}))
+            .await;
+        let started = Instant::now();
+        let run = h.run("local", "work", &instance, json!({})).await;
+        let done = h.finished(&run, Duration::from_secs(20)).await;
+        assert_eq!(done.body["status"], "succeeded", "{}", done.text);
+        let attempts = done.body["steps"][0]["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2, "a 429 is retried, even for a POST");
+        assert_eq!(attempts[0]["status_code"], 429);
+        assert_eq!(attempts[0]["retry_in_ms"], 1000, "as Retry-After asked");
+        assert!(started.elapsed() >= Duration::from_secs(1));
+    }
+);
