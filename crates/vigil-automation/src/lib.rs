@@ -6,6 +6,7 @@
 //! meta-schema, templates parsed and every name they use resolved, paths parsed, the
 //! dependency graph acyclic — so that nothing invalid reaches the store. No I/O.
 
+mod bundle;
 mod dag;
 mod definition;
 mod error;
@@ -16,6 +17,10 @@ mod run;
 mod schema;
 mod template;
 
+pub use bundle::{
+    BUNDLE_APPS_MAX, BUNDLE_BYTES_MAX, BUNDLE_FORMAT, BUNDLE_FORMAT_MAJOR, Bundle, BundleApp,
+    BundleLogo, BundleTask, canonical_json, digest,
+};
 pub use dag::{DependencyGraph, find_cycle};
 pub use definition::{
     AppDefinition, DEPENDS_ON_MAX, HEADERS_MAX, HttpMethod, Names, OUTPUT_PATH_LEN_MAX,

@@ -4,7 +4,8 @@ use sqlx::{PgConnection, Row};
 use vigil_automation::{AppDefinition, AppName, TaskDefinition, TaskName, TaskRef};
 use vigil_domain::{PageRequest, ParseError, TenantId, Timestamp};
 use vigil_store::{
-    App, AuditDraft, AutomationRepo, Change, Page, StoreError, StoreResult, Task, cycle_with,
+    App, AppImport, AuditDraft, AutomationRepo, Change, Page, StoreError, StoreResult, Task,
+    cycle_with,
 };
 
 use crate::PostgresStore;
@@ -229,8 +230,201 @@ async fn write_task(conn: &mut PgConnection, tenant: TenantId, stored: &Task) ->
     Ok(())
 }
 
+/// Removes the task and its links, audited; `InUse` while another task depends on it.
+async fn remove_task(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    change: &Change,
+    task: &TaskRef,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let before = task_in(&mut *conn, tenant, task)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let by: Vec<TaskRef> = links(&mut *conn, tenant, task, Links::Dependants)
+        .await?
+        .into_iter()
+        .filter(|d| d != task)
+        .collect();
+    if !by.is_empty() {
+        return Err(in_use(format!("task {task}"), &by));
+    }
+    sqlx::query("DELETE FROM task_deps WHERE tenant_id = $1 AND app = $2 AND task = $3")
+        .bind(tenant.as_uuid())
+        .bind(task.app.as_str())
+        .bind(task.task.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    sqlx::query("DELETE FROM tasks WHERE tenant_id = $1 AND app = $2 AND name = $3")
+        .bind(tenant.as_uuid())
+        .bind(task.app.as_str())
+        .bind(task.task.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let draft = AuditDraft::task("task.delete", Some(&before), None);
+    append(&mut *conn, tenant, change, draft, now).await?;
+    Ok(())
+}
+
+/// Creates the task or replaces it, with its dependency links, audited.
+async fn save_task(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    change: &Change,
+    me: &TaskRef,
+    definition: TaskDefinition,
+    depends_on: Vec<TaskRef>,
+    now: Timestamp,
+) -> StoreResult<(Task, bool)> {
+    let before = task_in(&mut *conn, tenant, me).await?;
+    let stored = Task {
+        app: me.app.clone(),
+        name: me.task.clone(),
+        definition,
+        depends_on: depends_on.clone(),
+        created_at: before.as_ref().map_or(now, |b| b.created_at),
+        updated_at: now,
+    };
+    write_task(&mut *conn, tenant, &stored).await?;
+    let action = if before.is_some() {
+        "task.update"
+    } else {
+        "task.create"
+    };
+    let draft = AuditDraft::task(action, before.as_ref(), Some(&stored));
+    append(&mut *conn, tenant, change, draft, now).await?;
+    Ok((stored, before.is_none()))
+}
+
+/// Creates the app or replaces its definition (and its logo when one comes), audited.
+async fn write_app(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    change: &Change,
+    name: &AppName,
+    definition: AppDefinition,
+    logo: Option<&vigil_automation::AppLogo>,
+    now: Timestamp,
+) -> StoreResult<(App, bool)> {
+    // The row lock (or, for a new name, the primary key) serializes two saves of one app.
+    let sql =
+        format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 AND name = $2 FOR UPDATE");
+    let before = sqlx::query(&sql)
+        .bind(tenant.as_uuid())
+        .bind(name.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(app_row)
+        .transpose()?;
+    let stored = App {
+        id: before.as_ref().map_or_else(uuid::Uuid::now_v7, |b| b.id),
+        name: name.clone(),
+        definition,
+        logo_type: logo.map_or_else(
+            || before.as_ref().and_then(|b| b.logo_type.clone()),
+            |l| Some(l.media_type.to_owned()),
+        ),
+        created_at: before.as_ref().map_or(now, |b| b.created_at),
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO apps (tenant_id, id, name, definition, created_at, updated_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+         ON CONFLICT (tenant_id, name) DO UPDATE SET definition = excluded.definition,
+            updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(stored.id)
+    .bind(name.as_str())
+    .bind(json_text(&stored.definition)?)
+    .bind(stored.created_at.to_datetime())
+    .bind(now.to_datetime())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if let Some(logo) = logo {
+        sqlx::query("UPDATE apps SET logo = $3, logo_type = $4 WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant.as_uuid())
+            .bind(name.as_str())
+            .bind(&logo.bytes)
+            .bind(logo.media_type)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    let action = if before.is_some() {
+        "app.update"
+    } else {
+        "app.create"
+    };
+    let draft = AuditDraft::app(action, before.as_ref(), Some(&stored));
+    append(&mut *conn, tenant, change, draft, now).await?;
+    Ok((stored, before.is_none()))
+}
+
+/// The whole import in the caller's transaction (see `AutomationRepo::import_apps`).
+async fn import_in(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    change: &Change,
+    import: AppImport,
+    now: Timestamp,
+) -> StoreResult<()> {
+    lock_graph(&mut *conn, tenant).await?;
+    for (name, definition, logo) in import.apps {
+        write_app(
+            &mut *conn,
+            tenant,
+            change,
+            &name,
+            definition,
+            logo.as_ref(),
+            now,
+        )
+        .await?;
+    }
+    for (me, definition, depends_on) in import.tasks {
+        for dep in &depends_on {
+            if *dep != me && task_in(&mut *conn, tenant, dep).await?.is_none() {
+                return Err(StoreError::Invalid(ParseError::new(
+                    "depends_on",
+                    format!("{me}: {dep} does not exist"),
+                )));
+            }
+        }
+        save_task(&mut *conn, tenant, change, &me, definition, depends_on, now).await?;
+    }
+    for task in &import.removed {
+        remove_task(&mut *conn, tenant, change, task, now).await?;
+    }
+    let graph = vigil_automation::DependencyGraph::new(edges(&mut *conn, tenant).await?);
+    if let Some(cycle) = vigil_automation::find_cycle(&graph) {
+        let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+        return Err(StoreError::Invalid(ParseError::new(
+            "depends_on",
+            format!("would close a dependency cycle: {}", names.join(" → ")),
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AutomationRepo for PostgresStore {
+    async fn import_apps(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        import: AppImport,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_scoped(tenant).await?;
+        import_in(&mut tx, tenant, change, import, Timestamp::now()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn put_app(
         &self,
         tenant: TenantId,
@@ -241,65 +435,18 @@ impl AutomationRepo for PostgresStore {
     ) -> StoreResult<(App, bool)> {
         let now = Timestamp::now();
         let mut tx = self.begin_scoped(tenant).await?;
-        // The row lock (or, for a new name, the primary key) serializes two saves of one app.
-        let sql =
-            format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 AND name = $2 FOR UPDATE");
-        let before = sqlx::query(&sql)
-            .bind(tenant.as_uuid())
-            .bind(name.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(app_row)
-            .transpose()?;
-        let stored = App {
-            id: before.as_ref().map_or_else(uuid::Uuid::now_v7, |b| b.id),
-            name: name.clone(),
+        let (stored, created) = write_app(
+            &mut tx,
+            tenant,
+            change,
+            name,
             definition,
-            logo_type: logo.as_ref().map_or_else(
-                || before.as_ref().and_then(|b| b.logo_type.clone()),
-                |l| Some(l.media_type.to_owned()),
-            ),
-            created_at: before.as_ref().map_or(now, |b| b.created_at),
-            updated_at: now,
-        };
-        sqlx::query(
-            "INSERT INTO apps (tenant_id, id, name, definition, created_at, updated_at)
-             VALUES ($1, $2, $3, $4::jsonb, $5, $6)
-             ON CONFLICT (tenant_id, name) DO UPDATE SET definition = excluded.definition,
-                updated_at = excluded.updated_at",
+            logo.as_ref(),
+            now,
         )
-        .bind(tenant.as_uuid())
-        .bind(stored.id)
-        .bind(name.as_str())
-        .bind(json_text(&stored.definition)?)
-        .bind(stored.created_at.to_datetime())
-        .bind(now.to_datetime())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let Some(logo) = &logo {
-            sqlx::query(
-                "UPDATE apps SET logo = $3, logo_type = $4 WHERE tenant_id = $1 AND name = $2",
-            )
-            .bind(tenant.as_uuid())
-            .bind(name.as_str())
-            .bind(&logo.bytes)
-            .bind(logo.media_type)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        let action = if before.is_some() {
-            "app.update"
-        } else {
-            "app.create"
-        };
-        let draft = AuditDraft::app(action, before.as_ref(), Some(&stored));
-        append(&mut tx, tenant, change, draft, now).await?;
+        .await?;
         tx.commit().await.map_err(map_err)?;
-        Ok((stored, before.is_none()))
+        Ok((stored, created))
     }
 
     async fn app_logo(
@@ -429,25 +576,9 @@ impl AutomationRepo for PostgresStore {
                 format!("would close a dependency cycle: {cycle}"),
             )));
         }
-        let before = task_in(&mut tx, tenant, &me).await?;
-        let stored = Task {
-            app: app.clone(),
-            name: name.clone(),
-            definition,
-            depends_on: depends_on.clone(),
-            created_at: before.as_ref().map_or(now, |b| b.created_at),
-            updated_at: now,
-        };
-        write_task(&mut tx, tenant, &stored).await?;
-        let action = if before.is_some() {
-            "task.update"
-        } else {
-            "task.create"
-        };
-        let draft = AuditDraft::task(action, before.as_ref(), Some(&stored));
-        append(&mut tx, tenant, change, draft, now).await?;
+        let saved = save_task(&mut tx, tenant, change, &me, definition, depends_on, now).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok((stored, before.is_none()))
+        Ok(saved)
     }
 
     async fn get_task(&self, tenant: TenantId, task: &TaskRef) -> StoreResult<Task> {
@@ -476,33 +607,7 @@ impl AutomationRepo for PostgresStore {
         let now = Timestamp::now();
         let mut tx = self.begin_scoped(tenant).await?;
         lock_graph(&mut tx, tenant).await?;
-        let before = task_in(&mut tx, tenant, task)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let by: Vec<TaskRef> = links(&mut tx, tenant, task, Links::Dependants)
-            .await?
-            .into_iter()
-            .filter(|d| d != task)
-            .collect();
-        if !by.is_empty() {
-            return Err(in_use(format!("task {task}"), &by));
-        }
-        sqlx::query("DELETE FROM task_deps WHERE tenant_id = $1 AND app = $2 AND task = $3")
-            .bind(tenant.as_uuid())
-            .bind(task.app.as_str())
-            .bind(task.task.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM tasks WHERE tenant_id = $1 AND app = $2 AND name = $3")
-            .bind(tenant.as_uuid())
-            .bind(task.app.as_str())
-            .bind(task.task.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let draft = AuditDraft::task("task.delete", Some(&before), None);
-        append(&mut tx, tenant, change, draft, now).await?;
+        remove_task(&mut tx, tenant, change, task, now).await?;
         tx.commit().await.map_err(map_err)
     }
 

@@ -3,7 +3,8 @@ use rusqlite::{Connection, Row, params};
 use vigil_automation::{AppDefinition, AppName, TaskDefinition, TaskName, TaskRef};
 use vigil_domain::{Cursor, PageRequest, ParseError, TenantId, Timestamp};
 use vigil_store::{
-    App, AuditDraft, AutomationRepo, Change, Page, StoreError, StoreResult, Task, cycle_with,
+    App, AppImport, AuditDraft, AutomationRepo, Change, Page, StoreError, StoreResult, Task,
+    cycle_with,
 };
 
 use crate::SqliteStore;
@@ -204,8 +205,192 @@ fn write_task(tx: &Connection, tenant: TenantId, stored: &Task) -> StoreResult<(
     Ok(())
 }
 
+/// Removes the task and its links, audited; `InUse` while another task depends on it.
+fn remove_task(
+    tx: &Connection,
+    tenant: TenantId,
+    change: &Change,
+    task: &TaskRef,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let before = task_in(tx, tenant, task)?.ok_or(StoreError::NotFound)?;
+    let by: Vec<TaskRef> = dependants(tx, tenant, task)?
+        .into_iter()
+        .filter(|d| *d != *task)
+        .collect();
+    if !by.is_empty() {
+        return Err(in_use(format!("task {task}"), by));
+    }
+    exec(
+        tx,
+        "DELETE FROM task_deps WHERE tenant_id = ?1 AND app = ?2 AND task = ?3",
+        params![tenant.to_string(), task.app.as_str(), task.task.as_str()],
+    )?;
+    exec(
+        tx,
+        "DELETE FROM tasks WHERE tenant_id = ?1 AND app = ?2 AND name = ?3",
+        params![tenant.to_string(), task.app.as_str(), task.task.as_str()],
+    )?;
+    append(
+        tx,
+        tenant,
+        change,
+        AuditDraft::task("task.delete", Some(&before), None),
+        now,
+    )
+}
+
+/// Creates the task or replaces it, with its dependency links, audited.
+fn save_task(
+    tx: &Connection,
+    tenant: TenantId,
+    change: &Change,
+    me: &TaskRef,
+    definition: TaskDefinition,
+    depends_on: Vec<TaskRef>,
+    now: Timestamp,
+) -> StoreResult<(Task, bool)> {
+    let before = task_in(tx, tenant, me)?;
+    let stored = Task {
+        app: me.app.clone(),
+        name: me.task.clone(),
+        definition,
+        depends_on: depends_on.clone(),
+        created_at: before.as_ref().map_or(now, |b| b.created_at),
+        updated_at: now,
+    };
+    write_task(tx, tenant, &stored)?;
+    let action = if before.is_some() {
+        "task.update"
+    } else {
+        "task.create"
+    };
+    append(
+        tx,
+        tenant,
+        change,
+        AuditDraft::task(action, before.as_ref(), Some(&stored)),
+        now,
+    )?;
+    Ok((stored, before.is_none()))
+}
+
+/// Creates the app or replaces its definition (and its logo when one comes), audited.
+fn write_app(
+    tx: &Connection,
+    tenant: TenantId,
+    change: &Change,
+    name: &AppName,
+    definition: AppDefinition,
+    logo: Option<&vigil_automation::AppLogo>,
+    now: Timestamp,
+) -> StoreResult<(App, bool)> {
+    let before = app_in(tx, tenant, name)?;
+    let stored = App {
+        id: before.as_ref().map_or_else(uuid::Uuid::now_v7, |b| b.id),
+        name: name.clone(),
+        definition,
+        logo_type: logo.map_or_else(
+            || before.as_ref().and_then(|b| b.logo_type.clone()),
+            |l| Some(l.media_type.to_owned()),
+        ),
+        created_at: before.as_ref().map_or(now, |b| b.created_at),
+        updated_at: now,
+    };
+    let text = serde_json::to_string(&stored.definition)
+        .map_err(|err| StoreError::Backend(err.to_string()))?;
+    exec(
+        tx,
+        "INSERT INTO apps (tenant_id, id, name, definition, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (tenant_id, name) DO UPDATE SET definition = excluded.definition,
+            updated_at = excluded.updated_at",
+        params![
+            tenant.to_string(),
+            stored.id.to_string(),
+            name.as_str(),
+            text,
+            stored.created_at.unix_micros(),
+            now.unix_micros(),
+        ],
+    )?;
+    if let Some(logo) = logo {
+        exec(
+            tx,
+            "UPDATE apps SET logo = ?3, logo_type = ?4 WHERE tenant_id = ?1 AND name = ?2",
+            params![
+                tenant.to_string(),
+                name.as_str(),
+                logo.bytes,
+                logo.media_type
+            ],
+        )?;
+    }
+    let action = if before.is_some() {
+        "app.update"
+    } else {
+        "app.create"
+    };
+    append(
+        tx,
+        tenant,
+        change,
+        AuditDraft::app(action, before.as_ref(), Some(&stored)),
+        now,
+    )?;
+    Ok((stored, before.is_none()))
+}
+
+/// The whole import in the caller's transaction (see `AutomationRepo::import_apps`).
+fn import_in(
+    tx: &Connection,
+    tenant: TenantId,
+    change: &Change,
+    import: AppImport,
+    now: Timestamp,
+) -> StoreResult<()> {
+    for (name, definition, logo) in import.apps {
+        write_app(tx, tenant, change, &name, definition, logo.as_ref(), now)?;
+    }
+    for (me, definition, depends_on) in import.tasks {
+        for dep in &depends_on {
+            if *dep != me && task_in(tx, tenant, dep)?.is_none() {
+                return Err(StoreError::Invalid(ParseError::new(
+                    "depends_on",
+                    format!("{me}: {dep} does not exist"),
+                )));
+            }
+        }
+        save_task(tx, tenant, change, &me, definition, depends_on, now)?;
+    }
+    for task in &import.removed {
+        remove_task(tx, tenant, change, task, now)?;
+    }
+    let graph = vigil_automation::DependencyGraph::new(edges(tx, tenant)?);
+    if let Some(cycle) = vigil_automation::find_cycle(&graph) {
+        let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+        return Err(StoreError::Invalid(ParseError::new(
+            "depends_on",
+            format!("would close a dependency cycle: {}", names.join(" → ")),
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AutomationRepo for SqliteStore {
+    async fn import_apps(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        import: AppImport,
+    ) -> StoreResult<()> {
+        let change = change.clone();
+        let now = Timestamp::now();
+        self.write(move |tx| import_in(tx, tenant, &change, import, now))
+            .await
+    }
+
     async fn put_app(
         &self,
         tenant: TenantId,
@@ -217,63 +402,8 @@ impl AutomationRepo for SqliteStore {
         let now = Timestamp::now();
         let change = change.clone();
         let name = name.clone();
-        self.write(move |tx| {
-            let before = app_in(tx, tenant, &name)?;
-            let stored = App {
-                id: before.as_ref().map_or_else(uuid::Uuid::now_v7, |b| b.id),
-                name: name.clone(),
-                definition,
-                logo_type: logo.as_ref().map_or_else(
-                    || before.as_ref().and_then(|b| b.logo_type.clone()),
-                    |l| Some(l.media_type.to_owned()),
-                ),
-                created_at: before.as_ref().map_or(now, |b| b.created_at),
-                updated_at: now,
-            };
-            let text = serde_json::to_string(&stored.definition)
-                .map_err(|err| StoreError::Backend(err.to_string()))?;
-            exec(
-                tx,
-                "INSERT INTO apps (tenant_id, id, name, definition, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (tenant_id, name) DO UPDATE SET definition = excluded.definition,
-                    updated_at = excluded.updated_at",
-                params![
-                    tenant.to_string(),
-                    stored.id.to_string(),
-                    name.as_str(),
-                    text,
-                    stored.created_at.unix_micros(),
-                    now.unix_micros(),
-                ],
-            )?;
-            if let Some(logo) = &logo {
-                exec(
-                    tx,
-                    "UPDATE apps SET logo = ?3, logo_type = ?4 WHERE tenant_id = ?1 AND name = ?2",
-                    params![
-                        tenant.to_string(),
-                        name.as_str(),
-                        logo.bytes,
-                        logo.media_type
-                    ],
-                )?;
-            }
-            let action = if before.is_some() {
-                "app.update"
-            } else {
-                "app.create"
-            };
-            append(
-                tx,
-                tenant,
-                &change,
-                AuditDraft::app(action, before.as_ref(), Some(&stored)),
-                now,
-            )?;
-            Ok((stored, before.is_none()))
-        })
-        .await
+        self.write(move |tx| write_app(tx, tenant, &change, &name, definition, logo.as_ref(), now))
+            .await
     }
 
     async fn app_logo(
@@ -395,29 +525,7 @@ impl AutomationRepo for SqliteStore {
                     format!("would close a dependency cycle: {cycle}"),
                 )));
             }
-            let before = task_in(tx, tenant, &me)?;
-            let stored = Task {
-                app: me.app.clone(),
-                name: me.task.clone(),
-                definition,
-                depends_on: depends_on.clone(),
-                created_at: before.as_ref().map_or(now, |b| b.created_at),
-                updated_at: now,
-            };
-            write_task(tx, tenant, &stored)?;
-            let action = if before.is_some() {
-                "task.update"
-            } else {
-                "task.create"
-            };
-            append(
-                tx,
-                tenant,
-                &change,
-                AuditDraft::task(action, before.as_ref(), Some(&stored)),
-                now,
-            )?;
-            Ok((stored, before.is_none()))
+            save_task(tx, tenant, &change, &me, definition, depends_on, now)
         })
         .await
     }
@@ -454,34 +562,8 @@ impl AutomationRepo for SqliteStore {
         let now = Timestamp::now();
         let change = change.clone();
         let task = task.clone();
-        self.write(move |tx| {
-            let before = task_in(tx, tenant, &task)?.ok_or(StoreError::NotFound)?;
-            let by: Vec<TaskRef> = dependants(tx, tenant, &task)?
-                .into_iter()
-                .filter(|d| *d != task)
-                .collect();
-            if !by.is_empty() {
-                return Err(in_use(format!("task {task}"), by));
-            }
-            exec(
-                tx,
-                "DELETE FROM task_deps WHERE tenant_id = ?1 AND app = ?2 AND task = ?3",
-                params![tenant.to_string(), task.app.as_str(), task.task.as_str()],
-            )?;
-            exec(
-                tx,
-                "DELETE FROM tasks WHERE tenant_id = ?1 AND app = ?2 AND name = ?3",
-                params![tenant.to_string(), task.app.as_str(), task.task.as_str()],
-            )?;
-            append(
-                tx,
-                tenant,
-                &change,
-                AuditDraft::task("task.delete", Some(&before), None),
-                now,
-            )
-        })
-        .await
+        self.write(move |tx| remove_task(tx, tenant, &change, &task, now))
+            .await
     }
 
     async fn task_dependants(&self, tenant: TenantId, task: &TaskRef) -> StoreResult<Vec<TaskRef>> {

@@ -42,8 +42,27 @@ impl Task {
     }
 }
 
+/// What an import writes, in one transaction: apps (created or replaced, with their logo when
+/// one comes), then tasks in dependency order (each task after what it depends on), then
+/// the tasks that go (those of a replaced app the bundle no longer holds).
+#[derive(Debug, Clone, Default)]
+pub struct AppImport {
+    pub apps: Vec<(AppName, AppDefinition, Option<AppLogo>)>,
+    pub tasks: Vec<(TaskRef, TaskDefinition, Vec<TaskRef>)>,
+    pub removed: Vec<TaskRef>,
+}
+
 #[async_trait]
 pub trait AutomationRepo: Send + Sync {
+    /// Writes the whole import or nothing: every write audited as its own put or delete
+    /// would be; `Invalid` (`depends_on`) when a dependency is missing or the graph would
+    /// close a cycle, `InUse` when a task that goes still has a dependant.
+    async fn import_apps(
+        &self,
+        tenant: TenantId,
+        change: &Change,
+        import: AppImport,
+    ) -> StoreResult<()>;
     /// Creates the app or replaces its definition (its tasks stay), and its logo when one
     /// comes (`None` keeps the stored one). Answers the stored app and whether it was created.
     async fn put_app(

@@ -63,6 +63,7 @@ pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
     graph(store, acme, globex).await;
     deletes(store, acme).await;
     trail(store, acme).await;
+    imports(store, acme, globex).await;
 }
 
 /// A logo comes with a definition, and stays when the next one comes without.
@@ -411,5 +412,85 @@ async fn trail(store: &dyn Store, acme: TenantId) {
             actions.contains(&expected),
             "{expected} is audited: {actions:?}"
         );
+    }
+}
+
+type ImportedApp = (AppName, AppDefinition, Option<vigil_automation::AppLogo>);
+type ImportedTask = (TaskRef, TaskDefinition, Vec<TaskRef>);
+
+fn imported_app(name: &str) -> ImportedApp {
+    (AppName::parse(name).unwrap(), app_definition("2.0.0"), None)
+}
+
+fn imported_task(raw: &str, deps: &[&str]) -> ImportedTask {
+    (
+        r(raw),
+        task_definition(),
+        deps.iter().map(|d| r(d)).collect(),
+    )
+}
+
+/// One import writes everything or nothing.
+async fn imports(store: &dyn Store, acme: TenantId, globex: TenantId) {
+    let (app, task) = (imported_app, imported_task);
+    let import = crate::AppImport {
+        apps: vec![app("imp-a"), app("imp-b")],
+        // Dependencies first: imp-b/y depends on imp-a/x, written in the same import.
+        tasks: vec![task("imp-a/x", &[]), task("imp-b/y", &["imp-a/x"])],
+        removed: vec![],
+    };
+    store.import_apps(acme, &change(), import).await.unwrap();
+    let y = store.get_task(acme, &r("imp-b/y")).await.unwrap();
+    assert_eq!(y.depends_on, vec![r("imp-a/x")]);
+    assert!(matches!(
+        store
+            .get_app(globex, &AppName::parse("imp-a").unwrap())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A missing dependency, a cycle, a removed task still depended on: nothing is written.
+    let refused = [
+        crate::AppImport {
+            apps: vec![app("imp-c")],
+            tasks: vec![task("imp-c/z", &["imp-a/nope"])],
+            removed: vec![],
+        },
+        crate::AppImport {
+            apps: vec![app("imp-c")],
+            tasks: vec![task("imp-c/z", &["imp-b/y"]), task("imp-a/x", &["imp-c/z"])],
+            removed: vec![],
+        },
+        crate::AppImport {
+            apps: vec![app("imp-c")],
+            tasks: vec![],
+            removed: vec![r("imp-a/x")],
+        },
+    ];
+    for (i, import) in refused.into_iter().enumerate() {
+        let err = store
+            .import_apps(acme, &change(), import)
+            .await
+            .unwrap_err();
+        match i {
+            0 => assert!(
+                matches!(&err, StoreError::Invalid(e) if e.reason().contains("does not exist")),
+                "{err:?}"
+            ),
+            1 => assert!(
+                matches!(&err, StoreError::Invalid(e) if e.reason().contains("cycle")),
+                "{err:?}"
+            ),
+            _ => assert!(matches!(&err, StoreError::InUse { .. }), "{err:?}"),
+        }
+        assert!(
+            matches!(
+                store.get_app(acme, &AppName::parse("imp-c").unwrap()).await,
+                Err(StoreError::NotFound)
+            ),
+            "import {i} left its app behind"
+        );
+        let x = store.get_task(acme, &r("imp-a/x")).await.unwrap();
+        assert!(x.depends_on.is_empty(), "import {i} changed imp-a/x");
     }
 }
