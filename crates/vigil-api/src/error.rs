@@ -14,10 +14,14 @@ pub(crate) struct FieldError {
     pub(crate) reason: String,
 }
 
-/// What still depends on what a refused delete would remove (boxed: rare, and it keeps
-/// `ApiError` small).
+/// More members of a problem (boxed: rare, and it keeps `ApiError` small).
 #[derive(Debug)]
-struct Dependants(Vec<String>);
+enum Extra {
+    /// What still depends on what a refused delete would remove.
+    Dependants(Vec<String>),
+    /// Any other members (an import's diagnostics and diff).
+    Members(serde_json::Map<String, serde_json::Value>),
+}
 
 /// An error on its way to becoming a problem+json response.
 #[derive(Debug)]
@@ -26,8 +30,7 @@ pub struct ApiError {
     kind: &'static str,
     detail: String,
     errors: Vec<FieldError>,
-    /// What still depends on what a refused delete would remove.
-    dependants: Option<Box<Dependants>>,
+    extra: Option<Box<Extra>>,
     /// Logged, never sent.
     internal: Option<String>,
     /// Seconds for `Retry-After` (429, 503).
@@ -45,6 +48,8 @@ struct Problem<'a> {
     errors: &'a [FieldError],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     dependants: &'a [String],
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -54,10 +59,16 @@ impl ApiError {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
-            dependants: None,
+            extra: None,
             internal: None,
             retry_after_s: None,
         }
+    }
+
+    /// The same error with more members in its problem body.
+    pub(crate) fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = Some(Box::new(Extra::Members(extra)));
+        self
     }
 
     /// The same error telling the client when to try again.
@@ -118,7 +129,7 @@ impl From<ServiceError> for ApiError {
                     unreachable!()
                 };
                 let mut api = ApiError::new(StatusCode::CONFLICT, "in-use", detail);
-                api.dependants = Some(Box::new(Dependants(dependants)));
+                api.extra = Some(Box::new(Extra::Dependants(dependants)));
                 api
             }
             ServiceError::TooLarge(reason) => {
@@ -163,7 +174,14 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: &self.detail,
             errors: &self.errors,
-            dependants: self.dependants.as_ref().map_or(&[], |d| d.0.as_slice()),
+            dependants: match self.extra.as_deref() {
+                Some(Extra::Dependants(names)) => names,
+                _ => &[],
+            },
+            extra: match self.extra.as_deref() {
+                Some(Extra::Members(members)) => Some(members),
+                _ => None,
+            },
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();

@@ -11,8 +11,8 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
-    apps, audit, auth, connectors, findings, health, indicators, instances, keys, risks, runs,
-    telemetry, tenants,
+    apps, audit, auth, bundles, connectors, findings, health, indicators, instances, keys, risks,
+    runs, telemetry, tenants,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -28,6 +28,12 @@ fn derived() -> OpenApiRouter<AppState> {
 fn automation() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(apps::list_apps))
+        .routes(routes!(bundles::export))
+        .routes(
+            routes!(bundles::import).layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
+                vigil_automation::BUNDLE_BYTES_MAX,
+            )),
+        )
         .routes(routes!(apps::get_app, apps::put_app, apps::delete_app))
         .routes(routes!(apps::logo))
         .routes(routes!(apps::list_tasks))

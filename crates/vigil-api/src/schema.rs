@@ -394,6 +394,24 @@ pub(crate) fn automation_name() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}))
 }
 
+/// The apps of an export: names, at most 100.
+pub(crate) fn app_names() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": "array", "maxItems": vigil_automation::BUNDLE_APPS_MAX,
+        "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}),
+    )
+}
+
+/// How an import treats an app the tenant already has.
+pub(crate) fn import_mode() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["fail", "skip", "overwrite", "rename"]}))
+}
+
+/// `true` or `false`, as a query parameter.
+pub(crate) fn boolean_text() -> RefOr<Schema> {
+    to_schema(json!({"type": "string", "enum": ["true", "false"]}))
+}
+
 /// A run's (or a step's) status.
 pub(crate) fn run_status() -> RefOr<Schema> {
     let names: Vec<&str> = vigil_automation::RunStatus::ALL

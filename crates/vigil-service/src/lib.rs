@@ -5,6 +5,7 @@
 
 mod apps;
 mod audit;
+mod bundles;
 mod catalogue;
 mod connectors;
 mod correlate;
@@ -27,6 +28,7 @@ mod users;
 
 pub use apps::{SECRET_MASK, VerifiedTask};
 pub use audit::AuditVerification;
+pub use bundles::{AppDiff, AppImportReport, Diagnostic, DiagnosticKind, ImportMode, Planned};
 pub use catalogue::{
     IMPORT_INDICATORS_MAX, IMPORT_REJECTIONS_LISTED_MAX, ImportFormat, ImportRejection,
     ImportReport, dedupe_indicators, indicators_from_stix,

@@ -3,6 +3,7 @@
 pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod bundles;
 pub(crate) mod connectors;
 pub(crate) mod findings;
 pub(crate) mod health;

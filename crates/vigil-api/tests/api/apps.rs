@@ -436,7 +436,7 @@ both!(roles_and_tenants_hold_for_apps, |app: TestApp| async move {
 
 /// A `multipart/form-data` body with a JSON `definition` part and, when given, a `logo` file
 /// part under `file_name`.
-fn form(definition: &Value, logo: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+pub(crate) fn form(definition: &Value, logo: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
     let boundary = "vigil-test-boundary-7f3a";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"definition\"\r\nContent-Type: application/json\r\n\r\n{definition}\r\n"
@@ -453,7 +453,7 @@ fn form(definition: &Value, logo: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn put_form(
+pub(crate) async fn put_form(
     app: &TestApp,
     key: &str,
     path: &str,

@@ -4,6 +4,7 @@
 mod apps;
 mod audit;
 mod auth;
+mod bundles;
 mod edge;
 mod instances;
 mod ioc;
