@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use vigil_service::Services;
 
 pub use error::ApiError;
+pub use handlers::bundles::import_report_json;
 pub use metrics::Metrics;
 pub use routes::documented_routes;
 pub use sync_dto::CycleReportOut;

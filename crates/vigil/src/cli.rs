@@ -61,6 +61,38 @@ pub(crate) enum Command {
     /// Sync connectors with their upstream sources.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Move apps between tenants and Vigils as `vigil.apps/v1` bundles.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppsCommand {
+    /// Write the tenant's apps (every one, or those named with --app) to FILE (`-`: stdout)
+    /// as a bundle; print what was written.
+    Export {
+        file: std::path::PathBuf,
+        /// The tenant (slug) whose apps to export.
+        #[arg(long)]
+        tenant: String,
+        /// An app to export (repeat for more); none: all of them.
+        #[arg(long = "app")]
+        apps: Vec<String>,
+    },
+    /// Import the bundle in FILE (`-`: stdin) all or nothing; print what it did (or, with
+    /// --dry-run, would do), as the API answers. Exit 1 when it was refused.
+    Import {
+        file: std::path::PathBuf,
+        /// The tenant (slug) to import into.
+        #[arg(long)]
+        tenant: String,
+        /// For apps the tenant has and that differ: fail, skip, overwrite or rename.
+        #[arg(long, default_value = "fail")]
+        mode: String,
+        /// Check and diff, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +203,7 @@ pub(crate) async fn run(command: Command, settings: Settings) -> anyhow::Result<
         Command::Audit(AuditCommand::Verify { tenant }) => {
             return audit_verify(&services, tenant).await;
         }
+        Command::Apps(command) => return apps(&services, command).await,
         Command::Sync(SyncCommand::Run {
             once,
             tenant,
@@ -248,6 +281,58 @@ async fn sync_once(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `vigil apps export|import`.
+async fn apps(services: &Services, command: AppsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AppsCommand::Export { file, tenant, apps } => {
+            let principal = acting_as(services, Some(&tenant)).await?;
+            let names = apps
+                .iter()
+                .map(|name| vigil_automation::AppName::parse(name).context("--app"))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let bundle = services.export_apps(&principal, &names).await?;
+            let text = bundle.to_canonical();
+            if file.as_os_str() == "-" {
+                println!("{text}");
+            } else {
+                std::fs::write(&file, &text)
+                    .with_context(|| format!("write {}", file.display()))?;
+                print(&serde_json::json!({"file": file.display().to_string(),
+                    "apps": bundle.apps.iter().map(|a| &a.name).collect::<Vec<_>>(),
+                    "digest": bundle.digest}))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AppsCommand::Import {
+            file,
+            tenant,
+            mode,
+            dry_run,
+        } => {
+            let principal = acting_as(services, Some(&tenant)).await?;
+            let mode = vigil_service::ImportMode::parse(&mode).context("--mode")?;
+            let text = if file.as_os_str() == "-" {
+                let mut text = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut text)
+                    .context("read stdin")?;
+                text
+            } else {
+                std::fs::read(&file).with_context(|| format!("read {}", file.display()))?
+            };
+            let report = services
+                .import_apps(&principal, &text, mode, dry_run)
+                .await?;
+            print(&vigil_api::import_report_json(&report))?;
+            Ok(if report.diagnostics.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 /// The principal the operator acts as: platform admin, or admin inside `--tenant`.

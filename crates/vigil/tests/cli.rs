@@ -561,3 +561,99 @@ fn a_password_in_database_url_on_the_command_line_is_refused() {
         stderr(&output)
     );
 }
+
+/// A bundle of one app with two tasks, the second depending on the first.
+fn bundle_text() -> String {
+    use vigil_automation::{Bundle, BundleApp, BundleTask};
+    let task = |depends_on: Value| {
+        serde_json::from_value(serde_json::json!({"description": null,
+            "input_schema": {"type": "object"}, "request": {"method": "GET", "path": "/x"},
+            "outputs": [{"name": "v", "path": "$.v", "kind": "scalar", "type": "any"}],
+            "depends_on": depends_on, "timeout_ms": 1000}))
+        .unwrap()
+    };
+    let app = BundleApp {
+        name: "lookup".into(),
+        definition: serde_json::from_value(serde_json::json!({"version": "1.0.0",
+            "description": null, "category": null, "base_url_required": true,
+            "config_schema": {"type": "object", "properties": {"key": {"type": "string", "writeOnly": true}}}}))
+        .unwrap(),
+        secret_fields: vec!["key".into()],
+        logo: None,
+        tasks: vec![
+            BundleTask { name: "a".into(), definition: task(serde_json::json!([])) },
+            BundleTask { name: "b".into(), definition: task(serde_json::json!(["lookup/a"])) },
+        ],
+    };
+    Bundle::new("2026-12-04T00:00:00Z".into(), vec![app]).to_canonical()
+}
+
+#[test]
+fn apps_move_between_tenants_through_bundle_files() {
+    let dir = data_dir();
+    json(&vigil(dir.path(), &["tenant", "create", "acme"]), 0);
+    json(&vigil(dir.path(), &["tenant", "create", "globex"]), 0);
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, bundle_text()).unwrap();
+    let file = file.to_str().unwrap();
+    let done = json(
+        &vigil(dir.path(), &["apps", "import", file, "--tenant", "acme"]),
+        0,
+    );
+    assert_eq!(done["applied"], true, "{done}");
+    assert_eq!(done["apps"][0]["change"], "create");
+
+    let out = dir.path().join("out.json");
+    let out = out.to_str().unwrap();
+    let written = json(
+        &vigil(dir.path(), &["apps", "export", out, "--tenant", "acme"]),
+        0,
+    );
+    assert_eq!(written["apps"], serde_json::json!(["lookup"]));
+    let exported: Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let original: Value = serde_json::from_str(&bundle_text()).unwrap();
+    assert_eq!(
+        exported["apps"], original["apps"],
+        "import → export gives the same apps"
+    );
+    assert_eq!(exported["digest"], original["digest"]);
+
+    let dry = json(
+        &vigil(
+            dir.path(),
+            &["apps", "import", out, "--tenant", "globex", "--dry-run"],
+        ),
+        0,
+    );
+    assert_eq!(dry["applied"], false);
+    assert_eq!(dry["dry_run"], true);
+    let none = json(
+        &vigil(dir.path(), &["apps", "export", "-", "--tenant", "globex"]),
+        0,
+    );
+    assert_eq!(
+        none["apps"],
+        serde_json::json!([]),
+        "the dry run wrote nothing"
+    );
+
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, bundle_text().replace("1.0.0", "6.6.6")).unwrap();
+    let tampered = tampered.to_str().unwrap();
+    let refused = json(
+        &vigil(
+            dir.path(),
+            &["apps", "import", tampered, "--tenant", "globex"],
+        ),
+        1,
+    );
+    assert_eq!(refused["diagnostics"][0]["type"], "parse");
+    let bad_mode = vigil(
+        dir.path(),
+        &[
+            "apps", "import", out, "--tenant", "globex", "--mode", "merge",
+        ],
+    );
+    assert_eq!(bad_mode.status.code(), Some(2));
+    assert!(stderr(&bad_mode).contains("expected fail, skip, overwrite or rename"));
+}

@@ -113,6 +113,11 @@ pub(crate) struct ImportReportOut {
     diagnostics: Vec<DiagnosticOut>,
 }
 
+/// An import's report as the API answers it (the CLI prints the same).
+pub fn import_report_json(report: &AppImportReport) -> Value {
+    serde_json::to_value(report_out(report)).unwrap_or_default()
+}
+
 fn report_out(report: &AppImportReport) -> ImportReportOut {
     ImportReportOut {
         dry_run: report.dry_run,
