@@ -132,6 +132,30 @@ impl From<ServiceError> for ApiError {
                 api.extra = Some(Box::new(Extra::Dependants(dependants)));
                 api
             }
+            err @ ServiceError::PlanLimit { limit, max } => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("limit".into(), limit.into());
+                extra.insert("max".into(), max.into());
+                ApiError::new(StatusCode::FORBIDDEN, "plan-limit", err.to_string())
+                    .with_extra(extra)
+            }
+            err @ ServiceError::Quota {
+                limit,
+                max,
+                retry_after_s,
+            } => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("limit".into(), limit.into());
+                extra.insert("max".into(), max.into());
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota", err.to_string())
+                    .with_extra(extra)
+                    .retry_after(retry_after_s)
+            }
+            err @ ServiceError::ReadOnly { .. } => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("limit".into(), "trial_ends_at".into());
+                ApiError::new(StatusCode::FORBIDDEN, "read-only", err.to_string()).with_extra(extra)
+            }
             ServiceError::TooLarge(reason) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
             }

@@ -11,8 +11,8 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::handlers::{
-    apps, audit, auth, bundles, connectors, findings, health, indicators, instances, keys, risks,
-    runs, telemetry, tenants,
+    apps, audit, auth, bundles, connectors, findings, health, indicators, instances, keys, plans,
+    risks, runs, telemetry, tenants,
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -49,6 +49,9 @@ fn automation() -> OpenApiRouter<AppState> {
             instances::delete
         ))
         .routes(routes!(instances::test))
+        .routes(routes!(plans::set))
+        .routes(routes!(plans::tenant_usage))
+        .routes(routes!(plans::usage))
         .routes(routes!(runs::start))
         .routes(routes!(runs::list))
         .routes(routes!(runs::get))

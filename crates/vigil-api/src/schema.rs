@@ -394,6 +394,16 @@ pub(crate) fn automation_name() -> RefOr<Schema> {
     to_schema(json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}))
 }
 
+/// An RFC 3339 instant, or null.
+pub(crate) fn opt_timestamp() -> RefOr<Schema> {
+    to_schema(json!({"type": ["string", "null"], "format": "date-time"}))
+}
+
+/// Days of usage: 1 to 366.
+pub(crate) fn usage_days() -> RefOr<Schema> {
+    to_schema(json!({"type": "integer", "minimum": 1, "maximum": vigil_service::USAGE_DAYS_MAX}))
+}
+
 /// The apps of an export: names, at most 100.
 pub(crate) fn app_names() -> RefOr<Schema> {
     to_schema(

@@ -75,3 +75,35 @@ both!(
         assert_eq!(read.body["steps"][0]["status"], "failed");
     }
 );
+
+both!(
+    runs_past_the_daily_quota_are_refused,
+    |h: Harness| async move {
+        let instance = hanging_task(&h).await;
+        let plan = vigil_domain::Plan {
+            runs_per_day: Some(1),
+            ..vigil_domain::Plan::default()
+        };
+        h.state
+            .services
+            .set_plan(&vigil_service::Principal::system(), h.tenant, plan)
+            .await
+            .unwrap();
+        h.run("slow", "hang", &instance, json!({})).await;
+        let path = "/api/v1/apps/slow/tasks/hang/runs";
+        let over = h.post(path, json!({"instance": instance})).await;
+        assert_eq!(
+            over.status,
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            over.text
+        );
+        assert_eq!(over.body["limit"], "runs_per_day");
+        let runs = h.get("/api/v1/runs").await;
+        assert_eq!(
+            runs.body["items"].as_array().unwrap().len(),
+            1,
+            "the refused run was not stored"
+        );
+    }
+);

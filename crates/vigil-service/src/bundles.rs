@@ -160,9 +160,10 @@ impl Services {
     ) -> ServiceResult<Bundle> {
         let tenant = principal.require_tenant(Permission::ReadData)?;
         if names.len() > BUNDLE_APPS_MAX {
-            return Err(ServiceError::TooLarge(format!(
-                "a bundle holds at most {BUNDLE_APPS_MAX} apps"
-            )));
+            return Err(ServiceError::invalid(
+                "apps",
+                format!("a bundle holds at most {BUNDLE_APPS_MAX} apps"),
+            ));
         }
         let names = if names.is_empty() {
             self.all_app_names(tenant).await?
@@ -210,9 +211,12 @@ impl Services {
                 None => break,
             }
             if names.len() > BUNDLE_APPS_MAX {
-                return Err(ServiceError::TooLarge(format!(
-                    "the tenant has more than {BUNDLE_APPS_MAX} apps; name the ones to export"
-                )));
+                return Err(ServiceError::invalid(
+                    "apps",
+                    format!(
+                        "the tenant has more than {BUNDLE_APPS_MAX} apps; name the ones to export"
+                    ),
+                ));
             }
         }
         Ok(names)

@@ -186,6 +186,8 @@ impl Services {
         indicator: NewIndicator,
     ) -> ServiceResult<Indicator> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        self.check_count(tenant, vigil_domain::Counted::Indicators)
+            .await?;
         indicator.validate()?;
         refuse_reserved_source(indicator.source.as_ref())?;
         let change = principal.change();
@@ -252,6 +254,8 @@ impl Services {
         body: String,
     ) -> ServiceResult<ImportReport> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
+        self.check_count(tenant, vigil_domain::Counted::Indicators)
+            .await?;
         // Reading a large document is CPU work: off the async workers.
         let (indicators, mut report) = tokio::task::spawn_blocking(move || match format {
             ImportFormat::Csv => read_csv(&body),

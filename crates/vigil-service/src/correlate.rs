@@ -368,6 +368,8 @@ impl Services {
         if parsed.is_empty() {
             return Ok(report);
         }
+        let n = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        self.meter(tenant, vigil_domain::Meter::Events, n).await?;
         let stored = self.store().insert_events(tenant, events).await?;
         let compiled = self.catalogues.get(self.store(), tenant).await;
         let now = Timestamp::now();

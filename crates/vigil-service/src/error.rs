@@ -32,6 +32,20 @@ pub enum ServiceError {
     /// Too many failed attempts for this account or address; retry after the delay.
     #[error("too many failed attempts; retry in {retry_after_s} s")]
     Throttled { retry_after_s: u64 },
+    /// The tenant keeps as many of something as its plan allows (`limit` names the plan's
+    /// field).
+    #[error("the tenant's plan allows at most {max} ({limit})")]
+    PlanLimit { limit: &'static str, max: u64 },
+    /// The tenant used its plan's daily allowance; retry after the UTC day ends.
+    #[error("the tenant's plan allows {max} a day ({limit}); retry in {retry_after_s} s")]
+    Quota {
+        limit: &'static str,
+        max: u64,
+        retry_after_s: u64,
+    },
+    /// The tenant's trial ended: it may read its data, not change it.
+    #[error("the tenant's trial ended at {since}; it is read-only")]
+    ReadOnly { since: vigil_domain::Timestamp },
     /// Too much of one expensive thing at once; worth retrying shortly.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),

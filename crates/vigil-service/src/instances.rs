@@ -126,6 +126,8 @@ impl Services {
         request: InstanceRequest,
     ) -> ServiceResult<Instance> {
         let tenant = principal.require_tenant(Permission::ManageTenantAccess)?;
+        self.check_count(tenant, vigil_domain::Counted::Instances)
+            .await?;
         let app = self.app_for_instance(tenant, &request.app).await?;
         app.definition.check_instance(
             request.base_url.as_ref(),

@@ -87,6 +87,10 @@ impl Services {
             }
             _ => {}
         }
+        if let Scope::Tenant(tenant) = scope {
+            self.check_count(tenant, vigil_domain::Counted::ApiKeys)
+                .await?;
+        }
         let name = request.name.trim();
         if name.is_empty()
             || name.chars().count() > API_KEY_NAME_LEN_MAX

@@ -25,6 +25,8 @@ pub struct Principal {
     tenant: Option<TenantId>,
     /// Why the caller says it is acting, recorded in the audit events of its changes.
     reason: Option<String>,
+    /// When its tenant's trial ended, if it has: the caller may read, nothing else.
+    read_only_since: Option<vigil_domain::Timestamp>,
 }
 
 impl Principal {
@@ -35,7 +37,14 @@ impl Principal {
             role,
             tenant,
             reason: None,
+            read_only_since: None,
         }
+    }
+
+    /// The same caller in a tenant whose trial ended at `end`: read-only.
+    pub(crate) fn read_only_since(mut self, end: vigil_domain::Timestamp) -> Self {
+        self.read_only_since = Some(end);
+        self
     }
 
     /// The same caller, stating why it acts (e.g. from `X-Audit-Reason`).
@@ -98,6 +107,9 @@ impl Principal {
 
     /// Proves the caller may do `permission`.
     pub fn require(&self, permission: Permission) -> ServiceResult<()> {
+        if let (Some(end), false) = (self.read_only_since, permission == Permission::ReadData) {
+            return Err(ServiceError::ReadOnly { since: end });
+        }
         if self.role.grants(permission) {
             Ok(())
         } else {

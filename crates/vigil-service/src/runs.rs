@@ -232,6 +232,7 @@ impl Services {
                 "too many runs are queued; retry shortly",
             ));
         }
+        self.meter(tenant, vigil_domain::Meter::Runs, 1).await?;
         self.store.create_run(tenant, change, &run).await?;
         if let Err(err) = runner.submit(tenant, run.id) {
             let error = Some("the run queue was full");

@@ -30,6 +30,7 @@ pub struct Services {
     pub(crate) sync_engine: Option<Arc<dyn crate::SyncEngine>>,
     pub(crate) task_runner: Option<Arc<dyn crate::TaskRunner>>,
     pub(crate) throttle: Arc<crate::throttle::LoginThrottle>,
+    pub(crate) plans: Arc<crate::plans::PlanCache>,
     password_waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -47,6 +48,7 @@ impl Services {
             sync_engine: None,
             task_runner: None,
             throttle: Arc::default(),
+            plans: Arc::default(),
             password_waiting: Arc::default(),
         }
     }

@@ -60,7 +60,7 @@ impl Services {
         };
         match session {
             Some(session) if session.is_live(Timestamp::now()) && session.user_id == user => {
-                Ok(Principal::new(
+                self.with_plan(Principal::new(
                     Credential::Session {
                         session: session_id,
                         user,
@@ -68,6 +68,7 @@ impl Services {
                     role,
                     tenant,
                 ))
+                .await
             }
             _ => Err(ServiceError::Unauthenticated("the session has ended")),
         }
@@ -105,11 +106,12 @@ impl Services {
         if !cached {
             self.keys.put(key.clone(), ticket);
         }
-        Ok(Principal::new(
+        self.with_plan(Principal::new(
             Credential::ApiKey(key.id),
             key.role,
             key.tenant_id,
         ))
+        .await
     }
 
     /// Logs a user in. `client` is the caller's address, for the per-address limit on failed

@@ -24,6 +24,10 @@ impl Services {
                 "platform users are platform-admin; tenant users have a tenant role".into(),
             ));
         }
+        if let Some(tenant) = scope.tenant() {
+            self.check_count(tenant, vigil_domain::Counted::Users)
+                .await?;
+        }
         let password_hash = self
             .with_password_slot(move || hash_password(&password))
             .await??;

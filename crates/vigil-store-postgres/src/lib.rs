@@ -37,6 +37,7 @@ mod credentials;
 mod findings;
 mod instances;
 mod migrate;
+mod plans;
 mod risks;
 mod row;
 mod runs;

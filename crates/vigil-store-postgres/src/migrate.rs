@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0009_instances.sql"),
     ),
     (10, "runs", include_str!("../migrations/0010_runs.sql")),
+    (11, "plans", include_str!("../migrations/0011_plans.sql")),
 ];
 
 /// The advisory-lock key pair (`pg_advisory_xact_lock(int, int)`) migrations hold.

@@ -16,6 +16,7 @@ mod credentials;
 mod findings;
 mod instances;
 mod migrate;
+mod plans;
 mod pool;
 mod risks;
 mod row;

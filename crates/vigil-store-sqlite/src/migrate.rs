@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_instances.sql"),
     ),
     (9, "runs", include_str!("../migrations/0009_runs.sql")),
+    (10, "plans", include_str!("../migrations/0010_plans.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

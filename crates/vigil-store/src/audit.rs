@@ -288,6 +288,23 @@ impl AuditDraft {
         Self::new(action, "task", id, before.map(json), after.map(json))
     }
 
+    /// A tenant's plan, before and after.
+    pub fn plan(before: &vigil_domain::Plan, after: &vigil_domain::Plan, tenant: TenantId) -> Self {
+        let json = |p: &vigil_domain::Plan| {
+            json!({"users_max": p.users_max, "api_keys_max": p.api_keys_max,
+                "instances_max": p.instances_max, "indicators_max": p.indicators_max,
+                "events_per_day": p.events_per_day, "runs_per_day": p.runs_per_day,
+                "trial_ends_at": p.trial_ends_at.map(|at| at.to_string())})
+        };
+        Self::new(
+            "plan.set",
+            "plan",
+            tenant.to_string(),
+            Some(json(before)),
+            Some(json(after)),
+        )
+    }
+
     /// A run asked for or canceled: its task, instance, trigger and status, never its input
     /// (which the run's history keeps, for those who may read runs).
     pub fn run(action: &'static str, run: &vigil_automation::Run) -> Self {

@@ -26,6 +26,7 @@ pub async fn story(store: &dyn Store) {
     crate::conformance_ioc::story(store, acme, globex).await;
     crate::conformance_automation::story(store, acme, globex).await;
     crate::conformance_runs::story(store, acme, globex).await;
+    crate::conformance_plans::story(store, acme, globex).await;
 }
 
 fn change() -> Change {

@@ -11,6 +11,7 @@ mod automation;
 mod error;
 mod ioc_rows;
 mod model;
+mod plans;
 mod rows;
 mod runs;
 
@@ -20,6 +21,8 @@ pub mod conformance;
 mod conformance_automation;
 #[cfg(feature = "conformance")]
 mod conformance_ioc;
+#[cfg(feature = "conformance")]
+mod conformance_plans;
 #[cfg(feature = "conformance")]
 mod conformance_runs;
 
@@ -44,6 +47,7 @@ pub use model::{
     ApiKey, CatalogueSnapshot, ImportCounts, NewApiKey, NewSession, NewUser, Page, PoolStats,
     Scope, Session, StoredEvent, User, UserEdit,
 };
+pub use plans::PlanRepo;
 pub use rows::{
     ApiKeyRow, AuditRow, RiskRow, SessionRow, TenantRow, UserRow, contains_pattern, tags_json,
 };
@@ -466,6 +470,7 @@ pub trait Store:
     + SyncRepo
     + AutomationRepo
     + RunRepo
+    + PlanRepo
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

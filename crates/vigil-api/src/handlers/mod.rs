@@ -10,6 +10,7 @@ pub(crate) mod health;
 pub(crate) mod indicators;
 pub(crate) mod instances;
 pub(crate) mod keys;
+pub(crate) mod plans;
 pub(crate) mod risks;
 pub(crate) mod runs;
 pub(crate) mod telemetry;

@@ -10,6 +10,7 @@ mod instances;
 mod ioc;
 mod isolation;
 mod logs;
+mod plans;
 mod risks;
 mod support;
 mod sync;
