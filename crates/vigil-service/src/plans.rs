@@ -128,6 +128,29 @@ impl Services {
         })
     }
 
+    /// Today's usage across every tenant as OpenMetrics families (no tenant named), for
+    /// `/metrics`; empty when the store does not answer.
+    pub async fn usage_openmetrics(&self) -> String {
+        let today = Day::of(Timestamp::now());
+        let Ok(totals) = self.store.usage_totals(today).await else {
+            return String::new();
+        };
+        let mut out = String::from(
+            "# TYPE vigil_usage_today gauge\n# HELP vigil_usage_today Telemetry events accepted and task runs asked for today (UTC), all tenants.\n",
+        );
+        for meter in Meter::ALL {
+            let total = totals
+                .iter()
+                .find(|(m, _)| *m == meter)
+                .map_or(0, |(_, n)| *n);
+            out.push_str(&format!(
+                "vigil_usage_today{{meter=\"{}\"}} {total}\n",
+                meter.as_str()
+            ));
+        }
+        out
+    }
+
     /// Sets a tenant's plan (platform admins).
     pub async fn set_plan(
         &self,

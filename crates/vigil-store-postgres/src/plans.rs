@@ -163,6 +163,26 @@ impl PlanRepo for PostgresStore {
             .collect()
     }
 
+    async fn usage_totals(&self, day: Day) -> StoreResult<Vec<(Meter, u64)>> {
+        let query = sqlx::query(
+            "SELECT meter, sum(count)::bigint AS total FROM usage WHERE day = $1
+             GROUP BY meter ORDER BY meter",
+        )
+        .bind(day.number());
+        let rows = self.fetch_platform(query).await?;
+        rows.iter()
+            .map(|row| {
+                let meter = Meter::parse(&get::<String>(row, "meter")?).map_err(|err| {
+                    StoreError::Corrupt {
+                        table: "usage",
+                        source: err,
+                    }
+                })?;
+                Ok((meter, u64::try_from(get::<i64>(row, "total")?).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn count(&self, tenant: TenantId, counted: Counted) -> StoreResult<u64> {
         let sql = match counted {
             Counted::Users => "SELECT count(*) FROM users WHERE tenant_id = $1",

@@ -171,6 +171,31 @@ impl PlanRepo for SqliteStore {
         .await
     }
 
+    async fn usage_totals(&self, day: Day) -> StoreResult<Vec<(Meter, u64)>> {
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT meter, sum(count) FROM usage WHERE day = ?1 GROUP BY meter ORDER BY meter",
+                )
+                .map_err(map_err)?;
+            let rows = statement
+                .query_map(params![day.number()], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(map_err)?;
+            rows.map(|row| {
+                let (meter, total) = row.map_err(map_err)?;
+                let meter = Meter::parse(&meter).map_err(|err| StoreError::Corrupt {
+                    table: "usage",
+                    source: err,
+                })?;
+                Ok((meter, u64::try_from(total).unwrap_or(0)))
+            })
+            .collect()
+        })
+        .await
+    }
+
     async fn count(&self, tenant: TenantId, counted: Counted) -> StoreResult<u64> {
         let now = Timestamp::now().unix_micros();
         self.read(move |conn| {

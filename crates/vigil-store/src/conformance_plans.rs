@@ -62,6 +62,14 @@ pub(crate) async fn story(store: &dyn Store, acme: TenantId, globex: TenantId) {
         .collect();
     assert_eq!(used, [(-1, Meter::Runs, 2), (0, Meter::Events, 11)]);
     assert!(store.usage(globex, day, day).await.unwrap().is_empty());
+    assert!(
+        store
+            .meter(globex, day, Meter::Events, 4, None)
+            .await
+            .unwrap()
+    );
+    let totals = store.usage_totals(day).await.unwrap();
+    assert_eq!(totals, [(Meter::Events, 15)], "every tenant's use, summed");
 
     counts(store, acme).await;
 }

@@ -27,6 +27,8 @@ pub trait PlanRepo: Send + Sync {
     /// The tenant's usage from `from` to `to` (both included), by day then meter; days
     /// without use are absent.
     async fn usage(&self, tenant: TenantId, from: Day, to: Day) -> StoreResult<Vec<UsageDay>>;
+    /// Each meter's total for `day` across every tenant (for the metrics: no tenant named).
+    async fn usage_totals(&self, day: Day) -> StoreResult<Vec<(Meter, u64)>>;
     /// How many of `counted` the tenant keeps (API keys: usable ones, not revoked or expired).
     async fn count(&self, tenant: TenantId, counted: Counted) -> StoreResult<u64>;
 }

@@ -80,7 +80,7 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         .and_then(|v| v.strip_prefix("Bearer "));
     match (state.metrics_token.as_ref(), presented) {
         (Some(token), Some(presented)) if same_secret(token.expose_secret(), presented) => {
-            metrics_text(&state)
+            metrics_text(&state).await
         }
         (Some(_), _) => ApiError::unauthenticated("/metrics needs the bearer token VIGIL_METRICS_TOKEN").into_response(),
         (None, _) => ApiError::unauthenticated(
@@ -92,7 +92,7 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
 
 /// Prometheus metrics without a token, for the operator's own metrics listener.
 pub(crate) async fn metrics_open(State(state): State<AppState>) -> Response {
-    metrics_text(&state)
+    metrics_text(&state).await
 }
 
 /// Compares in time that depends only on the lengths.
@@ -105,11 +105,12 @@ fn same_secret(expected: &str, presented: &str) -> bool {
             == 0
 }
 
-fn metrics_text(state: &AppState) -> Response {
+async fn metrics_text(state: &AppState) -> Response {
     let mut text = state.metrics.render(state.services.pool_stats());
-    // The sync engine's families go before the exposition's closing `# EOF`.
+    // The sync engine's and the usage families go before the exposition's closing `# EOF`.
     let body_end = text.rfind("# EOF").unwrap_or(text.len());
-    text.insert_str(body_end, &state.services.sync_openmetrics());
+    let extra = state.services.sync_openmetrics() + &state.services.usage_openmetrics().await;
+    text.insert_str(body_end, &extra);
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
