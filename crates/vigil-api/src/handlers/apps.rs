@@ -470,7 +470,7 @@ pub(crate) async fn list_apps(
     ApiQuery(query): ApiQuery<AppsQuery>,
 ) -> Result<Response, ApiError> {
     let names_only = match query.fields.as_deref() {
-        None | Some("") => false,
+        None => false,
         Some("name") => true,
         Some(_) => return Err(ApiError::invalid("fields", "the only field list is `name`")),
     };

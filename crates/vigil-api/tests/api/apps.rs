@@ -58,8 +58,14 @@ both!(
             .get(&format!("/api/v1/apps?fields=name&cursor={cursor}"), &key)
             .await;
         assert_eq!(rest.body["items"], json!(["abuseipdb"]));
-        let bad = app.get("/api/v1/apps?fields=version", &key).await;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        for bad in ["version", ""] {
+            let refused = app.get(&format!("/api/v1/apps?fields={bad}"), &key).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "fields={bad}"
+            );
+        }
     }
 );
 
