@@ -399,6 +399,13 @@ pub(crate) fn opt_timestamp() -> RefOr<Schema> {
     to_schema(json!({"type": ["string", "null"], "format": "date-time"}))
 }
 
+/// A plan's limit: 0 to a trillion, or null (no limit).
+pub(crate) fn plan_limit() -> RefOr<Schema> {
+    to_schema(
+        json!({"type": ["integer", "null"], "minimum": 0, "maximum": vigil_domain::PLAN_LIMIT_MAX}),
+    )
+}
+
 /// Days of usage: 1 to 366.
 pub(crate) fn usage_days() -> RefOr<Schema> {
     to_schema(json!({"type": "integer", "minimum": 1, "maximum": vigil_service::USAGE_DAYS_MAX}))

@@ -50,7 +50,7 @@ pub use indicator::{
     IndicatorValue, REGISTRY_KEY_LEN_MAX, URL_LEN_MAX,
 };
 pub use page::{Cursor, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PageRequest};
-pub use plan::{Counted, Day, Meter, Plan, SECONDS_PER_DAY, UsageDay};
+pub use plan::{Counted, Day, Meter, PLAN_LIMIT_MAX, Plan, SECONDS_PER_DAY, UsageDay};
 pub use risk::{
     BoundedText, DESCRIPTION_LEN_MAX, ExternalId, Level, NewRisk, OWNER_LEN_MAX, Risk, RiskFilter,
     RiskPatch, RiskStatus, RiskTitle, Source, SourceState, SyncedRisk, TAGS_MAX, Tag, Tags,

@@ -6,6 +6,10 @@
 
 use crate::{ParseError, Timestamp};
 
+/// The highest limit a plan may state (a trillion): any count or daily rate above it is
+/// beyond what one tenant can reach.
+pub const PLAN_LIMIT_MAX: u64 = 1_000_000_000_000;
+
 /// Seconds in a UTC day, for daily meters.
 pub const SECONDS_PER_DAY: i64 = 86_400;
 

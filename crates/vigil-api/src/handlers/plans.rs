@@ -15,20 +15,20 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PlanIn {
-    #[schema(minimum = 0)]
-    users_max: Option<u64>,
-    #[schema(minimum = 0)]
-    api_keys_max: Option<u64>,
-    #[schema(minimum = 0)]
-    instances_max: Option<u64>,
-    #[schema(minimum = 0)]
-    indicators_max: Option<u64>,
+    #[schema(schema_with = crate::schema::plan_limit)]
+    users_max: Option<serde_json::Number>,
+    #[schema(schema_with = crate::schema::plan_limit)]
+    api_keys_max: Option<serde_json::Number>,
+    #[schema(schema_with = crate::schema::plan_limit)]
+    instances_max: Option<serde_json::Number>,
+    #[schema(schema_with = crate::schema::plan_limit)]
+    indicators_max: Option<serde_json::Number>,
     /// Telemetry events accepted per UTC day.
-    #[schema(minimum = 0)]
-    events_per_day: Option<u64>,
+    #[schema(schema_with = crate::schema::plan_limit)]
+    events_per_day: Option<serde_json::Number>,
     /// Task runs asked for per UTC day.
-    #[schema(minimum = 0)]
-    runs_per_day: Option<u64>,
+    #[schema(schema_with = crate::schema::plan_limit)]
+    runs_per_day: Option<serde_json::Number>,
     /// RFC 3339; from then on the tenant is read-only.
     #[schema(schema_with = crate::schema::opt_timestamp)]
     trial_ends_at: Option<String>,
@@ -44,6 +44,26 @@ pub(crate) struct PlanOut {
     events_per_day: Option<u64>,
     runs_per_day: Option<u64>,
     trial_ends_at: Option<String>,
+}
+
+/// A limit as JSON Schema's `integer` has it (`5` or `5.0`), 0 to `PLAN_LIMIT_MAX`.
+fn limit(field: &str, value: Option<&serde_json::Number>) -> Result<Option<u64>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let whole = value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=vigil_domain::PLAN_LIMIT_MAX as f64).contains(f))
+            .map(|f| f as u64)
+    });
+    match whole {
+        Some(n) if n <= vigil_domain::PLAN_LIMIT_MAX => Ok(Some(n)),
+        _ => Err(ApiError::invalid(
+            field,
+            format!("a whole number from 0 to {}", vigil_domain::PLAN_LIMIT_MAX),
+        )),
+    }
 }
 
 fn plan_out(plan: &Plan) -> PlanOut {
@@ -160,12 +180,12 @@ pub(crate) async fn set(
 ) -> Result<Json<PlanOut>, ApiError> {
     let tenant = path_id(&id, TenantId::parse)?;
     let plan = Plan {
-        users_max: body.users_max,
-        api_keys_max: body.api_keys_max,
-        instances_max: body.instances_max,
-        indicators_max: body.indicators_max,
-        events_per_day: body.events_per_day,
-        runs_per_day: body.runs_per_day,
+        users_max: limit("users_max", body.users_max.as_ref())?,
+        api_keys_max: limit("api_keys_max", body.api_keys_max.as_ref())?,
+        instances_max: limit("instances_max", body.instances_max.as_ref())?,
+        indicators_max: limit("indicators_max", body.indicators_max.as_ref())?,
+        events_per_day: limit("events_per_day", body.events_per_day.as_ref())?,
+        runs_per_day: limit("runs_per_day", body.runs_per_day.as_ref())?,
         trial_ends_at: body
             .trial_ends_at
             .as_deref()

@@ -162,6 +162,31 @@ both!(
             .get(&format!("/api/v1/tenants/{nobody}/usage"), &app.admin_key)
             .await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        let path = format!("/api/v1/tenants/{id}/plan");
+        let whole = app
+            .call(
+                Method::PUT,
+                &path,
+                Some(&app.admin_key),
+                Some(json!({"runs_per_day": 5.0})),
+            )
+            .await;
+        assert_eq!(whole.body["runs_per_day"], 5, "{:?}", whole.body);
+        for bad in [
+            json!({"runs_per_day": 5.5}),
+            json!({"users_max": -1}),
+            json!({"users_max": 10_000_000_000_000_u64}),
+        ] {
+            let refused = app
+                .call(Method::PUT, &path, Some(&app.admin_key), Some(bad.clone()))
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{bad}: {:?}",
+                refused.body
+            );
+        }
         let bad = app.get("/api/v1/usage?days=0", &key).await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
         let trail = app.get("/api/v1/audit?entity_type=plan", &key).await;
