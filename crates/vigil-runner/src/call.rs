@@ -29,7 +29,10 @@ pub(crate) fn url(base: &str, request: &RenderedRequest) -> Result<Url, String> 
     let base_url = Url::parse(base).map_err(|_| "the instance's base URL does not parse")?;
     let joined = format!("{}{}", base.trim_end_matches('/'), request.path);
     let mut url = Url::parse(&joined).map_err(|_| "request.path: not a valid URL path")?;
-    if url.origin() != base_url.origin() {
+    // After normalization (`..` resolved), the path must still be under the base URL's.
+    let base_path = base_url.path().trim_end_matches('/');
+    let under = url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
+    if url.origin() != base_url.origin() || !under {
         return Err("request.path: the rendered path leaves the instance's base URL".into());
     }
     if !request.query.is_empty() {
@@ -140,7 +143,13 @@ mod tests {
             ok.as_str(),
             "https://api.example.com/v2/check?ip=192.0.2.1+%26x%3D1"
         );
-        for escape in ["@evil.example/x", "x", ".evil.example/x"] {
+        for escape in [
+            "@evil.example/x",
+            "x",
+            ".evil.example/x",
+            "/../admin",
+            "/%2e%2e/admin",
+        ] {
             assert!(url(base, &request(escape)).is_err(), "{escape}");
         }
         let other = url("https://api.example.com", &request("//evil.example/x")).unwrap();

@@ -1,12 +1,14 @@
 //! One run from start to end: its closure in order, each step's attempts, the step's outputs
 //! for the steps after it, and the terminal status whatever happens.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use vigil_automation::{
     Attempt, AttemptOutcome, DEADLINE_PASSED, INTERRUPTED, Redactor, RenderContext,
-    RenderedRequest, RunStatus, Step, TaskDefinition, backoff, bounded_error, is_retryable,
+    RenderedRequest, RunStatus, Step, TaskDefinition, TaskRef, backoff, bounded_error,
+    is_retryable,
 };
 use vigil_domain::{TenantId, Timestamp};
 use vigil_service::{PlannedStep, Principal, RunPlan, SECRET_MASK};
@@ -28,6 +30,21 @@ enum StepEnd {
     Done(Map<String, Value>),
     Failed(String),
     Gone,
+    /// The store did not take a step's record: the run ends failed (if it can be written).
+    StoreFailed(String),
+}
+
+/// What a step's write says about the run: `None` to go on; the run is gone (canceled,
+/// reaped); or the store failed, and the run should end failed rather than stay running.
+fn saved(written: vigil_service::ServiceResult<bool>, step: &Step) -> Option<Ended> {
+    match written {
+        Ok(true) => None,
+        Ok(false) => Some(Ended::Gone),
+        Err(err) => Some(Ended::Failed(
+            step.clone(),
+            format!("the store did not take the step's record: {err}"),
+        )),
+    }
 }
 
 fn first_step(plan: &RunPlan) -> Option<Step> {
@@ -67,7 +84,11 @@ impl Runner {
         let Some(first) = first_step(&plan) else {
             return;
         };
-        let mut stop = self.watch(id);
+        // Not when this run already executes here (submitted twice), and not once the pool
+        // stops: a run not started stays queued for the next start.
+        let Some(mut stop) = self.watch(id) else {
+            return;
+        };
         match services
             .start_run(&principal, id, &self.inner().node, &first)
             .await
@@ -106,27 +127,34 @@ impl Runner {
 
     async fn steps(&self, principal: &Principal, plan: &RunPlan, first: Step) -> Ended {
         let services = &self.inner().services;
-        let mut outputs: Map<String, Value> = Map::new();
+        // Every instance's secrets, whichever step they belong to: a secret one step's answer
+        // echoes may travel on in a dependency's output to another step's request.
+        let redactor = Redactor::new(
+            plan.steps.iter().flat_map(|s| s.secrets.values()),
+            SECRET_MASK,
+        );
+        let mut outputs: HashMap<TaskRef, Map<String, Value>> = HashMap::new();
         let mut step = first;
         for (seq, planned) in plan.steps.iter().enumerate() {
             if seq > 0 {
                 step = new_step(seq, planned);
-                match services.save_step(principal, plan.run.id, &step).await {
-                    Ok(true) => {}
-                    _ => return Ended::Gone,
+                if let Some(ended) = saved(
+                    services.save_step(principal, plan.run.id, &step).await,
+                    &step,
+                ) {
+                    return ended;
                 }
             }
             let ctx = context(&plan.run.input, planned, &outputs);
-            let redactor = Redactor::new(planned.secrets.values(), SECRET_MASK);
             match self
-                .step(principal, plan.run.id, planned, &ctx, &mut step)
+                .step(principal, plan.run.id, planned, &ctx, &redactor, &mut step)
                 .await
             {
                 StepEnd::Done(found) => {
                     step.outputs = Some(redact_map(&redactor, &found));
                     step.status = RunStatus::Succeeded;
                     step.finished_at = Some(Timestamp::now());
-                    outputs.insert(planned.task.name.to_string(), Value::Object(found));
+                    outputs.insert(planned.task.task_ref(), found);
                 }
                 StepEnd::Failed(error) => {
                     let error = bounded_error(&redactor.text(&error, SECRET_MASK));
@@ -136,11 +164,14 @@ impl Runner {
                     return Ended::Failed(step, format!("{}: {error}", planned.task.task_ref()));
                 }
                 StepEnd::Gone => return Ended::Gone,
+                StepEnd::StoreFailed(error) => return Ended::Failed(step, error),
             }
             if seq + 1 < plan.steps.len() {
-                match services.save_step(principal, plan.run.id, &step).await {
-                    Ok(true) => {}
-                    _ => return Ended::Gone,
+                if let Some(ended) = saved(
+                    services.save_step(principal, plan.run.id, &step).await,
+                    &step,
+                ) {
+                    return ended;
                 }
             }
         }
@@ -155,6 +186,7 @@ impl Runner {
         run: uuid::Uuid,
         planned: &PlannedStep,
         ctx: &RenderContext,
+        redactor: &Redactor,
         step: &mut Step,
     ) -> StepEnd {
         let definition = &planned.task.definition;
@@ -169,7 +201,10 @@ impl Runner {
             Ok(url) => url,
             Err(error) => return StepEnd::Failed(error),
         };
-        let request = call::recorded(Some(&url), &shown);
+        // What the history keeps: the masked rendering, on its own URL (a secret may sit in
+        // the query or the path), and anything a secret still reaches redacted.
+        let shown_url = call::url(base.as_str(), &shown).ok();
+        let request = redactor.value(&call::recorded(shown_url.as_ref(), &shown), SECRET_MASK);
         let attempts = definition.retry.max_attempts.max(1);
         let timeout = Duration::from_millis(u64::from(definition.timeout_ms));
         for n in 1..=attempts {
@@ -191,7 +226,7 @@ impl Runner {
             };
             let verdict = judge(definition, &sent);
             if let Err(error) = &verdict {
-                attempt.error = Some(error.clone());
+                attempt.error = Some(redactor.text(error, SECRET_MASK));
             }
             let retry = verdict.is_err()
                 && n < attempts
@@ -213,7 +248,12 @@ impl Runner {
             step.attempts.push(attempt);
             match self.inner().services.save_step(principal, run, step).await {
                 Ok(true) => {}
-                _ => return StepEnd::Gone,
+                Ok(false) => return StepEnd::Gone,
+                Err(err) => {
+                    return StepEnd::StoreFailed(format!(
+                        "the store did not take the step's record: {err}"
+                    ));
+                }
             }
             tokio::time::sleep(wait).await;
         }
@@ -246,14 +286,18 @@ fn render(
 
 /// What a step's templates see: the run's input, its instance's config and secrets, and the
 /// outputs of the tasks it depends on, by task name.
-fn context(input: &Value, planned: &PlannedStep, outputs: &Map<String, Value>) -> RenderContext {
+fn context(
+    input: &Value,
+    planned: &PlannedStep,
+    outputs: &HashMap<TaskRef, Map<String, Value>>,
+) -> RenderContext {
     let deps = planned
         .task
         .depends_on
         .iter()
         .filter_map(|dep| {
-            let name = dep.task.to_string();
-            outputs.get(&name).map(|found| (name, found.clone()))
+            let found = outputs.get(dep)?;
+            Some((dep.task.to_string(), Value::Object(found.clone())))
         })
         .collect();
     RenderContext {

@@ -14,6 +14,9 @@ use vigil_automation::Instance;
 pub const INSTANCE_GATES_MAX: usize = 10_000;
 
 struct Gate {
+    /// The instance's `updated_at` the limits come from: an older snapshot (a long run's)
+    /// never replaces a newer gate.
+    updated_at: vigil_domain::Timestamp,
     concurrency: u32,
     rate: Option<u32>,
     slots: Arc<Semaphore>,
@@ -37,9 +40,9 @@ impl Gates {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(gate) = gates.get(&instance.id) {
-            if gate.concurrency == instance.concurrency_max
-                && gate.rate == instance.rate_limit_per_minute
-            {
+            let same = gate.concurrency == instance.concurrency_max
+                && gate.rate == instance.rate_limit_per_minute;
+            if same || gate.updated_at >= instance.updated_at {
                 return Arc::clone(gate);
             }
         }
@@ -47,6 +50,7 @@ impl Gates {
             gates.retain(|_, gate| Arc::strong_count(gate) > 1);
         }
         let gate = Arc::new(Gate {
+            updated_at: instance.updated_at,
             concurrency: instance.concurrency_max,
             rate: instance.rate_limit_per_minute,
             slots: Arc::new(Semaphore::new(instance.concurrency_max.max(1) as usize)),

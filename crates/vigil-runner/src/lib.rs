@@ -167,14 +167,20 @@ impl Runner {
                 job = jobs.recv() => job,
             };
             let Some(job) = job else { break };
-            self.pending().remove(&job.run);
             let runner = self.clone();
             tokio::spawn(async move {
                 runner.execute(job.tenant, job.run).await;
+                // Only now: a resubmission while it executed was not queued again.
+                runner.pending().remove(&job.run);
                 drop(permit);
             });
         }
-        self.inner.stopping.store(true, Ordering::SeqCst);
+        {
+            // Under the lock `watch` takes: no run registers after the broadcast below.
+            let stops = self.stops();
+            self.inner.stopping.store(true, Ordering::SeqCst);
+            drop(stops);
+        }
         reaper.abort();
         for sender in self.stops().values() {
             let _ = sender.send(Stop::Shutdown);
@@ -239,16 +245,16 @@ impl Runner {
         }
     }
 
-    /// Registers the run as executing here; the receiver says when to stop.
-    pub(crate) fn watch(&self, run: uuid::Uuid) -> watch::Receiver<Stop> {
-        let first = if self.inner.stopping.load(Ordering::SeqCst) {
-            Stop::Shutdown
-        } else {
-            Stop::Go
-        };
-        let (sender, receiver) = watch::channel(first);
-        self.stops().insert(run, sender);
-        receiver
+    /// Registers the run as executing here; the receiver says when to stop. `None` when
+    /// the run already executes here or the pool is stopping.
+    pub(crate) fn watch(&self, run: uuid::Uuid) -> Option<watch::Receiver<Stop>> {
+        let mut stops = self.stops();
+        if self.inner.stopping.load(Ordering::SeqCst) || stops.contains_key(&run) {
+            return None;
+        }
+        let (sender, receiver) = watch::channel(Stop::Go);
+        stops.insert(run, sender);
+        Some(receiver)
     }
 
     pub(crate) fn forget(&self, run: uuid::Uuid) {

@@ -31,7 +31,7 @@ fn check_ip() -> Value {
         "input_schema": {"type": "object", "required": ["ip"],
             "properties": {"ip": {"type": "string", "format": "ipv4"}, "n": {"type": "integer"}}},
         "request": {"method": "GET", "path": "/anything/check",
-            "query": {"ipAddress": "{{ input.ip }}", "region": "{{ config.region }}"},
+            "query": {"ipAddress": "{{ input.ip }}", "region": "{{ config.region }}", "key": "{{ secrets.api_key }}"},
             "headers": {"Key": "{{ secrets.api_key }}", "Accept": "application/json"}},
         "outputs": [
             {"name": "ip", "path": "$.args.ipAddress", "kind": "scalar", "type": "string"},
@@ -45,7 +45,8 @@ fn report() -> Value {
     json!({
         "input_schema": {"type": "object"},
         "request": {"method": "POST", "path": "/anything/report",
-            "body": {"ip": "{{ deps.check_ip.ip }}", "n": "{{ input.n }}", "note": "ip {{ deps.check_ip.ip }}"}},
+            "body": {"ip": "{{ deps.check_ip.ip }}", "n": "{{ input.n }}", "note": "ip {{ deps.check_ip.ip }}",
+                "echo": "{{ deps.check_ip.echoed_key }}"}},
         "outputs": [
             {"name": "n", "path": "$.json.n", "kind": "scalar", "type": "integer"},
             {"name": "note", "path": "$.json.note", "kind": "scalar", "type": "string"}],
@@ -92,8 +93,12 @@ both!(
         assert_eq!(attempt["request"]["headers"]["Key"], "********");
         let url = attempt["request"]["url"].as_str().unwrap();
         assert!(
-            url.ends_with("/anything/check?ipAddress=192.0.2.7&region=eu"),
-            "{url}"
+            url.ends_with("/anything/check?ipAddress=192.0.2.7&key=********&region=eu"),
+            "a secret in the query is masked in the recorded URL: {url}"
+        );
+        assert_eq!(
+            steps[1]["attempts"][0]["request"]["body"]["echo"], "********",
+            "a secret echoed into a dependency's output is masked in the next request"
         );
         assert_eq!(steps[1]["attempts"][0]["request"]["body"]["n"], 3);
         assert!(

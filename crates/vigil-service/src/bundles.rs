@@ -424,10 +424,14 @@ impl Services {
                 (name.to_string(), change)
             })
             .collect();
-        let gone: Vec<TaskName> = existing
-            .into_keys()
-            .filter(|n| !app.tasks.iter().any(|(t, _, _)| t == n))
-            .collect();
+        let gone = dependants_first(
+            &existing,
+            existing
+                .keys()
+                .filter(|n| !app.tasks.iter().any(|(t, _, _)| t == *n))
+                .cloned()
+                .collect(),
+        );
         let same = target.definition == app.definition
             && (app.logo.is_none() || app.logo == logo)
             && gone.is_empty()
@@ -548,6 +552,27 @@ impl Services {
         }
         Ok((!missing).then_some(outputs))
     }
+}
+
+/// `gone` (tasks of one app) ordered so that each comes before what it depends on: removed
+/// in this order, no task is refused for a dependant that goes too.
+fn dependants_first(existing: &BTreeMap<TaskName, Task>, mut gone: Vec<TaskName>) -> Vec<TaskName> {
+    let mut ordered = Vec::with_capacity(gone.len());
+    while !gone.is_empty() {
+        let needed = |name: &TaskName| {
+            gone.iter().any(|other| {
+                other != name
+                    && existing.get(other).is_some_and(|t| {
+                        t.depends_on
+                            .iter()
+                            .any(|d| d.task == *name && d.app == t.app)
+                    })
+            })
+        };
+        let next = gone.iter().position(|name| !needed(name)).unwrap_or(0);
+        ordered.push(gone.remove(next));
+    }
+    ordered
 }
 
 /// A task the import removes that something still depends on, and a cycle, in the graph the

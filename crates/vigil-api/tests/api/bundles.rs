@@ -202,6 +202,23 @@ both!(conflicts_follow_the_mode, |app: TestApp| async move {
         "references follow the rename"
     );
 
+    // Overwriting with an app that dropped two tasks, one depending on the other.
+    let (_, initech) = app.tenant("initech").await;
+    let mut lookup = export(&app, &acme, &["lookup"]).await;
+    assert_eq!(
+        import(&app, &initech, "", &lookup).await.status,
+        StatusCode::OK
+    );
+    lookup["apps"][0]["tasks"] = json!([]);
+    lookup["digest"] = json!(vigil_automation::digest(
+        &serde_json::from_value::<Vec<vigil_automation::BundleApp>>(lookup["apps"].clone())
+            .unwrap()
+    ));
+    let dropped = import(&app, &initech, "?mode=overwrite", &lookup).await;
+    assert_eq!(dropped.status, StatusCode::OK, "{:?}", dropped.body);
+    let left = app.get("/api/v1/apps/lookup/tasks", &initech).await;
+    assert_eq!(items(&left).len(), 0, "{:?}", left.body);
+
     let overwritten = import(&app, &globex, "?mode=overwrite", &bundle).await;
     assert_eq!(overwritten.status, StatusCode::OK, "{:?}", overwritten.body);
     assert!(changes(&overwritten.body).contains(&(
