@@ -254,7 +254,8 @@ impl Services {
         body: String,
     ) -> ServiceResult<ImportReport> {
         let tenant = principal.require_tenant(Permission::WriteData)?;
-        self.check_count(tenant, vigil_domain::Counted::Indicators)
+        let room = self
+            .room_for(tenant, vigil_domain::Counted::Indicators)
             .await?;
         // Reading a large document is CPU work: off the async workers.
         let (indicators, mut report) = tokio::task::spawn_blocking(move || match format {
@@ -269,10 +270,26 @@ impl Services {
         };
         let change = principal.change();
         let indicators = dedupe_indicators(indicators);
-        report.counts = self
+        report.counts = match self
             .store()
-            .import_indicators(tenant, &change, indicators, label)
-            .await?;
+            .import_indicators(
+                tenant,
+                &change,
+                indicators,
+                label,
+                room.map(|(_, left)| left),
+            )
+            .await
+        {
+            Err(vigil_store::StoreError::OverLimit { .. }) => {
+                let max = room.map_or(0, |(max, _)| max);
+                return Err(ServiceError::PlanLimit {
+                    limit: vigil_domain::Counted::Indicators.limit_name(),
+                    max,
+                });
+            }
+            other => other?,
+        };
         Ok(report)
     }
 

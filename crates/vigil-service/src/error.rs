@@ -80,6 +80,7 @@ impl From<StoreError> for ServiceError {
             StoreError::InUse { what, dependants } => ServiceError::InUse { what, dependants },
             StoreError::Invalid(err) => err.into(),
             StoreError::Unavailable(reason) => ServiceError::Unavailable(reason),
+            other @ StoreError::OverLimit { .. } => ServiceError::Internal(other.to_string()),
             other @ (StoreError::Corrupt { .. } | StoreError::Backend(_)) => {
                 ServiceError::Internal(other.to_string())
             }

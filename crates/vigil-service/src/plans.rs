@@ -100,16 +100,27 @@ impl Services {
         tenant: TenantId,
         counted: Counted,
     ) -> ServiceResult<()> {
-        let Some(max) = self.plan_of(tenant).await?.count_max(counted) else {
-            return Ok(());
-        };
-        if self.store.count(tenant, counted).await? >= max {
-            return Err(ServiceError::PlanLimit {
+        match self.room_for(tenant, counted).await? {
+            Some((max, 0)) => Err(ServiceError::PlanLimit {
                 limit: counted.limit_name(),
                 max,
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The plan's limit on `counted` and how many more the tenant may create (`None`: no
+    /// limit).
+    pub(crate) async fn room_for(
+        &self,
+        tenant: TenantId,
+        counted: Counted,
+    ) -> ServiceResult<Option<(u64, u64)>> {
+        let Some(max) = self.plan_of(tenant).await?.count_max(counted) else {
+            return Ok(None);
+        };
+        let kept = self.store.count(tenant, counted).await?;
+        Ok(Some((max, max.saturating_sub(kept))))
     }
 
     /// Meters `n` of `meter` for today; refuses (429 until the next UTC day, naming the

@@ -46,7 +46,7 @@ impl Services {
         let indicators = dedupe_indicators(indicators);
         Ok(self
             .store
-            .import_indicators(tenant, &principal.change(), indicators, label)
+            .import_indicators(tenant, &principal.change(), indicators, label, None)
             .await?)
     }
 

@@ -262,6 +262,7 @@ impl CatalogueRepo for PostgresStore {
         change: &Change,
         indicators: Vec<NewIndicator>,
         label: &str,
+        created_max: Option<u64>,
     ) -> StoreResult<ImportCounts> {
         let now = Timestamp::now();
         let mut tx = self.begin_scoped(tenant).await?;
@@ -273,6 +274,9 @@ impl CatalogueRepo for PostgresStore {
             let tail = rest.split_off(rest.len().min(IMPORT_CHUNK));
             import_chunk(&mut tx, tenant, rest, &mut counts, now).await?;
             rest = tail;
+        }
+        if let Some(max) = created_max.filter(|max| counts.created > *max) {
+            return Err(StoreError::OverLimit { max });
         }
         if counts.created + counts.updated > 0 {
             bump_version(&mut tx, tenant).await?;

@@ -200,6 +200,7 @@ impl CatalogueRepo for SqliteStore {
         change: &Change,
         indicators: Vec<NewIndicator>,
         label: &str,
+        created_max: Option<u64>,
     ) -> StoreResult<ImportCounts> {
         let now = Timestamp::now();
         let change = change.clone();
@@ -209,6 +210,9 @@ impl CatalogueRepo for SqliteStore {
             let mut known_findings = HashSet::new();
             for new in indicators {
                 import_one(tx, tenant, new, &mut known_findings, &mut counts, now)?;
+            }
+            if let Some(max) = created_max.filter(|max| counts.created > *max) {
+                return Err(StoreError::OverLimit { max });
             }
             if counts.created + counts.updated > 0 {
                 bump_version(tx, tenant)?;

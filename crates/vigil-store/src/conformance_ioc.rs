@@ -535,7 +535,7 @@ async fn imports(store: &dyn Store, acme: TenantId) {
         ioc(IndicatorKind::Md5, &"a".repeat(32)),
     ];
     let counts = store
-        .import_indicators(acme, &change(), batch.clone(), "feed")
+        .import_indicators(acme, &change(), batch.clone(), "feed", None)
         .await
         .unwrap();
     assert_eq!(
@@ -546,9 +546,19 @@ async fn imports(store: &dyn Store, acme: TenantId) {
             unchanged: 0
         }
     );
+    // Past the caller's room nothing is written; refreshing what exists needs none.
+    let mut more = batch.clone();
+    more.push(ioc(IndicatorKind::Domain, "worse.example"));
+    let refused = store
+        .import_indicators(acme, &change(), more, "feed", Some(0))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::OverLimit { max: 0 })),
+        "{refused:?}"
+    );
     let version = store.catalogue_version(acme).await.unwrap();
     let same = store
-        .import_indicators(acme, &change(), batch.clone(), "feed")
+        .import_indicators(acme, &change(), batch.clone(), "feed", Some(0))
         .await
         .unwrap();
     assert_eq!(
@@ -567,7 +577,7 @@ async fn imports(store: &dyn Store, acme: TenantId) {
     let mut changed = batch;
     changed[0].match_subdomains = true;
     let counts = store
-        .import_indicators(acme, &change(), changed, "feed")
+        .import_indicators(acme, &change(), changed, "feed", None)
         .await
         .unwrap();
     assert_eq!(

@@ -31,6 +31,10 @@ pub enum StoreError {
         table: &'static str,
         source: ParseError,
     },
+    /// The write would create more than the caller allowed (a plan's room); nothing was
+    /// written.
+    #[error("more than {max} would be created")]
+    OverLimit { max: u64 },
     #[error("store failure: {0}")]
     Backend(String),
 }

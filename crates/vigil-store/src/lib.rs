@@ -260,12 +260,15 @@ pub trait CatalogueRepo: Send + Sync {
     /// Adds or refreshes `indicators` in one transaction, keyed by (type, value): new ones
     /// are created, changed ones updated, identical ones left alone. `label` names the
     /// import in its one audit event. The caller removes duplicates within the batch.
+    /// Creates or refreshes each indicator, in one transaction. `OverLimit`, and nothing
+    /// written, when it would create more than `created_max`.
     async fn import_indicators(
         &self,
         tenant: TenantId,
         change: &Change,
         indicators: Vec<NewIndicator>,
         label: &str,
+        created_max: Option<u64>,
     ) -> StoreResult<ImportCounts>;
     async fn get_indicator(&self, tenant: TenantId, id: IndicatorId) -> StoreResult<Indicator>;
     /// Newest first.

@@ -59,8 +59,42 @@ both!(
 );
 
 both!(
-    a_daily_quota_refuses_until_the_next_day,
+    an_import_past_the_indicator_limit_keeps_nothing,
     |app: TestApp| async move {
+        let (id, key) = app.tenant("acme").await;
+        set_plan(&app, &id, json!({"indicators_max": 2})).await;
+        let path = "/api/v1/indicators/import";
+        let three = "type,value\ndomain,a.example\ndomain,b.example\ndomain,c.example\n";
+        let refused = app.send(path, &key, "text/csv", three).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+        assert_eq!(refused.body["limit"], "indicators_max");
+        let listed = app.get("/api/v1/indicators", &key).await;
+        assert_eq!(
+            listed.body["items"],
+            json!([]),
+            "the refused import kept nothing"
+        );
+        let two = "type,value\ndomain,a.example\ndomain,b.example\n";
+        assert_eq!(
+            app.send(path, &key, "text/csv", two).await.status,
+            StatusCode::OK
+        );
+        let again = app.send(path, &key, "text/csv", two).await;
+        assert_eq!(
+            again.status,
+            StatusCode::OK,
+            "refreshing at the limit needs no room: {:?}",
+            again.body
+        );
+        let one = json!({"type": "domain", "value": "d.example"});
+        let over = app.post("/api/v1/indicators", &key, one).await;
+        assert_eq!(over.status, StatusCode::FORBIDDEN);
+    }
+);
+
+both!(
+    a_daily_quota_refuses_until_the_next_day,
+    |mut app: TestApp| async move {
         let (id, key) = app.tenant("acme").await;
         set_plan(&app, &id, json!({"events_per_day": 3})).await;
         let ingest = app.key_in(&id, "ingest").await;
@@ -93,6 +127,20 @@ both!(
         assert_eq!(usage.body["days"][0]["events"], 3);
         assert_eq!(usage.body["plan"]["events_per_day"], 3);
         assert_eq!(usage.body["counts"]["api_keys"], 2);
+        let token = "usage-metrics-token-0123456789abcdef";
+        app.state.metrics_token = Some(std::sync::Arc::new(token.to_owned().into()));
+        let metrics = app.call(Method::GET, "/metrics", Some(token), None).await;
+        let text = metrics.body.as_str().unwrap_or_default().to_owned();
+        assert!(
+            text.contains("vigil_usage_today{meter=\"events\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vigil_usage_today{meter=\"runs\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains(&id), "no tenant id in the metrics");
+        assert!(text.trim_end().ends_with("# EOF"));
     }
 );
 
