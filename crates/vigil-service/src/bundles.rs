@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use vigil_automation::{
     AppDefinition, AppLogo, AppName, BUNDLE_APPS_MAX, BUNDLE_FORMAT_MAJOR, Bundle, BundleApp,
-    BundleLogo, BundleTask, DependencyGraph, Names, TaskDefinition, TaskName, TaskRef, find_cycle,
+    BundleLogo, BundleTask, DependencyGraph, Names, TaskDefinition, TaskName, TaskRef,
 };
 use vigil_domain::{PageRequest, Permission, TenantId, Timestamp};
 use vigil_store::{AppImport, Task};
@@ -592,12 +592,8 @@ fn graph_problems(
             ));
         }
     }
-    if let Some(cycle) = find_cycle(&DependencyGraph::new(edges)) {
-        let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
-        let message = format!(
-            "the import would close a dependency cycle: {}",
-            names.join(" → ")
-        );
+    if let Some(cycle) = vigil_store::cycle_in(edges) {
+        let message = format!("the import would close a dependency cycle: {cycle}");
         diagnostics.push(diagnostic(DiagnosticKind::Dependency, "", None, message));
     }
 }

@@ -401,12 +401,10 @@ async fn import_in(
     for task in &import.removed {
         remove_task(&mut *conn, tenant, change, task, now).await?;
     }
-    let graph = vigil_automation::DependencyGraph::new(edges(&mut *conn, tenant).await?);
-    if let Some(cycle) = vigil_automation::find_cycle(&graph) {
-        let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+    if let Some(cycle) = vigil_store::cycle_in(edges(&mut *conn, tenant).await?) {
         return Err(StoreError::Invalid(ParseError::new(
             "depends_on",
-            format!("would close a dependency cycle: {}", names.join(" → ")),
+            format!("would close a dependency cycle: {cycle}"),
         )));
     }
     Ok(())

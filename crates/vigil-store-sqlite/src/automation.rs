@@ -366,12 +366,10 @@ fn import_in(
     for task in &import.removed {
         remove_task(tx, tenant, change, task, now)?;
     }
-    let graph = vigil_automation::DependencyGraph::new(edges(tx, tenant)?);
-    if let Some(cycle) = vigil_automation::find_cycle(&graph) {
-        let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+    if let Some(cycle) = vigil_store::cycle_in(edges(tx, tenant)?) {
         return Err(StoreError::Invalid(ParseError::new(
             "depends_on",
-            format!("would close a dependency cycle: {}", names.join(" → ")),
+            format!("would close a dependency cycle: {cycle}"),
         )));
     }
     Ok(())

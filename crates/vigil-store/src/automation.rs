@@ -168,7 +168,16 @@ pub fn cycle_with(
 ) -> Option<String> {
     let graph =
         vigil_automation::DependencyGraph::new(edges).with_task(task.clone(), depends_on.to_vec());
-    vigil_automation::find_cycle(&graph).map(|cycle| {
+    cycle_text(&graph)
+}
+
+/// Whether the graph of `edges` is acyclic: the cycle's text (`a/x → a/y → a/x`) when not.
+pub fn cycle_in(edges: Vec<(TaskRef, TaskRef)>) -> Option<String> {
+    cycle_text(&vigil_automation::DependencyGraph::new(edges))
+}
+
+fn cycle_text(graph: &vigil_automation::DependencyGraph) -> Option<String> {
+    vigil_automation::find_cycle(graph).map(|cycle| {
         cycle
             .iter()
             .map(ToString::to_string)

@@ -105,5 +105,20 @@ async fn counts(store: &dyn Store, acme: TenantId) {
         store.count(acme, Counted::Instances).await.unwrap(),
         instances.items.len() as u64
     );
-    assert!(store.count(acme, Counted::Indicators).await.is_ok());
+    let indicators = store
+        .list_indicators(
+            acme,
+            &vigil_domain::IndicatorFilter::default(),
+            PageRequest::first(500),
+        )
+        .await
+        .unwrap();
+    assert!(
+        indicators.next_cursor.is_none(),
+        "the story keeps fewer than a page"
+    );
+    assert_eq!(
+        store.count(acme, Counted::Indicators).await.unwrap(),
+        indicators.items.len() as u64
+    );
 }

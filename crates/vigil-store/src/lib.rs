@@ -37,7 +37,7 @@ use vigil_domain::{
 };
 
 pub use audit::{ACCESS_ENTITY_TYPES, AuditDraft, AuditFilter, Change, seal};
-pub use automation::{App, AppImport, AutomationRepo, Task, cycle_with};
+pub use automation::{App, AppImport, AutomationRepo, Task, cycle_in, cycle_with};
 pub use error::{StoreError, StoreResult};
 pub use ioc_rows::{
     ConnectorRow, DeadLetterRow, EventRow, FindingRow, IndicatorRow, MatchRow, SuppressionRow,
