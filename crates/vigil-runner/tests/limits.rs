@@ -153,3 +153,85 @@ both!(
         assert!(started.elapsed() >= Duration::from_secs(1));
     }
 );
+
+/// The pool bounds runs across instances: two workers, two instances that would each take
+/// eight at once, six runs — never more than two requests in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_bounds_runs_whatever_their_instances_allow() {
+    let h = Harness::sqlite_with_workers(2).await;
+    let (base, seen) = server(Duration::from_millis(150)).await;
+    work_app(&h).await;
+    let mut runs = Vec::new();
+    for name in ["one", "two"] {
+        let instance = h
+            .instance(json!({"app": "local", "name": name, "base_url": base, "concurrency_max": 8}))
+            .await;
+        for _ in 0..3 {
+            runs.push(h.run("local", "work", &instance, json!({})).await);
+        }
+    }
+    for run in &runs {
+        let done = h.finished(run, Duration::from_secs(20)).await;
+        assert_eq!(done.body["status"], "succeeded", "{}", done.text);
+    }
+    assert_eq!(seen.most.load(Ordering::SeqCst), 2);
+}
+
+/// Serves `/big` (an answer past the step's cap) and `/missing` (a 404 with a JSON body).
+async fn odd_server() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/big",
+            axum::routing::get(|| async { vec![b'x'; vigil_runner::STEP_RESPONSE_BYTES_MAX + 1] }),
+        )
+        .route(
+            "/missing",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(json!({"gone": true})),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+both!(
+    answers_are_capped_and_success_is_what_the_task_says,
+    |h: Harness| async move {
+        let base = odd_server().await;
+        h.app("odd", json!({"type": "object"})).await;
+        let task = |path: &str, success: serde_json::Value| {
+            json!({"input_schema": {"type": "object"}, "request": {"method": "GET", "path": path},
+            "outputs": [{"name": "gone", "path": "$.gone", "kind": "scalar", "type": "boolean"}],
+            "success_status": success, "timeout_ms": 5000})
+        };
+        h.task("odd", "big", task("/big", json!([]))).await;
+        h.task("odd", "expected_404", task("/missing", json!([404])))
+            .await;
+        h.task("odd", "any_2xx", task("/missing", json!([]))).await;
+        let instance = h
+            .instance(json!({"app": "odd", "name": "o", "base_url": base}))
+            .await;
+
+        let big = h.run("odd", "big", &instance, json!({})).await;
+        let big = h.finished(&big, Duration::from_secs(20)).await.body;
+        assert_eq!(big["status"], "failed", "{big}");
+        let error = big["steps"][0]["attempts"][0]["error"].as_str().unwrap();
+        assert!(error.starts_with("the answer is larger than"), "{error}");
+
+        let expected = h.run("odd", "expected_404", &instance, json!({})).await;
+        let expected = h.finished(&expected, Duration::from_secs(20)).await.body;
+        assert_eq!(expected["status"], "succeeded", "{expected}");
+        assert_eq!(expected["steps"][0]["outputs"]["gone"], true);
+        let default = h.run("odd", "any_2xx", &instance, json!({})).await;
+        let default = h.finished(&default, Duration::from_secs(20)).await.body;
+        assert_eq!(
+            default["status"], "failed",
+            "without success_status, a 404 fails: {default}"
+        );
+    }
+);

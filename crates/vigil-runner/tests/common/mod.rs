@@ -80,7 +80,21 @@ impl Harness {
         let store = vigil_store_sqlite::SqliteStore::open(&dir.path().join("vigil.db"))
             .await
             .unwrap();
-        Self::with_store(Arc::new(store), Some(dir), "node-test").await
+        Self::with_store(
+            Arc::new(store),
+            Some(dir),
+            vigil_runner::RUN_WORKERS_DEFAULT,
+        )
+        .await
+    }
+
+    /// `sqlite` with a pool of `workers` runs at once.
+    pub(crate) async fn sqlite_with_workers(workers: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = vigil_store_sqlite::SqliteStore::open(&dir.path().join("vigil.db"))
+            .await
+            .unwrap();
+        Self::with_store(Arc::new(store), Some(dir), workers).await
     }
 
     /// A fresh schema on `VIGIL_TEST_PG_URL`, or `None` (and a note) when it is not set; CI
@@ -107,17 +121,18 @@ impl Harness {
         let store = vigil_store_postgres::PostgresStore::connect_with(options)
             .await
             .unwrap();
-        Some(Self::with_store(Arc::new(store), None, "node-test").await)
+        Some(Self::with_store(Arc::new(store), None, vigil_runner::RUN_WORKERS_DEFAULT).await)
     }
 
     pub(crate) async fn with_store(
         store: Arc<dyn Store>,
         dir: Option<tempfile::TempDir>,
-        node: &str,
+        workers: usize,
     ) -> Self {
         let services = Services::new(Arc::clone(&store), JwtKey::generate())
             .with_master_key(MasterKey::generate().unwrap());
-        let config = vigil_runner::RunnerConfig::new(loopback_allowed(), node.to_owned());
+        let mut config = vigil_runner::RunnerConfig::new(loopback_allowed(), "node-test".into());
+        config.workers = workers;
         let runner = vigil_runner::Runner::new(services.clone(), config);
         let wired = services.with_task_runner(Arc::new(runner.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
